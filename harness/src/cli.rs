@@ -1,0 +1,145 @@
+//! Command-line arguments (clap derive), turned into the plain option structs of the library.
+//! Nothing outside this file knows about clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::compare::CompareOptions;
+use crate::mode::{parse_mode_list, UnwindMode, DEFAULT_MODES};
+use crate::units::parse_duration;
+use crate::workload::target::TargetChoice;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "unwindbench",
+    version,
+    about = "Measure what call-stack unwinding costs a profiler: perf record with frame pointers vs DWARF under an NBD + fio workload"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the baseline and one recording per unwinding mode; print the table, write a run folder.
+    Compare(CompareArgs),
+    /// Check that everything a comparison needs is here, with the fix for each problem.
+    Doctor(DoctorArgs),
+}
+
+/// A parsed `--unwind` list (one clap value, many modes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModeList(pub Vec<UnwindMode>);
+
+fn parse_modes(s: &str) -> Result<ModeList, String> {
+    parse_mode_list(s).map(ModeList).map_err(|e| e.to_string())
+}
+
+fn parse_target(s: &str) -> Result<TargetChoice, String> {
+    s.parse()
+}
+
+fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Workload: a name under workloads/ or a path to a .toml file.
+    #[arg(long, default_value = "nbd-null")]
+    pub workload: String,
+    /// Unwinding modes, comma-separated: none, fp, lbr, dwarf, dwarf:SIZE (e.g. dwarf:8k).
+    #[arg(long, value_parser = parse_modes, default_value = DEFAULT_MODES)]
+    pub unwind: ModeList,
+    /// Measured time per recording, e.g. 60s [default: the workload's, 60s for nbd-null].
+    #[arg(long, value_parser = parse_dur)]
+    pub runtime: Option<std::time::Duration>,
+    /// Warm-up before each measured window, at least 1s [default: the workload's].
+    #[arg(long, value_parser = parse_dur)]
+    pub ramp: Option<std::time::Duration>,
+    /// Rounds of baseline + every mode; modes are interleaved across rounds.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Sampling frequency in Hz [default: perf's, 4000].
+    #[arg(long)]
+    pub freq: Option<u32>,
+    /// Run folder [default: reports/<UTC timestamp>/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Keep the perf.data files (they are deleted after analysis otherwise).
+    #[arg(long)]
+    pub keep_data: bool,
+    /// Print results.json on stdout instead of the table (the table goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Raw-device path: auto (kernel NBD where present), nbd-engine, kernel-nbd.
+    #[arg(long, value_parser = parse_target, default_value = "auto")]
+    pub target: TargetChoice,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl CompareArgs {
+    pub fn options(&self) -> CompareOptions {
+        CompareOptions {
+            workload: self.workload.clone(),
+            modes: self.unwind.0.clone(),
+            runtime: self.runtime,
+            ramp: self.ramp,
+            repeat: self.repeat,
+            freq: self.freq,
+            out: self.out.clone(),
+            keep_data: self.keep_data,
+            target: self.target,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Also check this workload's needs (its nbdkit plugin).
+    #[arg(long, default_value = "nbd-null")]
+    pub workload: String,
+    /// Modes to check support for (e.g. lbr).
+    #[arg(long, value_parser = parse_modes, default_value = DEFAULT_MODES)]
+    pub unwind: ModeList,
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn compare_defaults_are_the_reference() {
+        let cli = Cli::try_parse_from(["unwindbench", "compare"]).unwrap();
+        let Command::Compare(args) = cli.command else {
+            panic!("not compare")
+        };
+        let opts = args.options();
+        assert_eq!(opts.modes.len(), 5);
+        assert_eq!(opts.repeat, 3);
+        assert_eq!(opts.workload, "nbd-null");
+        assert_eq!(opts.runtime, None);
+    }
+
+    #[test]
+    fn bad_unwind_is_a_one_line_error() {
+        let err = Cli::try_parse_from(["unwindbench", "compare", "--unwind", "fp,dwarf:100"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a multiple of 8"), "{err}");
+        assert!(err.contains("valid modes"), "{err}");
+    }
+}

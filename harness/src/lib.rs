@@ -1,0 +1,33 @@
+//! unwindbench: what call-stack unwinding costs a profiler.
+//!
+//! The data flow, one module per stage:
+//!
+//! ```text
+//! preflight -> workload -> record -> parse -> (unwind -> symbolize -> fold) -> report
+//! ```
+//!
+//! - [`preflight`] (`doctor`): perf, permissions, PMU, nbdkit, fio and its nbd engine, kernel
+//!   NBD, disk, and a frame-pointer [`audit`] of the workload's binaries.
+//! - [`workload`]: workload TOML files, the nbdkit server, fio jobs and their JSON results,
+//!   raw-device targets.
+//! - [`record`]: `perf record -a` per [`mode`], the measured window, CPU accounting.
+//! - [`perfdata`]: perf.data (file and pipe format) read natively: record counts, lost data,
+//!   samples per comm.
+//! - [`report`]: `results.json`, the table, `report.md`.
+//! - [`compare`] ties the stages together; [`process`] guarantees no child outlives the run.
+
+pub mod audit;
+pub mod cli;
+pub mod compare;
+pub mod figures;
+pub mod machine;
+pub mod mode;
+pub mod perfdata;
+pub mod preflight;
+pub mod process;
+pub mod progress;
+pub mod record;
+pub mod report;
+pub mod timestamp;
+pub mod units;
+pub mod workload;

@@ -1,0 +1,112 @@
+//! The `unwindbench` binary: arguments in, the library's work, errors out. The only place
+//! that exits.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use unwindbench::cli::{Cli, Command};
+use unwindbench::compare::{self, compare};
+use unwindbench::machine::Machine;
+use unwindbench::preflight::{self, DoctorOptions};
+use unwindbench::process;
+use unwindbench::progress;
+use unwindbench::report::results::RunStatus;
+use unwindbench::report::table;
+
+/// Exit codes: 0 all measured; 1 error before or instead of measuring; 3 some measurements
+/// failed (the others are reported); 130 interrupted (what finished is kept).
+const EXIT_ERROR: u8 = 1;
+const EXIT_PARTIAL: u8 = 3;
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    process::install_interrupt_handler();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            // One line: the error and its causes.
+            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("error: {}", chain.join(": "));
+            if process::interrupted().is_some() {
+                ExitCode::from(EXIT_INTERRUPTED)
+            } else {
+                ExitCode::from(EXIT_ERROR)
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Compare(args) => {
+            let opts = args.options();
+            let command: Vec<String> = std::env::args().collect();
+            let quiet = args.quiet;
+            let outcome = compare(&opts, command, &|total| progress::for_stderr(quiet, total))?;
+            let r = &outcome.results;
+            let table = table::render(r);
+            if args.json {
+                eprint!("{table}");
+                println!("{}", serde_json::to_string_pretty(r)?);
+            } else {
+                println!("{table}");
+                if !r.machine.hardware_pmu {
+                    println!("Sampled with the software cpu-clock event: this machine has no hardware PMU.");
+                }
+            }
+            eprintln!("run folder: {}", outcome.run_dir.display());
+            Ok(match r.status {
+                RunStatus::Complete => 0,
+                RunStatus::Interrupted => {
+                    eprintln!("interrupted: the measurements that finished are in the run folder");
+                    EXIT_INTERRUPTED
+                }
+                RunStatus::Partial | RunStatus::Running => {
+                    eprintln!("some measurements failed; see report.md in the run folder");
+                    EXIT_PARTIAL
+                }
+            })
+        }
+        Command::Doctor(args) => {
+            let workload = compare::load_workload(&args.workload)?;
+            let machine = Machine::probe();
+            // The disk check is against the largest recording of a default comparison.
+            let predicted = args
+                .unwind
+                .0
+                .iter()
+                .map(|m| {
+                    compare::predict_recording_bytes(
+                        *m,
+                        machine.perf_event_max_sample_rate.unwrap_or(4000).min(4000),
+                        machine.online_cpus,
+                        workload.runtime,
+                    )
+                })
+                .max()
+                .unwrap_or(0);
+            let diagnosis = preflight::diagnose(
+                &DoctorOptions {
+                    workload: Some(&workload),
+                    modes: args.unwind.0.clone(),
+                    out_dir: Some(unwindbench::workload::ProjectDirs::locate().reports()),
+                    predicted_bytes: predicted,
+                    audit: true,
+                },
+                &machine,
+            );
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&diagnosis)?);
+            } else {
+                print!("{}", preflight::render(&diagnosis));
+            }
+            Ok(if diagnosis.failure_summary().is_some() {
+                EXIT_ERROR
+            } else {
+                0
+            })
+        }
+    }
+}

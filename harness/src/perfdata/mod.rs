@@ -1,0 +1,362 @@
+//! Reading perf.data, file or pipe format, natively with `linux-perf-data`.
+//!
+//! [`open`] checks the file header before any record is read, so a file that perf never
+//! finished, a truncated copy or something that is not perf.data at all is reported in one
+//! line with the offsets involved, instead of failing somewhere deep in the parser. Records are
+//! streamed in time order (the crate sorts each round between FINISHED_ROUND records), so
+//! memory stays bounded by a round, not by the file.
+
+pub mod stats;
+pub mod threads;
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use linux_perf_data::linux_perf_event_reader::{PerfEventType, SoftwareCounterType};
+use linux_perf_data::{Endianness, PerfFile, PerfFileReader, PerfFileRecord, PerfRecordIter};
+
+/// Size of the on-disk header of a seekable perf.data file.
+const FILE_HEADER_SIZE: u64 = 104;
+/// Size of the header of a pipe-mode stream (magic + size only).
+const PIPE_HEADER_SIZE: u64 = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PerfDataError {
+    #[error("cannot open {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is empty (0 bytes): perf wrote nothing; record again")]
+    Empty { path: PathBuf },
+    #[error("{path} is not a perf.data file (starts with {magic:?} instead of \"PERFILE2\")")]
+    NotPerfData { path: PathBuf, magic: String },
+    #[error("{path}: perf never finished writing it (header says 0 data bytes but the file has {file_len}): perf was killed before it could finalize; record again")]
+    Unfinished { path: PathBuf, file_len: u64 },
+    #[error("{path} is truncated: its data section ends at byte {expected_end} but the file has only {file_len} bytes; use --partial to read what is there")]
+    Truncated {
+        path: PathBuf,
+        expected_end: u64,
+        file_len: u64,
+    },
+    #[error("{path} is corrupt near byte {offset}: {message}")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        message: String,
+    },
+}
+
+/// A reader that counts the bytes consumed, so that a parse error can name where it happened.
+struct Counting<R> {
+    inner: R,
+    position: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.position.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for Counting<R> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        let at = self.inner.seek(pos)?;
+        self.position.store(at, Ordering::Relaxed);
+        Ok(at)
+    }
+}
+
+type FileIter = PerfRecordIter<Counting<BufReader<File>>>;
+type PipeIter = PerfRecordIter<Counting<BufReader<Box<dyn Read + Send>>>>;
+
+enum Iter {
+    File(FileIter),
+    Pipe(PipeIter),
+}
+
+/// What kind of stream a [`PerfData`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    File,
+    Pipe,
+}
+
+/// An open perf.data stream.
+pub struct PerfData {
+    pub path: PathBuf,
+    pub format: Format,
+    pub file: PerfFile,
+    iter: Iter,
+    position: Arc<AtomicU64>,
+    /// Length of the data section when known (file format): records end there.
+    data_end: Option<u64>,
+    /// Allow a truncated file: read up to where its bytes end.
+    partial: bool,
+}
+
+/// The fixed header fields [`open`] checks.
+struct FileHeader {
+    magic: [u8; 8],
+    header_size: u64,
+    data_offset: u64,
+    data_size: u64,
+}
+
+fn read_header(file: &mut File) -> std::io::Result<FileHeader> {
+    let mut buf = [0u8; FILE_HEADER_SIZE as usize];
+    let n = read_up_to(file, &mut buf)?;
+    let u64_at = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&buf[at..at + 8]);
+        // perf.data written on this machine is little-endian; a big-endian file reads as
+        // nonsense sizes here and is caught by the checks below or by the parser.
+        u64::from_le_bytes(b)
+    };
+    let mut magic = [0u8; 8];
+    magic.copy_from_slice(&buf[..8]);
+    Ok(FileHeader {
+        magic,
+        header_size: if n >= 16 { u64_at(8) } else { 0 },
+        data_offset: if n >= 56 { u64_at(40) } else { 0 },
+        data_size: if n >= 56 { u64_at(48) } else { 0 },
+    })
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Opens a perf.data file (file format, or a pipe-format stream saved to a file). With
+/// `partial`, a truncated file is read up to its last whole record instead of refused.
+pub fn open(path: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
+    let open_err = |source| PerfDataError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(open_err)?;
+    let file_len = file.metadata().map_err(open_err)?.len();
+    if file_len == 0 {
+        return Err(PerfDataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let header = read_header(&mut file).map_err(open_err)?;
+    if &header.magic != b"PERFILE2" && &header.magic != b"2ELIFREP" {
+        return Err(PerfDataError::NotPerfData {
+            path: path.to_path_buf(),
+            magic: String::from_utf8_lossy(&header.magic).into_owned(),
+        });
+    }
+    file.seek(SeekFrom::Start(0)).map_err(open_err)?;
+    if header.header_size == PIPE_HEADER_SIZE {
+        let reader: Box<dyn Read + Send> = Box::new(file);
+        return open_pipe(path, reader, partial);
+    }
+    if header.data_size == 0 && file_len > header.data_offset.max(FILE_HEADER_SIZE) {
+        return Err(PerfDataError::Unfinished {
+            path: path.to_path_buf(),
+            file_len,
+        });
+    }
+    let expected_end = header.data_offset.saturating_add(header.data_size);
+    if expected_end > file_len && !partial {
+        return Err(PerfDataError::Truncated {
+            path: path.to_path_buf(),
+            expected_end,
+            file_len,
+        });
+    }
+    let position = Arc::new(AtomicU64::new(0));
+    let reader = Counting {
+        inner: BufReader::with_capacity(1 << 20, file),
+        position: position.clone(),
+    };
+    // A truncated file's feature sections (after the data) are gone too; the crate would fail
+    // reading them, so a partial read needs them... and cannot have them. Say so plainly.
+    let PerfFileReader {
+        perf_file,
+        record_iter,
+    } = PerfFileReader::parse_file(reader).map_err(|e| PerfDataError::Corrupt {
+        path: path.to_path_buf(),
+        offset: position.load(Ordering::Relaxed),
+        message: if expected_end > file_len {
+            format!(
+                "the file ends at byte {file_len}, before the header's data and metadata sections ({e})"
+            )
+        } else {
+            format!("unreadable header or metadata: {e}")
+        },
+    })?;
+    Ok(PerfData {
+        path: path.to_path_buf(),
+        format: Format::File,
+        file: perf_file,
+        iter: Iter::File(record_iter),
+        position,
+        data_end: Some(expected_end),
+        partial,
+    })
+}
+
+/// Reads a pipe-format stream (`perf record -o -`) from `reader`, e.g. stdin or a pipe.
+pub fn open_pipe(
+    name: &Path,
+    reader: Box<dyn Read + Send>,
+    partial: bool,
+) -> Result<PerfData, PerfDataError> {
+    let position = Arc::new(AtomicU64::new(0));
+    let counting = Counting {
+        inner: BufReader::with_capacity(1 << 20, reader),
+        position: position.clone(),
+    };
+    let PerfFileReader {
+        perf_file,
+        record_iter,
+    } = PerfFileReader::parse_pipe(counting).map_err(|e| {
+        let offset = position.load(Ordering::Relaxed);
+        if offset == 0 {
+            PerfDataError::Empty {
+                path: name.to_path_buf(),
+            }
+        } else {
+            PerfDataError::Corrupt {
+                path: name.to_path_buf(),
+                offset,
+                message: format!("bad pipe-format header: {e}"),
+            }
+        }
+    })?;
+    Ok(PerfData {
+        path: name.to_path_buf(),
+        format: Format::Pipe,
+        file: perf_file,
+        iter: Iter::Pipe(record_iter),
+        position,
+        data_end: None,
+        partial,
+    })
+}
+
+impl PerfData {
+    /// The next record in time order, or None at the end.
+    pub fn next_record(&mut self) -> Result<Option<PerfFileRecord<'_>>, PerfDataError> {
+        let result = match &mut self.iter {
+            Iter::File(it) => it.next_record(&mut self.file),
+            Iter::Pipe(it) => it.next_record(&mut self.file),
+        };
+        match result {
+            Ok(record) => Ok(record),
+            Err(e) => {
+                let offset = self.position.load(Ordering::Relaxed);
+                let past_end = self.data_end.is_some_and(|end| offset >= end);
+                if self.partial && (past_end || is_eof(&e)) {
+                    return Ok(None);
+                }
+                Err(PerfDataError::Corrupt {
+                    path: self.path.clone(),
+                    offset,
+                    message: describe(&e),
+                })
+            }
+        }
+    }
+
+    /// Bytes consumed from the stream so far.
+    pub fn position(&self) -> u64 {
+        self.position.load(Ordering::Relaxed)
+    }
+
+    pub fn endian(&self) -> Endianness {
+        self.file.endian()
+    }
+
+    /// The sampling event of the first attribute, e.g. `cpu-clock (software timer)`.
+    pub fn sampling_event(&self) -> SamplingEvent {
+        let Some(attr) = self.file.event_attributes().first() else {
+            return SamplingEvent {
+                name: "unknown".into(),
+                hardware: false,
+            };
+        };
+        let hardware = matches!(
+            attr.attr.type_,
+            PerfEventType::Hardware(..)
+                | PerfEventType::HwCache(..)
+                | PerfEventType::DynamicPmu(..)
+        );
+        let fallback = match attr.attr.type_ {
+            PerfEventType::Software(SoftwareCounterType::CpuClock) => "cpu-clock",
+            PerfEventType::Software(SoftwareCounterType::TaskClock) => "task-clock",
+            _ if hardware => "hardware event",
+            _ => "other event",
+        };
+        SamplingEvent {
+            name: attr.name().unwrap_or(fallback).to_string(),
+            hardware,
+        }
+    }
+}
+
+/// Which event drove the sampling: a hardware PMU counter or a software clock.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SamplingEvent {
+    pub name: String,
+    pub hardware: bool,
+}
+
+impl std::fmt::Display for SamplingEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.hardware {
+            "hardware PMU"
+        } else {
+            "software timer, no hardware PMU sampling"
+        };
+        write!(f, "{} ({kind})", self.name)
+    }
+}
+
+fn is_eof(e: &linux_perf_data::Error) -> bool {
+    match e {
+        linux_perf_data::Error::IoError(io) => io.kind() == std::io::ErrorKind::UnexpectedEof,
+        linux_perf_data::Error::Read(_) => true,
+        _ => false,
+    }
+}
+
+fn describe(e: &linux_perf_data::Error) -> String {
+    match e {
+        linux_perf_data::Error::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "a record runs past the end of the data (truncated)".into()
+        }
+        linux_perf_data::Error::Read(_) => {
+            "a record runs past the end of the data (truncated)".into()
+        }
+        linux_perf_data::Error::InvalidPerfEventSize => {
+            "a record header has an impossible size (flipped or overwritten bytes)".into()
+        }
+        other => other.to_string().replace('\n', " "),
+    }
+}
+
+/// A u64 from the start of a raw record body, in the file's byte order.
+pub fn leading_u64(data: &[u8], endian: Endianness) -> Option<u64> {
+    let bytes: [u8; 8] = data.get(..8)?.try_into().ok()?;
+    Some(match endian {
+        Endianness::LittleEndian => u64::from_le_bytes(bytes),
+        Endianness::BigEndian => u64::from_be_bytes(bytes),
+    })
+}

@@ -1,0 +1,271 @@
+//! One measurement: a fresh nbdkit, fio driving it for ramp + runtime, and, unless this is the
+//! baseline, `perf record -a` over the measured window.
+//!
+//! The window starts when fio's ramp ends (perf enables its events then, via `--delay`) and
+//! ends when fio exits. CPU figures are cut to that window: usage read from /proc at its start
+//! is subtracted from usage at its end (wait4's rusage for fio, /proc for the still-running
+//! server and perf).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::cpu;
+use super::perf::{self, PerfError, PerfOptions};
+use crate::mode::UnwindMode;
+use crate::process::{self, CpuTimes, ProcessError};
+use crate::workload::fio::{self, FioOutputError, FioResult};
+use crate::workload::server::{self, ServerError};
+use crate::workload::target::{self, Target, TargetError, TargetKind};
+use crate::workload::Workload;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MeasureError {
+    #[error("nbdkit: {0}")]
+    Server(#[from] ServerError),
+    #[error("target: {0}")]
+    Target(#[from] TargetError),
+    #[error("perf: {0}")]
+    Perf(#[from] PerfError),
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error("fio exited with {code}: {message} (log: {log})")]
+    Fio {
+        code: i32,
+        message: String,
+        log: PathBuf,
+    },
+    #[error("fio: {0}")]
+    FioOutput(#[from] FioOutputError),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl MeasureError {
+    pub fn is_interrupt(&self) -> bool {
+        matches!(
+            self,
+            MeasureError::Process(ProcessError::Interrupted(_))
+                | MeasureError::Server(ServerError::Process(ProcessError::Interrupted(_)))
+                | MeasureError::Perf(PerfError::Process(ProcessError::Interrupted(_)))
+                | MeasureError::Target(TargetError::Process(ProcessError::Interrupted(_)))
+        )
+    }
+}
+
+/// What perf cost in one measurement.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PerfCost {
+    /// Size of the perf.data perf wrote.
+    pub data_bytes: u64,
+    /// CPU seconds perf used inside the measured window.
+    pub window_cpu_s: f64,
+    /// CPU seconds over perf's whole life (start-up and finalizing included).
+    pub total_cpu_s: f64,
+    pub max_rss_kib: u64,
+    /// perf's wall time from start to exit.
+    pub wall_s: f64,
+}
+
+/// The raw figures of one measurement.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Measured {
+    pub fio: FioResult,
+    /// Length of the measured window (end of ramp to fio's exit), seconds.
+    pub window_s: f64,
+    /// CPU seconds of the server (nbdkit) in the window.
+    pub server_cpu_s: f64,
+    /// CPU seconds of fio and its job processes in the window.
+    pub client_cpu_s: f64,
+    pub perf: Option<PerfCost>,
+}
+
+impl Measured {
+    /// Workload CPU (server + client) per completed I/O, microseconds.
+    pub fn cpu_per_io_us(&self) -> Option<f64> {
+        (self.fio.total_ios > 0)
+            .then(|| (self.server_cpu_s + self.client_cpu_s) / self.fio.total_ios as f64 * 1e6)
+    }
+}
+
+/// Files of one measurement, inside its folder.
+pub struct MeasurePaths {
+    pub dir: PathBuf,
+}
+
+impl MeasurePaths {
+    pub fn perf_data(&self) -> PathBuf {
+        self.dir.join("perf.data")
+    }
+    pub fn perf_log(&self) -> PathBuf {
+        self.dir.join("perf.stderr")
+    }
+    pub fn fio_job(&self) -> PathBuf {
+        self.dir.join("job.fio")
+    }
+    pub fn fio_json(&self) -> PathBuf {
+        self.dir.join("fio.json")
+    }
+    pub fn fio_log(&self) -> PathBuf {
+        self.dir.join("fio.log")
+    }
+    pub fn nbdkit_log(&self) -> PathBuf {
+        self.dir.join("nbdkit.log")
+    }
+    pub fn nbd_client_log(&self) -> PathBuf {
+        self.dir.join("nbd-client.log")
+    }
+}
+
+/// Everything one measurement needs to know.
+pub struct MeasureSpec<'a> {
+    pub workload: &'a Workload,
+    pub runtime: Duration,
+    pub ramp: Duration,
+    pub target: TargetKind,
+    /// None: the unprofiled baseline.
+    pub mode: Option<UnwindMode>,
+    pub perf: PerfOptions,
+    /// A private folder for the server's socket (short path: Unix sockets are limited to 108
+    /// bytes, run folders may be deeper).
+    pub sock_dir: &'a Path,
+}
+
+/// Runs one measurement; `on_phase` hears "ramp", "recording", "stopping" as they begin.
+pub fn measure(
+    spec: &MeasureSpec<'_>,
+    paths: &MeasurePaths,
+    on_phase: &mut dyn FnMut(&str),
+) -> Result<Measured, MeasureError> {
+    std::fs::create_dir_all(&paths.dir).map_err(|source| MeasureError::Io {
+        path: paths.dir.clone(),
+        source,
+    })?;
+    on_phase("starting");
+    let mut server = server::start(&spec.workload.server, spec.sock_dir, &paths.nbdkit_log())?;
+    // Dropped (detached) before the server is stopped, on every path.
+    let kernel_device = match spec.target {
+        TargetKind::KernelNbd => Some(target::attach_kernel_device(
+            &server.socket,
+            &paths.nbd_client_log(),
+        )?),
+        TargetKind::NbdEngine => None,
+    };
+    let target = match &kernel_device {
+        Some(dev) => Target::KernelNbd {
+            device: dev.device.clone(),
+        },
+        None => Target::NbdEngine {
+            socket: server.socket.clone(),
+        },
+    };
+    let job = spec.workload.job.render(&target, spec.runtime, spec.ramp);
+    std::fs::write(paths.fio_job(), job).map_err(|source| MeasureError::Io {
+        path: paths.fio_job(),
+        source,
+    })?;
+
+    let recording = match spec.mode {
+        Some(mode) => {
+            let opts = PerfOptions {
+                delay: spec.ramp,
+                ..spec.perf.clone()
+            };
+            Some(perf::start(
+                mode,
+                &opts,
+                &paths.perf_data(),
+                &paths.perf_log(),
+            )?)
+        }
+        None => None,
+    };
+
+    let mut fio_cmd = process::command(
+        "fio",
+        &[
+            "--output-format=json".to_string(),
+            format!("--output={}", paths.fio_json().display()),
+            paths.fio_job().display().to_string(),
+        ],
+    );
+    let io_err = |source| MeasureError::Io {
+        path: paths.fio_log(),
+        source,
+    };
+    fio_cmd.stdout(process::to_file(&paths.fio_log()).map_err(io_err)?);
+    fio_cmd.stderr(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(paths.fio_log())
+            .map_err(io_err)?,
+    );
+    let mut fio = process::spawn("fio", fio_cmd)?;
+    on_phase("ramp");
+    process::sleep_interruptibly(spec.ramp)?;
+
+    // Window start.
+    on_phase("recording");
+    let window_start = Instant::now();
+    let server_at_start = cpu::tree_cpu(server.child.pid());
+    let client_at_start = cpu::tree_cpu(fio.pid());
+    let perf_at_start = recording
+        .as_ref()
+        .and_then(|r| cpu::thread_run_seconds(r.pid()));
+
+    let fio_timeout = spec.runtime + Duration::from_secs(120);
+    let fio_exit = fio.wait_interruptibly(fio_timeout)?;
+    // Window end.
+    let window_s = window_start.elapsed().as_secs_f64();
+    let server_at_end = cpu::tree_cpu(server.child.pid());
+    let perf_at_end = recording
+        .as_ref()
+        .and_then(|r| cpu::thread_run_seconds(r.pid()));
+    on_phase("stopping");
+
+    let perf_cost = match recording {
+        Some(rec) => {
+            let output = rec.output.clone();
+            let exit = rec.stop()?;
+            let data_bytes = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+            let window_cpu =
+                (perf_at_end.unwrap_or_default() - perf_at_start.unwrap_or_default()).max(0.0);
+            Some(PerfCost {
+                data_bytes,
+                window_cpu_s: window_cpu,
+                total_cpu_s: exit.cpu.total(),
+                max_rss_kib: exit.max_rss_kib,
+                wall_s: exit.wall.as_secs_f64(),
+            })
+        }
+        None => None,
+    };
+    drop(kernel_device);
+    let _ = server.child.stop(libc::SIGTERM, Duration::from_secs(10));
+
+    if !fio_exit.status.success() {
+        let log = std::fs::read_to_string(paths.fio_log()).unwrap_or_default();
+        return Err(MeasureError::Fio {
+            code: fio_exit.code(),
+            message: log
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or("no output")
+                .to_string(),
+            log: paths.fio_log(),
+        });
+    }
+    let fio_result = fio::parse_output(&paths.fio_json())?;
+    let client_cpu: CpuTimes = fio_exit.cpu.saturating_sub(client_at_start);
+    Ok(Measured {
+        fio: fio_result,
+        window_s,
+        server_cpu_s: server_at_end.saturating_sub(server_at_start).total(),
+        client_cpu_s: client_cpu.total(),
+        perf: perf_cost,
+    })
+}

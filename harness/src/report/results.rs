@@ -1,0 +1,257 @@
+//! `results.json`: everything a run measured, schema-versioned. Reports render from it and
+//! never compute figures of their own.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::figures::{Spread, Verdict};
+use crate::machine::Machine;
+use crate::perfdata::stats::RecordStats;
+use crate::preflight::Diagnosis;
+use crate::record::measure::Measured;
+
+/// Bumped whenever a field changes meaning or is removed; readers accept every version up to
+/// this one.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Measurements are still being taken.
+    Running,
+    Complete,
+    /// Every planned measurement ran, but some failed.
+    Partial,
+    /// Stopped by a signal; what finished is kept.
+    Interrupted,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Results {
+    pub schema_version: u32,
+    pub tool: String,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// The command line that made this run.
+    pub command: Vec<String>,
+    pub machine: Machine,
+    pub workload: WorkloadInfo,
+    pub settings: Settings,
+    pub baseline: Baseline,
+    pub modes: Vec<ModeSummary>,
+    /// Every measurement, in the order taken.
+    pub runs: Vec<RunRecord>,
+    pub doctor: Diagnosis,
+    /// Things the reader must know to read the figures right.
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct WorkloadInfo {
+    pub name: String,
+    pub description: String,
+    pub server: crate::workload::ServerSpec,
+    pub fio_job: PathBuf,
+    pub runtime_s: f64,
+    pub ramp_s: f64,
+    /// `nbd-engine` or `kernel-nbd`.
+    pub target: String,
+    /// Why the kernel NBD device was not used, when it was not.
+    pub kernel_nbd_skipped: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Settings {
+    pub modes: Vec<String>,
+    pub repeat: usize,
+    /// Sampling frequency asked for; None: perf's default.
+    pub freq: Option<u32>,
+    pub sink: String,
+    pub keep_data: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Baseline {
+    /// Median IOPS of the unprofiled runs.
+    pub iops: Option<f64>,
+    pub mb_per_s: Option<f64>,
+    pub cpu_per_io_us: Option<f64>,
+    pub repeats: usize,
+    /// Spread of the baseline figures: the noise overheads are judged against.
+    pub iops_spread: Option<Spread>,
+    pub cpu_per_io_spread: Option<Spread>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ModeStatus {
+    Ok,
+    /// Some repeats failed; figures are from the others.
+    Partial,
+    Failed,
+    Skipped,
+    /// Not measured yet (run still going or interrupted before it).
+    Pending,
+}
+
+/// Overheads of a mode against the same run's baseline (fractions: 0.015 = 1.5%).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Overheads {
+    /// 1 - IOPS(mode) / IOPS(baseline), paired by repeat.
+    pub throughput: Option<f64>,
+    /// perf's CPU seconds in the window / (window seconds x online CPUs).
+    pub perf_cpu: Option<f64>,
+    /// Share of samples whose comm is `perf`.
+    pub sample_share: Option<f64>,
+    /// CPU per I/O of the workload (server + fio) / the baseline's, minus 1.
+    pub cpu_per_io: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct OverheadSpreads {
+    pub throughput: Option<Spread>,
+    pub perf_cpu: Option<Spread>,
+    pub sample_share: Option<Spread>,
+    pub cpu_per_io: Option<Spread>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OverheadVerdicts {
+    pub throughput: Option<Verdict>,
+    pub cpu_per_io: Option<Verdict>,
+}
+
+/// A mode's figures: medians over its successful repeats, spreads beside them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModeSummary {
+    /// The mode in canonical spelling (`fp`, `dwarf:8k`).
+    pub mode: String,
+    /// As the reference table names it (`DWARF (8K)`).
+    pub title: String,
+    pub status: ModeStatus,
+    /// Why it was skipped or failed.
+    pub reason: Option<String>,
+    /// Successful repeats behind the medians.
+    pub repeats: usize,
+    pub perf_data_bytes: Option<f64>,
+    pub perf_data_mb_per_s: Option<f64>,
+    pub samples: Option<f64>,
+    pub lost_chunks: Option<f64>,
+    pub lost_events: Option<f64>,
+    /// lost / (samples + lost).
+    pub lost_share: Option<f64>,
+    pub iops: Option<f64>,
+    pub overhead: Overheads,
+    pub spread: ModeSpreads,
+    pub verdict: OverheadVerdicts,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ModeSpreads {
+    pub perf_data_bytes: Option<Spread>,
+    pub samples: Option<Spread>,
+    pub lost_chunks: Option<Spread>,
+    pub lost_events: Option<Spread>,
+    pub iops: Option<Spread>,
+    pub overhead: OverheadSpreads,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MeasurementStatus {
+    Ok,
+    Failed,
+    Interrupted,
+}
+
+/// One measurement: the baseline or one mode, in one repeat.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunRecord {
+    /// 1-based repeat number.
+    pub repeat: usize,
+    /// `baseline` or the mode.
+    pub label: String,
+    pub status: MeasurementStatus,
+    pub error: Option<String>,
+    pub started_at: String,
+    pub measured: Option<Measured>,
+    /// Statistics of the recording, read from the perf.data.
+    pub stats: Option<RecordStats>,
+    /// Why the perf.data could not be (fully) read.
+    pub stats_error: Option<String>,
+    /// perf's own warnings ("Check IO/CPU overload!") and the harness's doubts about the
+    /// measurement (fio jobs that did not run together, for instance).
+    pub warnings: Vec<String>,
+    /// The perf.data, when kept (--keep-data), relative to the run folder.
+    pub perf_data: Option<PathBuf>,
+}
+
+impl RunRecord {
+    pub fn is_baseline(&self) -> bool {
+        self.label == "baseline"
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a results.json this version understands: {message}")]
+    Format { path: PathBuf, message: String },
+}
+
+/// Writes `contents` to `path` through a temporary file and a rename, so a reader (or a crash)
+/// never sees half a file.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), ResultsError> {
+    let err = |source| ResultsError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        f.write_all(contents).map_err(err)?;
+        f.sync_all().map_err(err)?;
+    }
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+impl Results {
+    pub fn load(path: &Path) -> Result<Results, ResultsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ResultsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ResultsError::Format {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        match value.get("schema_version").and_then(|v| v.as_u64()) {
+            Some(v) if v as u32 <= SCHEMA_VERSION => {}
+            other => {
+                return Err(ResultsError::Format {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "schema_version {other:?}; this build reads up to {SCHEMA_VERSION}"
+                    ),
+                })
+            }
+        }
+        serde_json::from_value(value).map_err(|e| ResultsError::Format {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+}

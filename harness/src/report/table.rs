@@ -1,0 +1,219 @@
+//! The comparison table, in the reference post's shape plus the extra columns, as aligned
+//! Markdown (readable in a terminal and rendered on a CI page alike).
+
+use crate::figures::{Spread, Verdict};
+
+use super::results::{ModeStatus, ModeSummary, Results};
+
+/// `1234567` -> `1,234,567`.
+pub fn thousands(n: f64) -> String {
+    let n = n.round() as i64;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Bytes in decimal megabytes as the reference gives them ("934 MB").
+pub fn megabytes(bytes: f64) -> String {
+    let mb = bytes / 1e6;
+    if mb >= 10.0 {
+        format!("{} MB", thousands(mb))
+    } else {
+        format!("{mb:.2} MB")
+    }
+}
+
+pub fn percent(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    if p.abs() >= 10.0 {
+        format!("{p:.0}%")
+    } else if p.abs() >= 1.0 || p == 0.0 {
+        format!("{p:.1}%")
+    } else {
+        // perf's CPU share with frame pointers is a few hundredths of a percent: keep them.
+        format!("{p:.2}%")
+    }
+}
+
+/// A byte count in the unit of [`megabytes`], without the unit (for ranges).
+fn megabytes_number(bytes: f64) -> String {
+    let s = megabytes(bytes);
+    s.trim_end_matches(" MB").to_string()
+}
+
+/// ` [min–max]` when repeats differ, else nothing.
+fn range(spread: Option<&Spread>, fmt: impl Fn(f64) -> String) -> String {
+    match spread {
+        Some(s) if s.n >= 2 && s.min != s.max => format!(" [{}–{}]", fmt(s.min), fmt(s.max)),
+        _ => String::new(),
+    }
+}
+
+/// An overhead with its spread and its noise verdict.
+fn overhead(
+    value: Option<f64>,
+    spread: Option<&Spread>,
+    verdict: Option<Verdict>,
+    signed: bool,
+) -> String {
+    let Some(v) = value else {
+        return "–".into();
+    };
+    let fmt = |x: f64| {
+        if signed && x > 0.0 {
+            format!("+{}", percent(x))
+        } else {
+            percent(x)
+        }
+    };
+    let text = format!("{}{}", fmt(v), range(spread, fmt));
+    match verdict {
+        Some(Verdict::WithinNoise) => format!("within noise ({text})"),
+        Some(Verdict::NoiseUnknown) => format!("{text} (1 baseline: noise unknown)"),
+        _ => text,
+    }
+}
+
+fn row(m: &ModeSummary) -> Vec<String> {
+    let s = &m.spread;
+    match m.status {
+        ModeStatus::Skipped | ModeStatus::Failed | ModeStatus::Pending => {
+            let what = match m.status {
+                ModeStatus::Skipped => "skipped",
+                ModeStatus::Failed => "failed",
+                _ => "not measured",
+            };
+            let why = m.reason.as_deref().unwrap_or("");
+            let mut cells = vec![m.title.clone(), format!("{what}: {why}")];
+            cells.resize(COLUMNS.len(), String::new());
+            return cells;
+        }
+        ModeStatus::Ok | ModeStatus::Partial => {}
+    }
+    let int = |x: f64| thousands(x);
+    vec![
+        m.title.clone(),
+        m.perf_data_bytes
+            .map(|b| {
+                format!(
+                    "{}{}",
+                    megabytes(b),
+                    range(s.perf_data_bytes.as_ref(), megabytes_number)
+                )
+            })
+            .unwrap_or_else(|| "–".into()),
+        m.perf_data_mb_per_s
+            .map(|r| format!("{r:.1}"))
+            .unwrap_or_else(|| "–".into()),
+        m.lost_chunks
+            .map(|c| format!("{}{}", int(c), range(s.lost_chunks.as_ref(), int)))
+            .unwrap_or_else(|| "–".into()),
+        overhead(
+            m.overhead.throughput,
+            s.overhead.throughput.as_ref(),
+            m.verdict.throughput,
+            false,
+        ),
+        m.samples
+            .map(|c| format!("{}{}", int(c), range(s.samples.as_ref(), int)))
+            .unwrap_or_else(|| "–".into()),
+        match (m.lost_events, m.lost_share) {
+            (Some(e), Some(share)) => format!("{} ({})", int(e), percent(share)),
+            _ => "–".into(),
+        },
+        overhead(
+            m.overhead.perf_cpu,
+            s.overhead.perf_cpu.as_ref(),
+            None,
+            false,
+        ),
+        overhead(
+            m.overhead.sample_share,
+            s.overhead.sample_share.as_ref(),
+            None,
+            false,
+        ),
+        overhead(
+            m.overhead.cpu_per_io,
+            s.overhead.cpu_per_io.as_ref(),
+            m.verdict.cpu_per_io,
+            true,
+        ),
+    ]
+}
+
+const COLUMNS: [&str; 10] = [
+    "type",
+    "perf.data",
+    "MB/s",
+    "lost chunks",
+    "overhead",
+    "samples",
+    "lost events",
+    "perf CPU",
+    "sample share",
+    "CPU per I/O",
+];
+
+/// The table as aligned Markdown.
+pub fn render(results: &Results) -> String {
+    let mut rows: Vec<Vec<String>> = vec![COLUMNS.iter().map(|c| c.to_string()).collect()];
+    rows.extend(results.modes.iter().map(row));
+    let widths: Vec<usize> = (0..COLUMNS.len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
+            .collect();
+        format!("| {} |\n", padded.join(" | "))
+    };
+    let mut out = line(&rows[0]);
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    out.push_str(&format!("|-{}-|\n", rule.join("-|-")));
+    for r in &rows[1..] {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_formats() {
+        assert_eq!(thousands(1234567.0), "1,234,567");
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(-1234.0), "-1,234");
+        assert_eq!(megabytes(934_000_000.0), "934 MB");
+        assert_eq!(megabytes(18_733_000_000.0), "18,733 MB");
+        assert_eq!(megabytes(1_500_000.0), "1.50 MB");
+        assert_eq!(percent(0.015), "1.5%");
+        assert_eq!(percent(0.25), "25%");
+        assert_eq!(percent(0.00023), "0.02%");
+        assert_eq!(megabytes_number(1_530_000.0), "1.53");
+    }
+
+    #[test]
+    fn overhead_cells_say_when_it_is_noise() {
+        let s = Spread::of([0.01, 0.02, 0.03]);
+        let cell = overhead(Some(0.02), s.as_ref(), Some(Verdict::WithinNoise), false);
+        assert_eq!(cell, "within noise (2.0% [1.0%–3.0%])");
+        let cell = overhead(Some(0.2), None, Some(Verdict::NoiseUnknown), true);
+        assert_eq!(cell, "+20% (1 baseline: noise unknown)");
+        assert_eq!(overhead(None, None, None, false), "–");
+    }
+}

@@ -1,0 +1,332 @@
+//! The workload: an NBD server (nbdkit) and a fio job driving it through a raw device.
+//!
+//! A workload is a TOML file under `workloads/`:
+//!
+//! ```toml
+//! description = "..."
+//! [server]
+//! plugin = "null"        # an nbdkit plugin name
+//! args = ["1G"]          # plugin parameters (`key=value` or a bare value)
+//! filters = []           # nbdkit filters, outermost first
+//! [fio]
+//! job = "nbd-randrw.fio" # a job under fio-jobs/
+//! runtime = "60s"        # measured time
+//! ramp = "5s"            # warm-up before measuring (perf waits it out with --delay)
+//! ```
+//!
+//! Only these documented fields reach nbdkit and fio, and each is checked, so a workload file
+//! cannot smuggle options into the commands the harness runs.
+
+pub mod fio;
+pub mod server;
+pub mod target;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::parse_duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    #[error(
+        "unknown workload `{name}`; known workloads: {known} (or pass a path to a .toml file)"
+    )]
+    Unknown { name: String, known: String },
+    #[error("cannot read workload {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("malformed workload {path}:{line}: {message}")]
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("workload {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("fio job {path}: {message}")]
+    Job { path: PathBuf, message: String },
+}
+
+/// The server half of a workload.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    /// nbdkit plugin name, e.g. `null`, `memory`.
+    pub plugin: String,
+    /// Plugin parameters, passed after the plugin name.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// nbdkit filters (`--filter=NAME`), outermost first. Default: none.
+    #[serde(default)]
+    pub filters: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct FioSpecFile {
+    job: String,
+    runtime: String,
+    ramp: String,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct WorkloadFile {
+    #[serde(default)]
+    description: String,
+    server: ServerSpec,
+    fio: FioSpecFile,
+}
+
+/// A loaded, validated workload.
+#[derive(Clone, Debug, Serialize)]
+pub struct Workload {
+    pub name: String,
+    pub description: String,
+    pub path: PathBuf,
+    pub server: ServerSpec,
+    /// The fio job template (see [`fio::JobTemplate`]).
+    pub job: fio::JobTemplate,
+    #[serde(serialize_with = "secs")]
+    pub runtime: Duration,
+    #[serde(serialize_with = "secs")]
+    pub ramp: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Where the project's data folders are: `workloads/`, `fio-jobs/`, `reports/`.
+#[derive(Clone, Debug)]
+pub struct ProjectDirs {
+    pub root: PathBuf,
+}
+
+impl ProjectDirs {
+    /// The project root: `$UNWINDBENCH_HOME`, else the current directory or one of its parents
+    /// holding `workloads/`, else the source checkout this binary was built from.
+    pub fn locate() -> ProjectDirs {
+        if let Some(home) = std::env::var_os("UNWINDBENCH_HOME") {
+            return ProjectDirs { root: home.into() };
+        }
+        if let Ok(cwd) = std::env::current_dir() {
+            for dir in cwd.ancestors() {
+                if dir.join("workloads").is_dir() && dir.join("fio-jobs").is_dir() {
+                    return ProjectDirs { root: dir.into() };
+                }
+            }
+        }
+        let built_from = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap_or(Path::new("."));
+        ProjectDirs {
+            root: built_from.into(),
+        }
+    }
+
+    pub fn workloads(&self) -> PathBuf {
+        self.root.join("workloads")
+    }
+
+    pub fn fio_jobs(&self) -> PathBuf {
+        self.root.join("fio-jobs")
+    }
+
+    pub fn reports(&self) -> PathBuf {
+        self.root.join("reports")
+    }
+
+    /// Names of the workloads under `workloads/`, sorted.
+    pub fn known_workloads(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.workloads())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".toml").map(str::to_string)
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Loads a workload by name (`workloads/NAME.toml`) or by path to a `.toml` file.
+    pub fn load_workload(&self, name_or_path: &str) -> Result<Workload, WorkloadError> {
+        let as_path = Path::new(name_or_path);
+        let path = if name_or_path.ends_with(".toml") || name_or_path.contains('/') {
+            as_path.to_path_buf()
+        } else {
+            self.workloads().join(format!("{name_or_path}.toml"))
+        };
+        if !path.is_file() {
+            let known = self.known_workloads();
+            return Err(WorkloadError::Unknown {
+                name: name_or_path.to_string(),
+                known: if known.is_empty() {
+                    format!("none found in {}", self.workloads().display())
+                } else {
+                    known.join(", ")
+                },
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| WorkloadError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Workload::parse(&path, &text, &self.fio_jobs())
+    }
+}
+
+impl Workload {
+    /// Parses and checks a workload file; `jobs_dir` is where bare job names are looked up.
+    pub fn parse(path: &Path, text: &str, jobs_dir: &Path) -> Result<Workload, WorkloadError> {
+        let file: WorkloadFile = toml::from_str(text).map_err(|e| {
+            // toml points an unknown field at its table; point at the field's own line.
+            let unknown_field_line = e
+                .message()
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split('`').next())
+                .and_then(|field| {
+                    text.lines()
+                        .position(|l| l.trim_start().starts_with(field))
+                        .map(|i| i + 1)
+                });
+            let line = unknown_field_line.unwrap_or_else(|| {
+                e.span()
+                    .map(|span| text[..span.start.min(text.len())].lines().count().max(1))
+                    .unwrap_or(1)
+            });
+            WorkloadError::Malformed {
+                path: path.to_path_buf(),
+                line,
+                message: e.message().replace('\n', " "),
+            }
+        })?;
+        let invalid = |message: String| WorkloadError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("workload")
+            .to_string();
+        server::validate(&file.server).map_err(invalid)?;
+        let runtime = parse_duration(&file.fio.runtime).map_err(|e| invalid(e.to_string()))?;
+        let ramp = parse_duration(&file.fio.ramp).map_err(|e| invalid(e.to_string()))?;
+        if runtime.is_zero() {
+            return Err(invalid("fio.runtime must be greater than zero".into()));
+        }
+        let job_path = resolve_job(path, jobs_dir, &file.fio.job).map_err(invalid)?;
+        let job = fio::JobTemplate::load(&job_path)?;
+        Ok(Workload {
+            name,
+            description: file.description,
+            path: path.to_path_buf(),
+            server: file.server,
+            job,
+            runtime,
+            ramp,
+        })
+    }
+}
+
+/// A bare job name is looked up in `fio-jobs/`; a name with a slash is relative to the
+/// workload file. Either way it must exist.
+fn resolve_job(workload: &Path, jobs_dir: &Path, job: &str) -> Result<PathBuf, String> {
+    let candidate = if job.contains('/') {
+        workload.parent().unwrap_or(Path::new(".")).join(job)
+    } else {
+        jobs_dir.join(job)
+    };
+    if candidate.is_file() {
+        Ok(candidate)
+    } else {
+        Err(format!(
+            "fio.job `{job}` not found (looked for {})",
+            candidate.display()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project() -> ProjectDirs {
+        ProjectDirs {
+            root: Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap()
+                .into(),
+        }
+    }
+
+    #[test]
+    fn every_shipped_workload_loads() {
+        let dirs = project();
+        let names = dirs.known_workloads();
+        for expected in [
+            "nbd-null",
+            "seq-read-parallel",
+            "rand-read-latency",
+            "mixed-70-30",
+        ] {
+            assert!(names.contains(&expected.to_string()), "{names:?}");
+        }
+        for name in names {
+            let w = dirs.load_workload(&name).unwrap();
+            assert!(w.ramp >= Duration::from_secs(1), "{name}");
+            assert!(!w.description.is_empty(), "{name}");
+        }
+        let w = dirs.load_workload("nbd-null").unwrap();
+        assert_eq!(w.server.plugin, "null");
+        assert_eq!(w.runtime, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn unknown_workload_lists_the_known_ones() {
+        let err = project().load_workload("nbd-nul").unwrap_err().to_string();
+        assert!(err.contains("unknown workload `nbd-nul`"), "{err}");
+        assert!(err.contains("nbd-null"), "{err}");
+    }
+
+    #[test]
+    fn malformed_toml_names_file_and_line() {
+        let jobs = project().fio_jobs();
+        let text = "description = \"x\"\n[server]\nplugin = \"null\"\nargs = [1G]\n";
+        let err = Workload::parse(Path::new("w/bad.toml"), text, &jobs)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("malformed workload w/bad.toml:4:"), "{err}");
+        let text = "[server]\nplugin = \"null\"\ncolour = 1\n[fio]\njob=\"nbd-randrw.fio\"\nruntime=\"1s\"\nramp=\"1s\"\n";
+        let err = Workload::parse(Path::new("w/bad.toml"), text, &jobs)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bad.toml:3"), "{err}");
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn workload_fields_cannot_inject_options() {
+        let jobs = project().fio_jobs();
+        let with_server = |server: &str| {
+            format!("{server}\n[fio]\njob=\"nbd-randrw.fio\"\nruntime=\"1s\"\nramp=\"1s\"\n")
+        };
+        for server in [
+            "[server]\nplugin = \"--run=sh\"",
+            "[server]\nplugin = \"null\"\nargs = [\"--run=rm -rf /\"]",
+            "[server]\nplugin = \"null\"\nfilters = [\"log --run=x\"]",
+            "[server]\nplugin = \"../../tmp/evil.so\"",
+        ] {
+            let err = Workload::parse(Path::new("w.toml"), &with_server(server), &jobs);
+            assert!(err.is_err(), "accepted: {server}");
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! `unwindbench compare` on the real perf, nbdkit and fio, briefly. Needs root (or
+//! perf_event_paranoid <= -1) and the tools scripts/setup.sh installs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The recordings are system-wide: one at a time, so they do not sample each other.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_unwindbench"))
+}
+
+fn results(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Processes whose command line mentions `needle` (our run folder or socket).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!("{pid}: {cmdline}"));
+        }
+    }
+    found
+}
+
+/// Children of the harness that are not its own (nbdkit, fio, perf) by name, still alive
+/// after it exited: none may remain. perf's command line names the run folder; nbdkit's and
+/// fio's name the socket folder, which is under the temp dir with the harness's pid.
+fn leftovers(run_dir: &Path, harness_pid: u32) -> Vec<String> {
+    let mut left = processes_mentioning(&run_dir.display().to_string());
+    left.extend(processes_mentioning(&format!("unwindbench-{harness_pid}-")));
+    left
+}
+
+#[test]
+fn short_comparison_reports_every_mode() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = out.path().join("run");
+    let child = bin()
+        .args([
+            "compare",
+            "--unwind",
+            "fp,dwarf:4k",
+            "--runtime",
+            "3s",
+            "--ramp",
+            "1s",
+        ])
+        .args(["--repeat", "1", "--quiet", "--out"])
+        .arg(&run_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("| frame pointers"), "{stdout}");
+    assert!(stdout.contains("| DWARF (4K)"), "{stdout}");
+
+    let r = results(&run_dir);
+    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["status"], "complete");
+    assert!(r["baseline"]["iops"].as_f64().unwrap() > 0.0);
+    let modes = r["modes"].as_array().unwrap();
+    let names: Vec<&str> = modes.iter().map(|m| m["mode"].as_str().unwrap()).collect();
+    assert_eq!(names, ["fp", "dwarf:4k"]);
+    for m in modes {
+        assert_eq!(m["status"], "ok", "{m}");
+        assert!(m["samples"].as_f64().unwrap() > 0.0, "{m}");
+        assert!(m["iops"].as_f64().unwrap() > 0.0, "{m}");
+        for k in ["throughput", "perf_cpu", "sample_share", "cpu_per_io"] {
+            assert!(m["overhead"][k].is_number(), "{k}: {m}");
+        }
+        assert!(m["lost_chunks"].is_number() && m["lost_events"].is_number());
+    }
+    let fp = modes[0]["perf_data_bytes"].as_f64().unwrap();
+    let dwarf = modes[1]["perf_data_bytes"].as_f64().unwrap();
+    assert!(dwarf > fp, "dwarf:4k {dwarf} should exceed fp {fp}");
+    // Every measurement is in runs[], raw.
+    assert_eq!(r["runs"].as_array().unwrap().len(), 3);
+    assert!(r["machine"]["sampling_event"].is_string());
+    // The perf.data files are gone (no --keep-data); logs stay.
+    assert!(!run_dir.join("r1-fp/perf.data").exists());
+    assert!(run_dir.join("r1-fp/perf.stderr").exists());
+    assert!(run_dir.join("r1-fp/job.fio").exists());
+    assert!(run_dir.join("report.md").exists());
+    assert!(
+        leftovers(&run_dir, pid).is_empty(),
+        "{:?}",
+        leftovers(&run_dir, pid)
+    );
+}
+
+#[test]
+fn ctrl_c_while_recording_stops_everything_and_keeps_what_finished() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = out.path().join("run");
+    let mut child = bin()
+        .args([
+            "compare",
+            "--unwind",
+            "fp",
+            "--runtime",
+            "30s",
+            "--ramp",
+            "1s",
+        ])
+        .args(["--repeat", "1", "--quiet", "--out"])
+        .arg(&run_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Round 1 runs the baseline first, then fp: wait until perf is recording fp.
+    let perf_log: PathBuf = run_dir.join("r1-fp/perf.stderr");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(&perf_log).is_ok_and(|t| t.contains("Events enabled")) {
+        assert!(Instant::now() < deadline, "fp recording never started");
+        assert!(child.try_wait().unwrap().is_none(), "harness exited early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: plain kill(2) of our child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let r = results(&run_dir);
+    assert_eq!(r["status"], "interrupted");
+    let runs = r["runs"].as_array().unwrap();
+    assert_eq!(runs[0]["label"], "baseline");
+    assert_eq!(runs[0]["status"], "ok");
+    assert_eq!(runs[1]["label"], "fp");
+    assert_eq!(runs[1]["status"], "interrupted");
+    assert!(r["baseline"]["iops"].as_f64().unwrap() > 0.0);
+    // Give the kernel a moment to reap the killed groups, then look for survivors.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        leftovers(&run_dir, pid).is_empty(),
+        "{:?}",
+        leftovers(&run_dir, pid)
+    );
+}
+
+fn one_line_error(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn bad_input_is_refused_in_one_line() {
+    let e = one_line_error(&["compare", "--unwind", "fp,dwarf:70000"]);
+    assert!(e.contains("exceeds perf's maximum"), "{e}");
+    let e = one_line_error(&["compare", "--unwind", "fp,dwraf"]);
+    assert!(e.contains("valid modes"), "{e}");
+    let e = one_line_error(&["compare", "--workload", "no-such-workload"]);
+    assert!(e.contains("known workloads: "), "{e}");
+    assert!(e.contains("nbd-null"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    let e = one_line_error(&[
+        "compare",
+        "--runtime",
+        "0",
+        "--out",
+        "/tmp/unwindbench-never",
+    ]);
+    assert!(e.contains("--runtime must be greater than zero"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    let e = one_line_error(&["compare", "--runtime", "abc"]);
+    assert!(e.contains("bad duration"), "{e}");
+    let e = one_line_error(&["compare", "--ramp", "0s", "--out", "/tmp/unwindbench-never"]);
+    assert!(e.contains("--ramp must be at least 1s"), "{e}");
+    let e = one_line_error(&["compare", "--target", "floppy"]);
+    assert!(e.contains("auto, nbd-engine or kernel-nbd"), "{e}");
+    assert!(!Path::new("/tmp/unwindbench-never").exists());
+}
+
+#[test]
+fn doctor_reports_every_check() {
+    let out = bin().args(["doctor", "--json"]).output().unwrap();
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks: Vec<&str> = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    for c in [
+        "perf",
+        "permissions",
+        "sampling event",
+        "nbdkit",
+        "fio",
+        "fio nbd engine",
+        "kernel NBD",
+        "disk",
+        "frame pointers",
+    ] {
+        assert!(checks.contains(&c), "{c} missing from {checks:?}");
+    }
+    assert!(d["audits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["role"] == "libc"));
+}

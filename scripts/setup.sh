@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs what unwindbench needs and builds it.
+#   perf (linux-perf), nbdkit, fio (with its nbd engine, from libnbd), nbd-client, gcc,
+#   hyperfine (for scripts/bench-*.sh).
+# Debian and Ubuntu are supported; elsewhere it says what to install. Needs root for the
+# packages (it uses sudo when not root). Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have perf || need+=(perf)
+have nbdkit || need+=(nbdkit)
+have fio || need+=(fio)
+have nbd-client || need+=(nbd-client)
+have gcc || need+=(gcc)
+have hyperfine || need+=(hyperfine)
+have nbdinfo || need+=(libnbd-bin)
+
+if ((${#need[@]})); then
+    . /etc/os-release 2>/dev/null || true
+    case "${ID:-} ${ID_LIKE:-}" in
+        *debian*|*ubuntu*)
+            pkgs=()
+            for n in "${need[@]}"; do
+                case "$n" in
+                    perf)
+                        if [ "${ID:-}" = ubuntu ]; then
+                            pkgs+=(linux-tools-common "linux-tools-$(uname -r)")
+                        else
+                            pkgs+=(linux-perf)
+                        fi ;;
+                    *) pkgs+=("$n") ;;
+                esac
+            done
+            sudo=""
+            [ "$(id -u)" -eq 0 ] || sudo=sudo
+            echo "setup: installing ${pkgs[*]}"
+            $sudo apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${pkgs[@]}" >/dev/null
+            ;;
+        *)
+            echo "setup: this distribution (${PRETTY_NAME:-unknown}) is not one setup.sh knows." >&2
+            echo "setup: install these yourself, then rerun: ${need[*]}" >&2
+            echo "setup: (perf from your kernel's tools package; fio built with libnbd for its nbd engine)" >&2
+            exit 1 ;;
+    esac
+fi
+
+if ! have cargo; then
+    echo "setup: Rust is not installed: see https://rustup.rs, then rerun scripts/setup.sh" >&2
+    exit 1
+fi
+if [ "$(id -u)" -ne 0 ] && [ "$(cat /proc/sys/kernel/perf_event_paranoid)" -gt -1 ]; then
+    echo "setup: note: system-wide recording needs root or: sudo sysctl kernel.perf_event_paranoid=-1" >&2
+fi
+cargo build --release --quiet
+echo "setup: ready. Check the machine with: cargo run --release -- doctor"
