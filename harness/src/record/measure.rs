@@ -85,6 +85,18 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// I/Os per second of the measured window: the I/Os fio completed after its ramp over the
+    /// window's wall time. fio's own IOPS add up per-job rates, which over-counts whenever its
+    /// jobs do not run at the same time (on a busy 2-CPU machine some start many seconds
+    /// late); this figure cannot.
+    pub fn iops(&self) -> f64 {
+        if self.window_s > 0.0 {
+            self.fio.total_ios as f64 / self.window_s
+        } else {
+            0.0
+        }
+    }
+
     /// Workload CPU (server + client) per completed I/O, microseconds.
     pub fn cpu_per_io_us(&self) -> Option<f64> {
         (self.fio.total_ios > 0)

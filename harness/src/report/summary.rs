@@ -9,8 +9,8 @@ use crate::figures::{verdict, Spread};
 use crate::mode::UnwindMode;
 
 use super::results::{
-    Baseline, MeasurementStatus, ModeSpreads, ModeStatus, ModeSummary, OverheadSpreads,
-    OverheadVerdicts, Overheads, RunRecord,
+    Baseline, FlameGraphs, MeasurementStatus, ModeSpreads, ModeStatus, ModeSummary,
+    OverheadSpreads, OverheadVerdicts, Overheads, RunRecord,
 };
 
 /// The comm perf's own threads carry: samples of it are the reference's overhead measure.
@@ -24,7 +24,7 @@ fn ok_runs<'a>(runs: &'a [RunRecord], label: &'a str) -> impl Iterator<Item = &'
 
 pub fn baseline(runs: &[RunRecord]) -> Baseline {
     let iops =
-        Spread::of(ok_runs(runs, "baseline").filter_map(|r| Some(r.measured.as_ref()?.fio.iops)));
+        Spread::of(ok_runs(runs, "baseline").filter_map(|r| Some(r.measured.as_ref()?.iops())));
     let mbps = Spread::of(
         ok_runs(runs, "baseline").filter_map(|r| Some(r.measured.as_ref()?.fio.mb_per_s)),
     );
@@ -70,6 +70,12 @@ pub fn mode_summary(
             throughput: None,
             cpu_per_io: None,
         },
+        completeness: None,
+        depth_p50: None,
+        depth_p99: None,
+        analysis_wall_s: None,
+        analysis_peak_rss_mib: None,
+        flamegraphs: FlameGraphs::default(),
     };
     if let Some(why) = skipped {
         summary.status = ModeStatus::Skipped;
@@ -108,15 +114,12 @@ pub fn mode_summary(
     let chunks = Spread::of(ok.iter().filter_map(|r| Some(stats(r)?.lost_chunks as f64)));
     let lost = Spread::of(ok.iter().filter_map(|r| Some(stats(r)?.lost_events as f64)));
     let lost_share = Spread::of(ok.iter().filter_map(|r| Some(stats(r)?.lost_share())));
-    let iops = Spread::of(
-        ok.iter()
-            .filter_map(|r| Some(r.measured.as_ref()?.fio.iops)),
-    );
+    let iops = Spread::of(ok.iter().filter_map(|r| Some(r.measured.as_ref()?.iops())));
 
     let throughput = Spread::of(ok.iter().filter_map(|r| {
         let m = r.measured.as_ref()?;
-        let b = baseline_of(r.repeat).map(|b| b.fio.iops).or(base.iops)?;
-        (b > 0.0).then(|| 1.0 - m.fio.iops / b)
+        let b = baseline_of(r.repeat).map(|b| b.iops()).or(base.iops)?;
+        (b > 0.0).then(|| 1.0 - m.iops() / b)
     }));
     let perf_cpu = Spread::of(ok.iter().filter_map(|r| {
         let m = r.measured.as_ref()?;
@@ -135,7 +138,26 @@ pub fn mode_summary(
         (b > 0.0).then(|| m / b - 1.0)
     }));
 
+    let analysis = |r: &&RunRecord| r.analysis.clone();
+    let server = |r: &&RunRecord| analysis(r).and_then(|a| a.server);
+    let completeness = Spread::of(ok.iter().filter_map(|r| server(r)?.completeness));
+    let depth_p50 = Spread::of(
+        ok.iter()
+            .filter_map(|r| Some(f64::from(server(r)?.depth_p50?))),
+    );
+    let depth_p99 = Spread::of(
+        ok.iter()
+            .filter_map(|r| Some(f64::from(server(r)?.depth_p99?))),
+    );
+    let analysis_wall = Spread::of(ok.iter().filter_map(|r| Some(analysis(r)?.wall_s)));
+    let analysis_rss = Spread::of(ok.iter().filter_map(|r| Some(analysis(r)?.peak_rss_mib)));
+
     let median = |s: &Option<Spread>| s.map(|s| s.median);
+    summary.completeness = median(&completeness);
+    summary.depth_p50 = median(&depth_p50);
+    summary.depth_p99 = median(&depth_p99);
+    summary.analysis_wall_s = median(&analysis_wall);
+    summary.analysis_peak_rss_mib = median(&analysis_rss);
     summary.perf_data_bytes = median(&bytes);
     summary.perf_data_mb_per_s = median(&rate);
     summary.samples = median(&samples);
@@ -160,6 +182,7 @@ pub fn mode_summary(
             .map(|(o, b)| verdict(o, b)),
     };
     summary.spread = ModeSpreads {
+        completeness,
         perf_data_bytes: bytes,
         samples,
         lost_chunks: chunks,
@@ -220,6 +243,7 @@ mod tests {
             stats_error: None,
             warnings: vec![],
             perf_data: None,
+            analysis: None,
         }
     }
 
