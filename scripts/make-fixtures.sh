@@ -12,9 +12,10 @@ cd "$fx"
 gcc -O1 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -fno-inline \
     -o bin/callchain "$root/workloads/programs/callchain.c"
 
-# perf.data fixtures of that program (per-process, so they stay small).
-perf record -q -F 1999 --call-graph fp -o perf/callchain-fp.data -- bin/callchain 400
-perf record -q -F 999 --call-graph dwarf,4096 -o perf/callchain-dwarf4k.data -- bin/callchain 200
+# perf.data fixtures of that program (per-process, so they stay small; user space only, so
+# their stacks do not depend on the kernel and boot that analyzes them).
+perf record -q -e cpu-clock:u -F 1999 --call-graph fp -o perf/callchain-fp.data -- bin/callchain 400
+perf record -q -e cpu-clock:u -F 999 --call-graph dwarf,4096 -o perf/callchain-dwarf4k.data -- bin/callchain 200
 # Pipe format, as `perf record -o -` streams it.
 perf record -q -F 999 --call-graph fp -o - -- bin/callchain 200 > perf/callchain-fp.pipe.data
 # A recording that loses data: a one-page ring buffer holds three 1 KiB stack copies, and at
@@ -25,6 +26,12 @@ for attempt in 1 2 3 4 5 6 7 8; do
     perf report -i perf/callchain-lost.data --stats 2>/dev/null | grep -q "LOST events" && break
 done
 chmod 644 perf/*.data
+
+# perf script's text of the call-graph fixtures: what `perf script | inferno-collapse-perf`
+# folds, for the parity tests.
+for f in callchain-fp callchain-dwarf4k; do
+    perf script -i "perf/$f.data" > "perf/$f.script" 2>/dev/null
+done
 
 # perf's own view of each recording, the oracle for the statistics tests: record counts by
 # type, the sum of the LOST records' counts, the end-of-run LOST_SAMPLES sum, samples per comm.

@@ -16,6 +16,7 @@ have nbd-client || need+=(nbd-client)
 have gcc || need+=(gcc)
 have hyperfine || need+=(hyperfine)
 have nbdinfo || need+=(libnbd-bin)
+[ -x /usr/bin/time ] || need+=(time)
 
 if ((${#need[@]})); then
     . /etc/os-release 2>/dev/null || true

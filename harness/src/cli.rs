@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::analyze::AnalyzeOptions;
 use crate::compare::CompareOptions;
+use crate::fold::Weighting;
 use crate::mode::{parse_mode_list, UnwindMode, DEFAULT_MODES};
 use crate::units::parse_duration;
 use crate::workload::target::TargetChoice;
@@ -27,6 +29,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// Check that everything a comparison needs is here, with the fix for each problem.
     Doctor(DoctorArgs),
+    /// Turn a perf.data into folded stacks, a flame graph and stats.json (no perf script).
+    Analyze(AnalyzeArgs),
 }
 
 /// A parsed `--unwind` list (one clap value, many modes).
@@ -109,6 +113,62 @@ pub struct DoctorArgs {
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AnalyzeArgs {
+    /// The perf.data file (file or pipe format), or `-` for a pipe-format stream on stdin.
+    pub input: PathBuf,
+    /// Output folder [default: INPUT.analysis/, or ./analysis for stdin].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Only stacks of this process name (comm); repeatable.
+    #[arg(long = "process", value_name = "COMM")]
+    pub processes: Vec<String>,
+    /// Weight folded stacks by sample period (as inferno-collapse-perf) instead of by sample.
+    #[arg(long)]
+    pub period: bool,
+    /// Show inlined functions as frames of their own.
+    #[arg(long)]
+    pub inline: bool,
+    /// Read a truncated or corrupt file up to the damage instead of failing.
+    #[arg(long)]
+    pub partial: bool,
+    /// Also look for binaries here (by file name, checked by build id); repeatable.
+    #[arg(long)]
+    pub search: Vec<PathBuf>,
+    /// Kernel symbols of the running kernel.
+    #[arg(long, default_value = "/proc/kallsyms")]
+    pub kallsyms: PathBuf,
+    /// Print stats.json on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl AnalyzeArgs {
+    pub fn options(&self) -> AnalyzeOptions {
+        let out = self.out.clone().unwrap_or_else(|| {
+            if self.input == std::path::Path::new("-") {
+                PathBuf::from("analysis")
+            } else {
+                let mut p = self.input.clone().into_os_string();
+                p.push(".analysis");
+                PathBuf::from(p)
+            }
+        });
+        let mut o = AnalyzeOptions::new(self.input.clone(), out);
+        o.processes = self.processes.clone();
+        o.weighting = if self.period {
+            Weighting::Period
+        } else {
+            Weighting::Samples
+        };
+        o.inline = self.inline;
+        o.partial = self.partial;
+        o.search = self.search.clone();
+        o.kallsyms = self.kallsyms.clone();
+        o
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! The data flow, one module per stage:
 //!
 //! ```text
-//! preflight -> workload -> record -> parse -> (unwind -> symbolize -> fold) -> report
+//! preflight -> workload -> record -> parse -> unwind -> symbolize -> fold -> report
 //! ```
 //!
 //! - [`preflight`] (`doctor`): perf, permissions, PMU, nbdkit, fio and its nbd engine, kernel
@@ -13,13 +13,20 @@
 //! - [`record`]: `perf record -a` per [`mode`], the measured window, CPU accounting.
 //! - [`perfdata`]: perf.data (file and pipe format) read natively: record counts, lost data,
 //!   samples per comm.
-//! - [`report`]: `results.json`, the table, `report.md`.
-//! - [`compare`] ties the stages together; [`process`] guarantees no child outlives the run.
+//! - [`unwind`]: frames of each sample: kernel callchains split at context markers, DWARF
+//!   user stacks unwound with framehop over per-process address spaces.
+//! - [`symbolize`]: blazesym by file offset, kallsyms for the kernel.
+//! - [`fold`]: folded stacks, stack completeness and depth per process.
+//! - [`report`]: `results.json`, the table, `report.md`, flame graphs.
+//! - [`analyze`] runs parse to fold on one perf.data; [`compare`] runs the whole flow;
+//!   [`process`] guarantees no child outlives the run.
 
+pub mod analyze;
 pub mod audit;
 pub mod cli;
 pub mod compare;
 pub mod figures;
+pub mod fold;
 pub mod machine;
 pub mod mode;
 pub mod perfdata;
@@ -28,6 +35,8 @@ pub mod process;
 pub mod progress;
 pub mod record;
 pub mod report;
+pub mod symbolize;
 pub mod timestamp;
 pub mod units;
+pub mod unwind;
 pub mod workload;

@@ -69,6 +69,22 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
             })
         }
+        Command::Analyze(args) => {
+            let opts = args.options();
+            let a = unwindbench::analyze::analyze(&opts)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&a)?);
+            } else {
+                print!(
+                    "{}",
+                    unwindbench::report::analysis_summary(&a, &opts.out_dir)
+                );
+            }
+            if let Some(e) = &a.partial_error {
+                eprintln!("warning: read up to the damage only (--partial): {e}");
+            }
+            Ok(0)
+        }
         Command::Doctor(args) => {
             let workload = compare::load_workload(&args.workload)?;
             let machine = Machine::probe();

@@ -79,7 +79,7 @@ impl UnwindMode {
 
 /// `4096` -> `4K`, `5000` -> `5000 B`.
 fn size_label(bytes: u32) -> String {
-    if bytes % 1024 == 0 {
+    if bytes.is_multiple_of(1024) {
         format!("{}K", bytes / 1024)
     } else {
         format!("{bytes} B")
@@ -92,7 +92,7 @@ impl fmt::Display for UnwindMode {
             UnwindMode::None => f.write_str("none"),
             UnwindMode::Fp => f.write_str("fp"),
             UnwindMode::Lbr => f.write_str("lbr"),
-            UnwindMode::Dwarf { stack_bytes } if stack_bytes % 1024 == 0 => {
+            UnwindMode::Dwarf { stack_bytes } if stack_bytes.is_multiple_of(1024) => {
                 write!(f, "dwarf:{}k", stack_bytes / 1024)
             }
             UnwindMode::Dwarf { stack_bytes } => write!(f, "dwarf:{stack_bytes}"),
@@ -148,7 +148,7 @@ impl FromStr for UnwindMode {
                 "SIZE {bytes} exceeds perf's maximum of {MAX_DWARF_STACK} bytes"
             )));
         }
-        if bytes % 8 != 0 {
+        if !bytes.is_multiple_of(8) {
             return Err(bad(&format!("SIZE {bytes} is not a multiple of 8")));
         }
         Ok(UnwindMode::Dwarf {

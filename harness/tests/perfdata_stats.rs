@@ -173,14 +173,25 @@ fn flipped_record_sizes_are_reported_with_an_offset() {
 
 #[test]
 fn partial_reading_keeps_what_is_there() {
-    let half = broken_copy("callchain-dwarf4k.data", |b| b.truncate(b.len() * 3 / 4));
-    match perfdata::open(&half, true) {
-        // The metadata sections after the data are gone with the tail; the error says so.
-        Err(e) => assert!(e.to_string().contains("ends at byte"), "{e}"),
-        Ok(data) => {
-            let (s, err) = stats::collect(data);
-            assert!(err.is_none(), "{err:?}");
-            assert!(s.samples > 0);
-        }
+    let full = collect("callchain-dwarf4k.data");
+    for (what, cut) in [("truncated", 3usize), ("half", 2)] {
+        let damaged = broken_copy("callchain-dwarf4k.data", |b| b.truncate(b.len() * cut / 4));
+        let data = perfdata::open(&damaged, true).unwrap();
+        let damage = data.damage().expect("damage is reported");
+        assert!(damage.contains("damaged at byte"), "{what}: {damage}");
+        let (s, err) = stats::collect(data);
+        assert!(err.is_none(), "{what}: {err:?}");
+        assert!(
+            s.samples > 0 && s.samples < full.samples,
+            "{what}: {} of {}",
+            s.samples,
+            full.samples
+        );
     }
+    // A file perf never finalized (size 0 in the header) is read to its end.
+    let unfinished = broken_copy("callchain-fp.data", |b| b[48..56].fill(0));
+    let data = perfdata::open(&unfinished, true).unwrap();
+    assert!(data.damage().unwrap().contains("never finalized"));
+    let (s, _) = stats::collect(data);
+    assert_eq!(s.samples, collect("callchain-fp.data").samples);
 }

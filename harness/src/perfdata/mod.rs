@@ -6,6 +6,8 @@
 //! streamed in time order (the crate sorts each round between FINISHED_ROUND records), so
 //! memory stays bounded by a round, not by the file.
 
+pub mod address_space;
+pub mod salvage;
 pub mod stats;
 pub mod threads;
 
@@ -15,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use linux_perf_data::linux_perf_event_reader::{PerfEventType, SoftwareCounterType};
+use linux_perf_data::linux_perf_event_reader::{PerfEventAttr, PerfEventType, SoftwareCounterType};
 use linux_perf_data::{Endianness, PerfFile, PerfFileReader, PerfFileRecord, PerfRecordIter};
 
 /// Size of the on-disk header of a seekable perf.data file.
@@ -78,10 +80,12 @@ type PipeIter = PerfRecordIter<Counting<BufReader<Box<dyn Read + Send>>>>;
 enum Iter {
     File(FileIter),
     Pipe(PipeIter),
+    /// A damaged file read with --partial (see [`salvage`]).
+    Salvage(salvage::Salvage),
 }
 
 /// What kind of stream a [`PerfData`] reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     File,
@@ -92,8 +96,11 @@ pub enum Format {
 pub struct PerfData {
     pub path: PathBuf,
     pub format: Format,
-    pub file: PerfFile,
+    /// The parsed metadata; None when a damaged file is salvaged (its metadata is gone).
+    file: Option<PerfFile>,
     iter: Iter,
+    /// Where a salvaged file's records stop, and why.
+    damage: Option<salvage::Damage>,
     position: Arc<AtomicU64>,
     /// Length of the data section when known (file format): records end there.
     data_end: Option<u64>,
@@ -166,6 +173,44 @@ pub fn open(path: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
         let reader: Box<dyn Read + Send> = Box::new(file);
         return open_pipe(path, reader, partial);
     }
+    if partial {
+        let (layout, good_end, damage) = salvage::scan(path).map_err(open_err)?;
+        let unfinished = header.data_size == 0;
+        if damage.is_some() || unfinished {
+            let reader = salvage::Salvage::open(path, &layout, good_end).map_err(|e| {
+                PerfDataError::Corrupt {
+                    path: path.to_path_buf(),
+                    offset: layout.attrs_offset,
+                    message: format!("its header and event attributes are unreadable too: {e}"),
+                }
+            })?;
+            let damage = match (damage, unfinished) {
+                (Some(d), true) => Some(salvage::Damage {
+                    reason: format!(
+                        "perf never finalized the file, and its records stop here ({})",
+                        d.reason
+                    ),
+                    ..d
+                }),
+                (Some(d), false) => Some(d),
+                (None, _) => Some(salvage::Damage {
+                    offset: good_end,
+                    reason: "perf never finalized the file (records up to its end were read)"
+                        .into(),
+                }),
+            };
+            return Ok(PerfData {
+                path: path.to_path_buf(),
+                format: Format::File,
+                file: None,
+                iter: Iter::Salvage(reader),
+                damage,
+                position: Arc::new(AtomicU64::new(0)),
+                data_end: Some(good_end),
+                partial,
+            });
+        }
+    }
     if header.data_size == 0 && file_len > header.data_offset.max(FILE_HEADER_SIZE) {
         return Err(PerfDataError::Unfinished {
             path: path.to_path_buf(),
@@ -204,8 +249,9 @@ pub fn open(path: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
     Ok(PerfData {
         path: path.to_path_buf(),
         format: Format::File,
-        file: perf_file,
+        file: Some(perf_file),
         iter: Iter::File(record_iter),
+        damage: None,
         position,
         data_end: Some(expected_end),
         partial,
@@ -243,8 +289,9 @@ pub fn open_pipe(
     Ok(PerfData {
         path: name.to_path_buf(),
         format: Format::Pipe,
-        file: perf_file,
+        file: Some(perf_file),
         iter: Iter::Pipe(record_iter),
+        damage: None,
         position,
         data_end: None,
         partial,
@@ -255,8 +302,16 @@ impl PerfData {
     /// The next record in time order, or None at the end.
     pub fn next_record(&mut self) -> Result<Option<PerfFileRecord<'_>>, PerfDataError> {
         let result = match &mut self.iter {
-            Iter::File(it) => it.next_record(&mut self.file),
-            Iter::Pipe(it) => it.next_record(&mut self.file),
+            Iter::File(it) => it.next_record(self.file.as_mut().expect("file-format metadata")),
+            Iter::Pipe(it) => it.next_record(self.file.as_mut().expect("pipe-format metadata")),
+            Iter::Salvage(it) => {
+                let offset = it.position();
+                return it.next_record().map_err(|e| PerfDataError::Corrupt {
+                    path: self.path.clone(),
+                    offset,
+                    message: e.to_string(),
+                });
+            }
         };
         match result {
             Ok(record) => Ok(record),
@@ -275,37 +330,88 @@ impl PerfData {
         }
     }
 
+    /// For a damaged file read with --partial: where and why reading stopped.
+    pub fn damage(&self) -> Option<String> {
+        self.damage.as_ref().map(|d| {
+            format!(
+                "{}: damaged at byte {}: {}; read the records before it",
+                self.path.display(),
+                d.offset,
+                d.reason
+            )
+        })
+    }
+
+    /// The attributes of the first event (the sampling event).
+    pub fn first_attr(&self) -> Option<&PerfEventAttr> {
+        match (&self.file, &self.iter) {
+            (Some(f), _) => f.event_attributes().first().map(|a| &a.attr),
+            (None, Iter::Salvage(s)) => s.attrs.first(),
+            _ => None,
+        }
+    }
+
+    fn first_attr_name(&self) -> Option<&str> {
+        self.file.as_ref()?.event_attributes().first()?.name()
+    }
+
+    /// Build ids perf recorded, by path (empty for pipe streams and salvaged files, whose
+    /// build-id table comes at the end).
+    pub fn build_ids(&self) -> std::collections::HashMap<Vec<u8>, Vec<u8>> {
+        self.file
+            .as_ref()
+            .and_then(|f| f.build_ids().ok())
+            .unwrap_or_default()
+            .into_values()
+            .map(|info| (info.path, info.build_id))
+            .collect()
+    }
+
+    pub fn perf_version(&self) -> Option<String> {
+        self.file
+            .as_ref()?
+            .perf_version()
+            .ok()
+            .flatten()
+            .map(str::to_string)
+    }
+
     /// Bytes consumed from the stream so far.
     pub fn position(&self) -> u64 {
-        self.position.load(Ordering::Relaxed)
+        match &self.iter {
+            Iter::Salvage(s) => s.position(),
+            _ => self.position.load(Ordering::Relaxed),
+        }
     }
 
     pub fn endian(&self) -> Endianness {
-        self.file.endian()
+        self.file
+            .as_ref()
+            .map_or(Endianness::LittleEndian, PerfFile::endian)
     }
 
     /// The sampling event of the first attribute, e.g. `cpu-clock (software timer)`.
     pub fn sampling_event(&self) -> SamplingEvent {
-        let Some(attr) = self.file.event_attributes().first() else {
+        let Some(attr) = self.first_attr() else {
             return SamplingEvent {
                 name: "unknown".into(),
                 hardware: false,
             };
         };
         let hardware = matches!(
-            attr.attr.type_,
+            attr.type_,
             PerfEventType::Hardware(..)
                 | PerfEventType::HwCache(..)
                 | PerfEventType::DynamicPmu(..)
         );
-        let fallback = match attr.attr.type_ {
+        let fallback = match attr.type_ {
             PerfEventType::Software(SoftwareCounterType::CpuClock) => "cpu-clock",
             PerfEventType::Software(SoftwareCounterType::TaskClock) => "task-clock",
             _ if hardware => "hardware event",
             _ => "other event",
         };
         SamplingEvent {
-            name: attr.name().unwrap_or(fallback).to_string(),
+            name: self.first_attr_name().unwrap_or(fallback).to_string(),
             hardware,
         }
     }

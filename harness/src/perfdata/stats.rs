@@ -85,62 +85,83 @@ impl StatsCollector {
     pub fn new(data: &PerfData) -> StatsCollector {
         let mut c = StatsCollector::default();
         c.stats.sampling_event = Some(data.sampling_event());
-        c.stats.perf_version = data.file.perf_version().ok().flatten().map(str::to_string);
+        c.stats.perf_version = data.perf_version();
         c
     }
 
-    pub fn observe(
+    /// Counts a record by type (and decodes LOST_SAMPLES, which the crate leaves raw).
+    /// Returns false for records [`StatsCollector::event`] need not see.
+    pub fn count(
         &mut self,
         record: &PerfFileRecord<'_>,
-        data_endian: linux_perf_data::Endianness,
-    ) {
+        endian: linux_perf_data::Endianness,
+    ) -> bool {
         let s = &mut self.stats;
         match record {
             PerfFileRecord::UserRecord(user) => {
                 *s.records_by_type
                     .entry(format!("{:?}", user.record_type))
                     .or_insert(0) += 1;
+                false
             }
             PerfFileRecord::EventRecord { record, .. } => {
                 *s.records_by_type
                     .entry(record_type_name(record.record_type))
                     .or_insert(0) += 1;
                 if record.record_type == RecordType::LOST_SAMPLES {
-                    // The crate passes LOST_SAMPLES through raw: { u64 lost; sample_id }.
-                    let lost = leading_u64(&record.data.as_slice(), data_endian).unwrap_or(0);
+                    // { u64 lost; sample_id }
+                    let lost = leading_u64(&record.data.as_slice(), endian).unwrap_or(0);
+                    // perf's end-of-run counters carry no time; the kernel's own do.
                     if record.timestamp().unwrap_or(0) == 0 {
                         s.lost_samples_counter += lost;
                     } else {
                         s.lost_samples_kernel += lost;
                     }
-                    return;
+                    return false;
                 }
-                match record.parse() {
-                    Ok(EventRecord::Sample(sample)) => {
-                        s.samples += 1;
-                        if let Some(t) = sample.timestamp {
-                            s.first_sample_ns.get_or_insert(t);
-                            s.last_sample_ns = Some(t);
-                        }
-                        let tid = sample.tid.or(sample.pid).unwrap_or(-1);
-                        let name = self.threads.name(tid);
-                        match s.samples_per_comm.get_mut(name) {
-                            Some(n) => *n += 1,
-                            None => {
-                                s.samples_per_comm.insert(name.to_string(), 1);
-                            }
-                        }
-                    }
-                    Ok(EventRecord::Lost(lost)) => {
-                        s.lost_chunks += 1;
-                        s.lost_in_chunks += lost.count;
-                    }
-                    Ok(EventRecord::Comm(comm)) => {
-                        self.threads.comm(comm.tid, &comm.name.as_slice());
-                    }
-                    Ok(EventRecord::Fork(fork)) => self.threads.fork(fork.tid, fork.ptid),
-                    _ => {}
+                true
+            }
+        }
+    }
+
+    /// Takes in a parsed kernel record: samples, LOST, and thread names.
+    pub fn event(&mut self, event: &EventRecord<'_>) {
+        let s = &mut self.stats;
+        match event {
+            EventRecord::Sample(sample) => {
+                s.samples += 1;
+                if let Some(t) = sample.timestamp {
+                    s.first_sample_ns.get_or_insert(t);
+                    s.last_sample_ns = Some(t);
                 }
+                let tid = sample.tid.or(sample.pid).unwrap_or(-1);
+                let name = self.threads.name(tid);
+                match s.samples_per_comm.get_mut(name) {
+                    Some(n) => *n += 1,
+                    None => {
+                        s.samples_per_comm.insert(name.to_string(), 1);
+                    }
+                }
+            }
+            EventRecord::Lost(lost) => {
+                s.lost_chunks += 1;
+                s.lost_in_chunks += lost.count;
+            }
+            EventRecord::Comm(comm) => self.threads.comm(comm.tid, &comm.name.as_slice()),
+            EventRecord::Fork(fork) => self.threads.fork(fork.tid, fork.ptid),
+            _ => {}
+        }
+    }
+
+    /// [`StatsCollector::count`] and [`StatsCollector::event`] in one, for callers that need
+    /// nothing else of the record.
+    pub fn observe(&mut self, record: &PerfFileRecord<'_>, endian: linux_perf_data::Endianness) {
+        if !self.count(record, endian) {
+            return;
+        }
+        if let PerfFileRecord::EventRecord { record, .. } = record {
+            if let Ok(event) = record.parse() {
+                self.event(&event);
             }
         }
     }

@@ -125,8 +125,13 @@ fn sampling(r: &Results) -> String {
 const COLUMN_NOTES: &str = "\
 *perf.data*: bytes perf wrote for the window (MB = 10^6 bytes), *MB/s* per second of window. \
 *lost chunks*: PERF_RECORD_LOST records; *lost events*: records the kernel dropped (share of \
-all samples taken). *overhead*: 1 − IOPS / baseline IOPS, paired by repeat; \"within noise\" \
+all samples taken). *overhead*: 1 − IOPS / baseline IOPS, paired by repeat, where IOPS are \
+the I/Os fio completed in the measured window over the window's wall time (fio's own figure \
+adds per-job rates, which over-counts when its jobs do not run at the same time); \"within noise\" \
 when it is inside the baseline's own run-to-run range or repeats disagree on its sign. \
 *perf CPU*: perf's CPU time / (window × online CPUs). *sample share*: samples whose comm is \
 `perf` (the reference post's measure). *CPU per I/O*: the workload's (nbdkit + fio) CPU per \
-completed I/O against the baseline's — the cost that shows even when IOPS do not move.\n";
+completed I/O against the baseline's — the cost that shows even when IOPS do not move. \
+*nbdkit stacks complete*: share of the server's samples whose user stack reaches a real \
+bottom (`_start`, `__libc_start_call_main`, `start_thread`, `clone3`, `main` of the main \
+thread) instead of ending in unattached frames. *depth*: frames per server sample.\n";

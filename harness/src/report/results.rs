@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::figures::{Spread, Verdict};
+use crate::fold::StackFigures;
 use crate::machine::Machine;
 use crate::perfdata::stats::RecordStats;
 use crate::preflight::Diagnosis;
@@ -146,10 +147,53 @@ pub struct ModeSummary {
     pub overhead: Overheads,
     pub spread: ModeSpreads,
     pub verdict: OverheadVerdicts,
+    /// Share of the server's samples whose user stack reaches a real bottom.
+    #[serde(default)]
+    pub completeness: Option<f64>,
+    /// Frames per sample of the server, median and 99th percentile.
+    #[serde(default)]
+    pub depth_p50: Option<f64>,
+    #[serde(default)]
+    pub depth_p99: Option<f64>,
+    /// What analyzing one recording cost: wall seconds and peak memory.
+    #[serde(default)]
+    pub analysis_wall_s: Option<f64>,
+    #[serde(default)]
+    pub analysis_peak_rss_mib: Option<f64>,
+    /// Flame graphs of the first successful repeat, relative to the run folder.
+    #[serde(default)]
+    pub flamegraphs: FlameGraphs,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct FlameGraphs {
+    /// All processes.
+    pub all: Option<PathBuf>,
+    /// Zoomed to the server process.
+    pub server: Option<PathBuf>,
+    /// The server's stacks against the frame-pointer recording of the same repeat.
+    pub diff_vs_fp: Option<PathBuf>,
+}
+
+/// What the analysis of one recording found and cost.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunAnalysis {
+    pub wall_s: f64,
+    pub cpu_s: f64,
+    pub peak_rss_mib: f64,
+    pub mb_per_s: f64,
+    /// Stack figures of the server process and of all processes.
+    pub server: Option<StackFigures>,
+    pub all: Option<StackFigures>,
+    pub distinct_stacks: usize,
+    pub missing_modules: usize,
+    pub kernel_symbols: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct ModeSpreads {
+    #[serde(default)]
+    pub completeness: Option<Spread>,
     pub perf_data_bytes: Option<Spread>,
     pub samples: Option<Spread>,
     pub lost_chunks: Option<Spread>,
@@ -186,6 +230,9 @@ pub struct RunRecord {
     pub warnings: Vec<String>,
     /// The perf.data, when kept (--keep-data), relative to the run folder.
     pub perf_data: Option<PathBuf>,
+    /// The analysis of the recording (stacks, completeness, cost).
+    #[serde(default)]
+    pub analysis: Option<RunAnalysis>,
 }
 
 impl RunRecord {

@@ -11,7 +11,7 @@ pub fn thousands(n: f64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -149,10 +149,17 @@ fn row(m: &ModeSummary) -> Vec<String> {
             m.verdict.cpu_per_io,
             true,
         ),
+        m.completeness
+            .map(|c| format!("{}{}", percent(c), range(s.completeness.as_ref(), percent)))
+            .unwrap_or_else(|| "–".into()),
+        match (m.depth_p50, m.depth_p99) {
+            (Some(a), Some(b)) => format!("{a:.0} / {b:.0}"),
+            _ => "–".into(),
+        },
     ]
 }
 
-const COLUMNS: [&str; 10] = [
+const COLUMNS: [&str; 12] = [
     "type",
     "perf.data",
     "MB/s",
@@ -163,6 +170,8 @@ const COLUMNS: [&str; 10] = [
     "perf CPU",
     "sample share",
     "CPU per I/O",
+    "nbdkit stacks complete",
+    "depth p50 / p99",
 ];
 
 /// The table as aligned Markdown.
@@ -205,6 +214,17 @@ mod tests {
         assert_eq!(percent(0.25), "25%");
         assert_eq!(percent(0.00023), "0.02%");
         assert_eq!(megabytes_number(1_530_000.0), "1.53");
+    }
+
+    #[test]
+    fn every_row_has_every_column() {
+        let json = include_str!("../../tests/fixtures/results/results.json");
+        let results: crate::report::results::Results = serde_json::from_str(json).unwrap();
+        let text = render(&results);
+        let header_cells = text.lines().next().unwrap().matches('|').count();
+        for line in text.lines() {
+            assert_eq!(line.matches('|').count(), header_cells, "{line}");
+        }
     }
 
     #[test]

@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime};
 
 use crate::machine::Machine;
 use crate::mode::UnwindMode;
-use crate::perfdata::{self, stats};
 use crate::preflight::{self, DoctorOptions};
 use crate::process;
 use crate::progress::Progress;
@@ -21,6 +20,11 @@ use crate::timestamp;
 use crate::units::human_bytes;
 use crate::workload::target::{self, TargetChoice, TargetKind};
 use crate::workload::{ProjectDirs, Workload};
+
+mod steps;
+
+/// The process name of the NBD server in perf's records: whose stacks the report zooms into.
+pub const SERVER_COMM: &str = "nbdkit";
 
 /// Options of `compare`; defaults are those of the reference experiment.
 #[derive(Clone, Debug)]
@@ -343,9 +347,11 @@ pub fn compare(
                 stats_error: None,
                 warnings: Vec::new(),
                 perf_data: None,
+                analysis: None,
             };
-            let guard =
-                mode.and_then(|m| disk_guard(m, &results.runs, freq, &machine, runtime, &run_dir));
+            let guard = mode.and_then(|m| {
+                steps::disk_guard(m, &results.runs, freq, &machine, runtime, &run_dir)
+            });
             let outcome = match guard {
                 Some(refusal) => Err(refusal),
                 None => {
@@ -375,20 +381,20 @@ pub fn compare(
                 Ok(measured) => {
                     record
                         .warnings
-                        .extend(fio_skew_warning(&measured, ramp + runtime));
+                        .extend(steps::fio_skew_warning(&measured, ramp + runtime));
                     record.measured = Some(measured);
                     if mode.is_some() {
                         progress.phase("reading perf.data");
                         record
                             .warnings
                             .extend(perf_rec::warnings(&paths.perf_log()));
-                        match perfdata::open(&paths.perf_data(), false) {
-                            Ok(data) => match stats::collect(data) {
-                                (s, None) => record.stats = Some(s),
-                                // Partial counts would be wrong numbers: keep only the error.
-                                (_, Some(e)) => record.stats_error = Some(e.to_string()),
-                            },
-                            Err(e) => record.stats_error = Some(e.to_string()),
+                        progress.phase("analyzing");
+                        match steps::analyze_recording(&paths, SERVER_COMM) {
+                            Ok((stats, analysis)) => {
+                                record.stats = Some(stats);
+                                record.analysis = Some(analysis);
+                            }
+                            Err(e) => record.stats_error = Some(e),
                         }
                         if let Some(event) =
                             record.stats.as_ref().and_then(|s| s.sampling_event.clone())
@@ -397,7 +403,7 @@ pub fn compare(
                         }
                         if let Some(e) = &record.stats_error {
                             record.status = MeasurementStatus::Failed;
-                            record.error = Some(format!("reading perf.data: {e}"));
+                            record.error = Some(format!("analyzing perf.data: {e}"));
                         }
                     }
                 }
@@ -447,26 +453,15 @@ pub fn compare(
         RunStatus::Complete
     };
     results.finished_at = Some(timestamp::now_rfc3339());
+    steps::link_flamegraphs(&mut results, &run_dir, SERVER_COMM);
     save(&results, &run_dir)?;
     Ok(Outcome { run_dir, results })
-}
-
-/// fio sums its jobs' rates; when the jobs did not run at the same time (on a busy 2-CPU
-/// machine some start seconds late), that sum over-counts, and fio's elapsed time shows it.
-fn fio_skew_warning(m: &measure::Measured, planned: Duration) -> Option<String> {
-    let planned = planned.as_secs_f64().ceil() as u64;
-    (m.fio.elapsed_s > planned + 2).then(|| {
-        format!(
-            "fio ran {} s for a {planned} s job: its jobs did not run together, so its IOPS over-count",
-            m.fio.elapsed_s
-        )
-    })
 }
 
 fn outcome_phrase(r: &RunRecord) -> String {
     match (&r.status, &r.measured) {
         (MeasurementStatus::Ok, Some(m)) => {
-            let mut s = format!("{:.0} IOPS", m.fio.iops);
+            let mut s = format!("{:.0} IOPS", m.iops());
             if let Some(p) = &m.perf {
                 s.push_str(&format!(", perf.data {}", human_bytes(p.data_bytes)));
             }
@@ -481,46 +476,6 @@ fn outcome_phrase(r: &RunRecord) -> String {
         (MeasurementStatus::Interrupted, _) => "interrupted".into(),
         _ => format!("FAILED: {}", r.error.as_deref().unwrap_or("unknown error")),
     }
-}
-
-/// Refuses a recording that would leave less than the margin free. The prediction uses the
-/// rate this mode actually wrote in an earlier repeat when there is one (x1.25), else the
-/// upper-bound model.
-fn disk_guard(
-    mode: UnwindMode,
-    runs: &[RunRecord],
-    freq: u32,
-    machine: &Machine,
-    runtime: Duration,
-    run_dir: &Path,
-) -> Option<String> {
-    let label = mode.to_string();
-    let measured_rate = runs
-        .iter()
-        .filter(|r| r.label == label)
-        .filter_map(|r| {
-            let m = r.measured.as_ref()?;
-            Some(m.perf.as_ref()?.data_bytes as f64 / m.window_s.max(0.1))
-        })
-        .fold(None, |acc: Option<f64>, x| {
-            Some(acc.map_or(x, |a| a.max(x)))
-        });
-    let window = runtime + Duration::from_secs(1);
-    let predicted = match measured_rate {
-        Some(rate) => (rate * window.as_secs_f64() * 1.25) as u64,
-        None => predict_recording_bytes(mode, freq, machine.online_cpus, window),
-    };
-    let free = preflight::free_bytes(run_dir)?;
-    let margin = preflight::disk_margin(free);
-    (predicted + margin > free).then(|| {
-        format!(
-            "not enough disk for {label}: predicted {} but only {} free at {} (keeping {} spare); free space, use --out on a larger disk or a shorter --runtime",
-            human_bytes(predicted),
-            human_bytes(free),
-            run_dir.display(),
-            human_bytes(margin)
-        )
-    })
 }
 
 fn probe_writable(dir: &Path) -> Result<(), CompareError> {

@@ -1,0 +1,177 @@
+//! The steps of a comparison around each measurement: the disk guard before a recording, the
+//! analysis after it, flame graphs at the end, and doubts about fio's figures.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::analyze::Analysis;
+use crate::machine::Machine;
+use crate::mode::UnwindMode;
+use crate::perfdata::stats::RecordStats;
+use crate::preflight;
+use crate::process;
+use crate::record::measure::{self, MeasurePaths};
+use crate::report::flamegraph;
+use crate::report::results::{MeasurementStatus, Results, RunAnalysis, RunRecord};
+use crate::units::human_bytes;
+
+use super::predict_recording_bytes;
+
+/// fio sums its jobs' rates; when the jobs did not run at the same time (on a busy 2-CPU
+/// machine some start seconds late), that sum over-counts, and fio's elapsed time shows it.
+pub fn fio_skew_warning(m: &measure::Measured, planned: Duration) -> Option<String> {
+    let planned = planned.as_secs_f64().ceil() as u64;
+    (m.fio.elapsed_s > planned + 2).then(|| {
+        format!(
+            "fio ran {} s for a {planned} s job: its jobs did not run together (fio's own IOPS over-count; the window's I/O rate is used)",
+            m.fio.elapsed_s
+        )
+    })
+}
+
+/// Refuses a recording that would leave less than the margin free. The prediction uses the
+/// rate this mode actually wrote in an earlier repeat when there is one (x1.25), else the
+/// upper-bound model.
+pub fn disk_guard(
+    mode: UnwindMode,
+    runs: &[RunRecord],
+    freq: u32,
+    machine: &Machine,
+    runtime: Duration,
+    run_dir: &Path,
+) -> Option<String> {
+    let label = mode.to_string();
+    let measured_rate = runs
+        .iter()
+        .filter(|r| r.label == label)
+        .filter_map(|r| {
+            let m = r.measured.as_ref()?;
+            Some(m.perf.as_ref()?.data_bytes as f64 / m.window_s.max(0.1))
+        })
+        .fold(None, |acc: Option<f64>, x| {
+            Some(acc.map_or(x, |a| a.max(x)))
+        });
+    let window = runtime + Duration::from_secs(1);
+    let predicted = match measured_rate {
+        Some(rate) => (rate * window.as_secs_f64() * 1.25) as u64,
+        None => predict_recording_bytes(mode, freq, machine.online_cpus, window),
+    };
+    let free = preflight::free_bytes(run_dir)?;
+    let margin = preflight::disk_margin(free);
+    (predicted + margin > free).then(|| {
+        format!(
+            "not enough disk for {label}: predicted {} but only {} free at {} (keeping {} spare); free space, use --out on a larger disk or a shorter --runtime",
+            human_bytes(predicted),
+            human_bytes(free),
+            run_dir.display(),
+            human_bytes(margin)
+        )
+    })
+}
+
+/// Analyzes a recording in a child `unwindbench analyze`, so its wall time, CPU and peak
+/// memory are measured on their own (wait4), and a crash in it cannot take the run down.
+/// Writes stacks.folded, flamegraph.svg, stats.json and the server's flame graph into the
+/// measurement's folder.
+pub fn analyze_recording(
+    paths: &MeasurePaths,
+    server_comm: &str,
+) -> Result<(RecordStats, RunAnalysis), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+    let exe = exe.display().to_string();
+    let data = paths.perf_data().display().to_string();
+    let dir = paths.dir.display().to_string();
+    let mut cmd = process::command(&exe, &["analyze", data.as_str(), "--out", dir.as_str()]);
+    let log = paths.dir.join("analysis.log");
+    cmd.stdout(process::to_file(&log).map_err(|e| e.to_string())?);
+    cmd.stderr(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .map_err(|e| e.to_string())?,
+    );
+    let mut child = process::spawn(&exe, cmd).map_err(|e| e.to_string())?;
+    let exit = child
+        .wait_interruptibly(Duration::from_secs(3 * 3600))
+        .map_err(|e| e.to_string())?;
+    if !exit.status.success() {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        return Err(text
+            .lines()
+            .rfind(|l| !l.trim().is_empty())
+            .unwrap_or("analysis failed without a message")
+            .trim_start_matches("error: ")
+            .to_string());
+    }
+    let stats_path = paths.dir.join("stats.json");
+    let text = std::fs::read_to_string(&stats_path)
+        .map_err(|e| format!("{}: {e}", stats_path.display()))?;
+    let a: Analysis =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", stats_path.display()))?;
+    let folded = paths.dir.join("stacks.folded");
+    let _ = flamegraph::write_from_file(
+        &folded,
+        Some(server_comm),
+        &format!("{server_comm} — {}", a.input),
+        Some("zoomed to the server process"),
+        &paths.dir.join(format!("flamegraph-{server_comm}.svg")),
+    );
+    let analysis = RunAnalysis {
+        wall_s: exit.wall.as_secs_f64(),
+        cpu_s: exit.cpu.total(),
+        peak_rss_mib: exit.max_rss_kib as f64 / 1024.0,
+        mb_per_s: a.records.bytes as f64 / 1e6 / exit.wall.as_secs_f64().max(1e-9),
+        server: a.stacks.get(server_comm).cloned(),
+        all: a.stacks.get(crate::fold::ALL).cloned(),
+        distinct_stacks: a.distinct_stacks,
+        missing_modules: a.missing_modules.len(),
+        kernel_symbols: a.kernel_symbols,
+    };
+    Ok((a.records, analysis))
+}
+
+/// Links each mode's flame graphs (first successful repeat) and draws, for every other mode,
+/// a differential flame graph of the server against the frame-pointer recording of the same
+/// repeat.
+pub fn link_flamegraphs(results: &mut Results, run_dir: &Path, server_comm: &str) {
+    let dir_of = |r: &RunRecord| -> PathBuf {
+        run_dir.join(format!("r{}-{}", r.repeat, r.label.replace(':', "-")))
+    };
+    let ok = |r: &&RunRecord| r.status == MeasurementStatus::Ok && r.analysis.is_some();
+    for m in results.modes.iter_mut() {
+        let Some(first) = results.runs.iter().filter(ok).find(|r| r.label == m.mode) else {
+            continue;
+        };
+        let dir = dir_of(first);
+        let rel = |p: PathBuf| p.strip_prefix(run_dir).map(Path::to_path_buf).ok();
+        let all = dir.join("flamegraph.svg");
+        let server = dir.join(format!("flamegraph-{server_comm}.svg"));
+        m.flamegraphs.all = all.exists().then(|| rel(all)).flatten();
+        m.flamegraphs.server = server.exists().then(|| rel(server)).flatten();
+        if m.mode == UnwindMode::Fp.to_string() {
+            continue;
+        }
+        let fp_label = UnwindMode::Fp.to_string();
+        let Some(fp) = results
+            .runs
+            .iter()
+            .filter(ok)
+            .find(|r| r.label == fp_label && r.repeat == first.repeat)
+        else {
+            continue;
+        };
+        let diff = dir.join(format!("diff-vs-fp-{server_comm}.svg"));
+        let drawn = flamegraph::write_differential(
+            &dir_of(fp).join("stacks.folded"),
+            &dir.join("stacks.folded"),
+            Some(server_comm),
+            &format!("{server_comm}: {} against frame pointers", m.mode),
+            Some("widths: this mode; red: more samples than with fp, blue: fewer"),
+            &diff,
+        )
+        .unwrap_or(false);
+        if drawn {
+            m.flamegraphs.diff_vs_fp = rel(diff);
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! Folding: identical stacks counted once, then named, merged and written in Brendan Gregg's
+//! folded format (`comm;root;...;leaf count`), with the stack figures per process.
+//!
+//! Stacks are interned by where their frames are (module + file offset, or kernel address)
+//! while records stream by; names are looked up once per distinct frame at the end, in one
+//! batch per module. Memory grows with the number of distinct stacks, not with the file.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::perfdata::address_space::ModuleId;
+use crate::symbolize::Symbolizer;
+use crate::unwind::modules::{FileFinder, ModuleTable};
+use crate::unwind::UserEnd;
+
+/// Function names that mark the bottom of a thread's stack: the process entry, libc's start,
+/// and thread starts. `main` counts for a process's main thread.
+pub const STACK_BOTTOMS: &[&str] = &[
+    "_start",
+    "__libc_start_main",
+    "__libc_start_call_main",
+    "clone",
+    "clone3",
+    "start_thread",
+];
+
+/// Where a frame is, before it has a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FrameKey {
+    User {
+        module: ModuleId,
+        offset: u64,
+    },
+    /// A user address outside every known mapping.
+    Unmapped,
+    Kernel {
+        addr: u64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct StackKey {
+    comm: u32,
+    end: UserEnd,
+    main_thread: bool,
+    /// Root first: user frames outermost to innermost, then kernel frames.
+    frames: Box<[u32]>,
+    user_len: u16,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Weight {
+    samples: u64,
+    period: u64,
+}
+
+/// What the folded counts are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Weighting {
+    /// One per sample (default).
+    #[default]
+    Samples,
+    /// Sum of sample periods (what inferno-collapse-perf sums).
+    Period,
+}
+
+/// Stack figures of one process name (or of all).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct StackFigures {
+    pub samples: u64,
+    /// Samples with a user part to judge (kernel threads and idle have none).
+    pub user_samples: u64,
+    pub complete: u64,
+    /// DWARF: the stack copy ended before the unwind did.
+    pub out_of_stack: u64,
+    pub unwind_errors: u64,
+    /// complete / user_samples.
+    pub completeness: Option<f64>,
+    /// 1 - completeness: stacks ending before a real bottom ("unattached frames").
+    pub truncated_share: Option<f64>,
+    pub out_of_stack_share: Option<f64>,
+    pub error_share: Option<f64>,
+    /// Frames per sample (kernel + user).
+    pub depth_p50: Option<u32>,
+    pub depth_p99: Option<u32>,
+    pub depth_max: Option<u32>,
+}
+
+/// Distinct stacks seen so far.
+#[derive(Default)]
+pub struct StackTable {
+    frame_ids: HashMap<FrameKey, u32>,
+    frames: Vec<FrameKey>,
+    comm_ids: HashMap<String, u32>,
+    comms: Vec<String>,
+    stacks: HashMap<StackKey, Weight>,
+    scratch: Vec<u32>,
+}
+
+impl StackTable {
+    fn frame(&mut self, key: FrameKey) -> u32 {
+        if let Some(&id) = self.frame_ids.get(&key) {
+            return id;
+        }
+        let id = self.frames.len() as u32;
+        self.frames.push(key);
+        self.frame_ids.insert(key, id);
+        id
+    }
+
+    fn comm(&mut self, comm: &str) -> u32 {
+        if let Some(&id) = self.comm_ids.get(comm) {
+            return id;
+        }
+        let id = self.comms.len() as u32;
+        self.comms.push(comm.to_string());
+        self.comm_ids.insert(comm.to_string(), id);
+        id
+    }
+
+    /// Adds one sample. `user` and `kernel` are leaf first, as unwound.
+    pub fn add(
+        &mut self,
+        comm: &str,
+        main_thread: bool,
+        user: impl DoubleEndedIterator<Item = FrameKey>,
+        kernel: impl DoubleEndedIterator<Item = FrameKey>,
+        end: UserEnd,
+        period: u64,
+    ) {
+        let comm = self.comm(comm);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        for f in user.rev() {
+            let id = self.frame(f);
+            scratch.push(id);
+        }
+        let user_len = scratch.len().min(u16::MAX as usize) as u16;
+        for f in kernel.rev() {
+            let id = self.frame(f);
+            scratch.push(id);
+        }
+        let key = StackKey {
+            comm,
+            end,
+            main_thread,
+            frames: scratch.as_slice().into(),
+            user_len,
+        };
+        self.scratch = scratch;
+        let w = self.stacks.entry(key).or_default();
+        w.samples += 1;
+        w.period += period;
+    }
+
+    pub fn distinct_stacks(&self) -> usize {
+        self.stacks.len()
+    }
+
+    pub fn distinct_frames(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Names every distinct frame: one batch per module, then the kernel.
+    pub fn name_frames(
+        &self,
+        modules: &ModuleTable,
+        finder: &FileFinder,
+        symbolizer: &Symbolizer,
+    ) -> Vec<Vec<String>> {
+        let mut names: Vec<Vec<String>> = vec![Vec::new(); self.frames.len()];
+        let mut per_module: HashMap<ModuleId, Vec<(u32, u64)>> = HashMap::new();
+        let mut kernel: Vec<(u32, u64)> = Vec::new();
+        for (id, key) in self.frames.iter().enumerate() {
+            match *key {
+                FrameKey::User { module, offset } => per_module
+                    .entry(module)
+                    .or_default()
+                    .push((id as u32, offset)),
+                FrameKey::Kernel { addr } => kernel.push((id as u32, addr)),
+                FrameKey::Unmapped => names[id] = vec!["[unknown]".to_string()],
+            }
+        }
+        for (module, frames) in per_module {
+            let m = modules.get(module);
+            let offsets: Vec<u64> = frames.iter().map(|&(_, o)| o).collect();
+            let resolved = match m.elf(finder) {
+                Ok(elf) => symbolizer.user(&elf.file, &offsets),
+                Err(_) => vec![None; offsets.len()],
+            };
+            for ((id, _), name) in frames.iter().zip(resolved) {
+                names[*id as usize] = name.unwrap_or_else(|| vec![m.unknown_name.clone()]);
+            }
+        }
+        let addrs: Vec<u64> = kernel.iter().map(|&(_, a)| a).collect();
+        for ((id, _), name) in kernel.iter().zip(symbolizer.kernel(&addrs)) {
+            names[*id as usize] = vec![name.unwrap_or_else(|| "[kernel.kallsyms]".to_string())];
+        }
+        names
+    }
+
+    /// The folded stacks (sorted, merged after naming) and the figures per process name.
+    pub fn finish(
+        &self,
+        names: &[Vec<String>],
+        weighting: Weighting,
+    ) -> (BTreeMap<String, u64>, BTreeMap<String, StackFigures>) {
+        let mut folded: BTreeMap<String, u64> = BTreeMap::new();
+        let mut depth: BTreeMap<String, BTreeMap<u32, u64>> = BTreeMap::new();
+        let mut figures: BTreeMap<String, StackFigures> = BTreeMap::new();
+        let mut line = String::new();
+        for (key, w) in &self.stacks {
+            let comm = &self.comms[key.comm as usize];
+            line.clear();
+            line.push_str(&comm.replace(' ', "_").replace(';', ":"));
+            let mut count = 0u32;
+            for &f in key.frames.iter() {
+                for n in &names[f as usize] {
+                    line.push(';');
+                    line.push_str(n);
+                    count += 1;
+                }
+            }
+            *folded.entry(line.clone()).or_insert(0) += match weighting {
+                Weighting::Samples => w.samples,
+                Weighting::Period => w.period,
+            };
+
+            let outermost = (key.user_len > 0)
+                .then(|| names[key.frames[0] as usize].first())
+                .flatten();
+            let at_bottom = outermost.is_some_and(|n| {
+                STACK_BOTTOMS.contains(&n.as_str()) || (key.main_thread && n == "main")
+            });
+            for who in [comm.as_str(), ALL] {
+                let f = figures.entry(who.to_string()).or_default();
+                f.samples += w.samples;
+                if key.end != UserEnd::NoUser && key.user_len > 0 {
+                    f.user_samples += w.samples;
+                    if key.end == UserEnd::Bottom || at_bottom {
+                        f.complete += w.samples;
+                    } else if key.end == UserEnd::OutOfStack {
+                        f.out_of_stack += w.samples;
+                    } else if key.end == UserEnd::Error {
+                        f.unwind_errors += w.samples;
+                    }
+                }
+                *depth
+                    .entry(who.to_string())
+                    .or_default()
+                    .entry(count)
+                    .or_insert(0) += w.samples;
+            }
+        }
+        for (who, f) in figures.iter_mut() {
+            if f.user_samples > 0 {
+                let n = f.user_samples as f64;
+                f.completeness = Some(f.complete as f64 / n);
+                f.truncated_share = Some(1.0 - f.complete as f64 / n);
+                f.out_of_stack_share = Some(f.out_of_stack as f64 / n);
+                f.error_share = Some(f.unwind_errors as f64 / n);
+            }
+            if let Some(h) = depth.get(who) {
+                f.depth_p50 = percentile(h, 0.50);
+                f.depth_p99 = percentile(h, 0.99);
+                f.depth_max = h.keys().next_back().copied();
+            }
+        }
+        (folded, figures)
+    }
+}
+
+/// The key under which figures over all processes are kept.
+pub const ALL: &str = "*";
+
+/// The value below which a share `q` of the weight lies, from a histogram.
+pub fn percentile(hist: &BTreeMap<u32, u64>, q: f64) -> Option<u32> {
+    let total: u64 = hist.values().sum();
+    if total == 0 {
+        return None;
+    }
+    let target = (q * total as f64).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (&value, &n) in hist {
+        seen += n;
+        if seen >= target {
+            return Some(value);
+        }
+    }
+    hist.keys().next_back().copied()
+}
+
+/// Writes folded lines, `stack count` each.
+pub fn write_folded(
+    folded: &BTreeMap<String, u64>,
+    mut w: impl std::io::Write,
+) -> std::io::Result<()> {
+    for (stack, count) in folded {
+        writeln!(w, "{stack} {count}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(offset: u64) -> FrameKey {
+        FrameKey::User { module: 0, offset }
+    }
+
+    #[test]
+    fn folds_root_first_and_scores_bottoms() {
+        let mut t = StackTable::default();
+        // leaf first: spin <- main <- __libc_start_call_main
+        t.add(
+            "prog",
+            true,
+            [u(3), u(2), u(1)].into_iter(),
+            std::iter::empty(),
+            UserEnd::Ended,
+            10,
+        );
+        t.add(
+            "prog",
+            true,
+            [u(3), u(2), u(1)].into_iter(),
+            std::iter::empty(),
+            UserEnd::Ended,
+            10,
+        );
+        // truncated: spin <- worker (no bottom)
+        t.add(
+            "prog",
+            false,
+            [u(3), u(4)].into_iter(),
+            [FrameKey::Kernel { addr: 9 }].into_iter(),
+            UserEnd::OutOfStack,
+            10,
+        );
+        // kernel thread
+        t.add(
+            "kworker/0:1",
+            false,
+            std::iter::empty(),
+            [FrameKey::Kernel { addr: 9 }].into_iter(),
+            UserEnd::NoUser,
+            10,
+        );
+        let mut names = vec![Vec::new(); t.distinct_frames()];
+        for (key, id) in &t.frame_ids {
+            names[*id as usize] = vec![match key {
+                FrameKey::User { offset: 1, .. } => "__libc_start_call_main".into(),
+                FrameKey::User { offset: 2, .. } => "main".into(),
+                FrameKey::User { offset: 3, .. } => "spin".into(),
+                FrameKey::User { offset: 4, .. } => "worker".into(),
+                _ => "irq_handler".into(),
+            }];
+        }
+        let (folded, figures) = t.finish(&names, Weighting::Samples);
+        assert_eq!(folded["prog;__libc_start_call_main;main;spin"], 2);
+        assert_eq!(folded["prog;worker;spin;irq_handler"], 1);
+        assert_eq!(folded["kworker/0:1;irq_handler"], 1);
+        let p = &figures["prog"];
+        assert_eq!(
+            (p.samples, p.user_samples, p.complete, p.out_of_stack),
+            (3, 3, 2, 1)
+        );
+        assert!((p.completeness.unwrap() - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(p.depth_p50, Some(3));
+        assert_eq!(figures[ALL].samples, 4);
+        assert_eq!(figures["kworker/0:1"].completeness, None);
+        let (by_period, _) = t.finish(&names, Weighting::Period);
+        assert_eq!(by_period["prog;__libc_start_call_main;main;spin"], 20);
+    }
+
+    #[test]
+    fn main_is_a_bottom_only_on_the_main_thread() {
+        let mut t = StackTable::default();
+        t.add(
+            "p",
+            false,
+            [u(3), u(2)].into_iter(),
+            std::iter::empty(),
+            UserEnd::Ended,
+            1,
+        );
+        let mut names = vec![Vec::new(); t.distinct_frames()];
+        for (key, id) in &t.frame_ids {
+            names[*id as usize] = vec![if *key == u(2) { "main" } else { "spin" }.to_string()];
+        }
+        let (_, figures) = t.finish(&names, Weighting::Samples);
+        assert_eq!(figures["p"].complete, 0);
+    }
+
+    #[test]
+    fn percentiles() {
+        let h: BTreeMap<u32, u64> = [(1, 50), (10, 49), (100, 1)].into_iter().collect();
+        assert_eq!(percentile(&h, 0.5), Some(1));
+        assert_eq!(percentile(&h, 0.99), Some(10));
+        assert_eq!(percentile(&h, 1.0), Some(100));
+        assert_eq!(percentile(&BTreeMap::new(), 0.5), None);
+    }
+}

@@ -1,0 +1,278 @@
+//! Reading what is left of a damaged perf.data (`--partial`).
+//!
+//! linux-perf-data needs the metadata sections that follow the data section (gone from a
+//! truncated file) and buffers a whole round before it emits a record (so damage in the first
+//! round hides everything). This reader needs only the header and the attribute section at the
+//! front of the file: it finds where the records stop making sense ([`scan`]), then reads the
+//! records before that point, sorting each round by time as perf intends.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use byteorder::LittleEndian;
+use linux_perf_data::linux_perf_event_reader::{
+    get_record_identifier, get_record_timestamp, AttrFlags, Endianness, PerfEventAttr, RawData,
+    RawEventRecord, RecordParseInfo, RecordType, SampleFormat,
+};
+use linux_perf_data::{PerfFileRecord, RawUserRecord, UserRecordType};
+
+const HEADER_SIZE: u64 = 104;
+const FINISHED_ROUND: u32 = 68;
+/// Highest kernel record type and the range of perf's own (user) record types known today.
+const MAX_KERNEL_TYPE: u32 = 31;
+const USER_TYPES: std::ops::RangeInclusive<u32> = 64..=127;
+
+/// Where a file's records stop being readable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    pub offset: u64,
+    pub reason: String,
+}
+
+/// The layout of a file-format perf.data, from its header.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    pub attr_size: u64,
+    pub attrs_offset: u64,
+    pub attrs_size: u64,
+    pub data_offset: u64,
+    /// End of the records that can be read: the data section's end, or the file's end when
+    /// perf never wrote the size.
+    pub data_end: u64,
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(x)
+}
+
+/// Reads the header and walks the record headers of the data section. Returns the layout,
+/// the end of the last whole record, and the damage, if any.
+pub fn scan(path: &Path) -> std::io::Result<(Layout, u64, Option<Damage>)> {
+    let mut f = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let file_len = f.get_ref().metadata()?.len();
+    let mut h = [0u8; HEADER_SIZE as usize];
+    f.read_exact(&mut h)?;
+    let data_size = u64_at(&h, 48);
+    let data_offset = u64_at(&h, 40);
+    let declared_end = data_offset.saturating_add(data_size);
+    let layout = Layout {
+        attr_size: u64_at(&h, 16),
+        attrs_offset: u64_at(&h, 24),
+        attrs_size: u64_at(&h, 32),
+        data_offset,
+        data_end: if data_size == 0 {
+            file_len
+        } else {
+            declared_end.min(file_len)
+        },
+    };
+    let mut pos = layout.data_offset;
+    f.seek(SeekFrom::Start(pos))?;
+    let mut header = [0u8; 8];
+    let damage = loop {
+        if pos >= layout.data_end {
+            break (data_size != 0 && declared_end > file_len).then(|| Damage {
+                offset: file_len,
+                reason: format!("the file ends at byte {file_len}, inside its data section (which runs to {declared_end})"),
+            });
+        }
+        if pos + 8 > layout.data_end || f.read_exact(&mut header).is_err() {
+            break Some(Damage {
+                offset: pos,
+                reason: "a record header is cut off".into(),
+            });
+        }
+        let ty = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let size = u64::from(u16::from_le_bytes([header[6], header[7]]));
+        if size < 8 {
+            break Some(Damage {
+                offset: pos,
+                reason: format!("a record claims a size of {size} bytes"),
+            });
+        }
+        if !(1..=MAX_KERNEL_TYPE).contains(&ty) && !USER_TYPES.contains(&ty) {
+            break Some(Damage {
+                offset: pos,
+                reason: format!("unknown record type {ty}"),
+            });
+        }
+        if pos + size > layout.data_end {
+            break Some(Damage {
+                offset: pos,
+                reason: "a record runs past the end of the data".into(),
+            });
+        }
+        f.seek_relative(size as i64 - 8)?;
+        pos += size;
+    };
+    Ok((layout, pos.min(layout.data_end), damage))
+}
+
+struct Pending {
+    timestamp: u64,
+    ty: u32,
+    misc: u16,
+    attr: usize,
+    body: Vec<u8>,
+}
+
+/// Sequential reader of the records in `[data_offset, good_end)`.
+pub struct Salvage {
+    reader: BufReader<File>,
+    pos: u64,
+    good_end: u64,
+    pub attrs: Vec<PerfEventAttr>,
+    parse_infos: Vec<RecordParseInfo>,
+    id_to_attr: HashMap<u64, usize>,
+    sample_id_all: bool,
+    round: Vec<Pending>,
+    next_in_round: usize,
+    current: Vec<u8>,
+}
+
+impl Salvage {
+    pub fn open(path: &Path, layout: &Layout, good_end: u64) -> std::io::Result<Salvage> {
+        let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+        let mut attrs = Vec::new();
+        let mut id_to_attr = HashMap::new();
+        let count = layout.attrs_size.checked_div(layout.attr_size).unwrap_or(0);
+        for i in 0..count {
+            let at = layout.attrs_offset + i * layout.attr_size;
+            reader.seek(SeekFrom::Start(at))?;
+            let (attr, _) = PerfEventAttr::parse::<_, LittleEndian>(&mut reader)?;
+            // Each entry ends with a file section pointing at the event's ids.
+            reader.seek(SeekFrom::Start(at + layout.attr_size - 16))?;
+            let mut s = [0u8; 16];
+            reader.read_exact(&mut s)?;
+            let (ids_offset, ids_size) = (u64_at(&s, 0), u64_at(&s, 8));
+            if ids_size / 8 < 1 << 20 {
+                reader.seek(SeekFrom::Start(ids_offset))?;
+                for _ in 0..ids_size / 8 {
+                    let mut id = [0u8; 8];
+                    if reader.read_exact(&mut id).is_err() {
+                        break;
+                    }
+                    id_to_attr.insert(u64::from_le_bytes(id), attrs.len());
+                }
+            }
+            attrs.push(attr);
+        }
+        if attrs.is_empty() {
+            return Err(std::io::Error::other("no event attributes in the header"));
+        }
+        let parse_infos = attrs
+            .iter()
+            .map(|a| RecordParseInfo::new(a, Endianness::LittleEndian))
+            .collect();
+        let sample_id_all = attrs[0].flags.contains(AttrFlags::SAMPLE_ID_ALL)
+            && attrs[0].sample_format.contains(SampleFormat::IDENTIFIER);
+        reader.seek(SeekFrom::Start(layout.data_offset))?;
+        Ok(Salvage {
+            reader,
+            pos: layout.data_offset,
+            good_end,
+            attrs,
+            parse_infos,
+            id_to_attr,
+            sample_id_all,
+            round: Vec::new(),
+            next_in_round: 0,
+            current: Vec::new(),
+        })
+    }
+
+    /// Bytes read so far.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    fn attr_of(&self, ty: u32, body: &[u8]) -> usize {
+        if self.attrs.len() == 1 {
+            return 0;
+        }
+        get_record_identifier::<LittleEndian>(
+            RecordType(ty),
+            RawData::Single(body),
+            self.sample_id_all,
+        )
+        .and_then(|id| self.id_to_attr.get(&id).copied())
+        .unwrap_or(0)
+    }
+
+    /// Reads up to the next FINISHED_ROUND and sorts that round by time.
+    fn fill_round(&mut self) -> std::io::Result<()> {
+        self.round.clear();
+        self.next_in_round = 0;
+        while self.pos < self.good_end {
+            let mut h = [0u8; 8];
+            self.reader.read_exact(&mut h)?;
+            let ty = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+            let misc = u16::from_le_bytes([h[4], h[5]]);
+            let size = u16::from_le_bytes([h[6], h[7]]) as usize;
+            let mut body = vec![0u8; size - 8];
+            self.reader.read_exact(&mut body)?;
+            self.pos += size as u64;
+            if ty == FINISHED_ROUND {
+                if self.round.is_empty() {
+                    continue;
+                }
+                break;
+            }
+            let attr = if USER_TYPES.contains(&ty) {
+                0
+            } else {
+                self.attr_of(ty, &body)
+            };
+            let timestamp = if USER_TYPES.contains(&ty) {
+                0
+            } else {
+                get_record_timestamp::<LittleEndian>(
+                    RecordType(ty),
+                    RawData::Single(&body),
+                    &self.parse_infos[attr],
+                )
+                .unwrap_or(0)
+            };
+            self.round.push(Pending {
+                timestamp,
+                ty,
+                misc,
+                attr,
+                body,
+            });
+        }
+        // Stable: records of equal time keep their file order.
+        self.round.sort_by_key(|p| p.timestamp);
+        Ok(())
+    }
+
+    pub fn next_record(&mut self) -> std::io::Result<Option<PerfFileRecord<'_>>> {
+        if self.next_in_round >= self.round.len() {
+            self.fill_round()?;
+            if self.round.is_empty() {
+                return Ok(None);
+            }
+        }
+        let p = &mut self.round[self.next_in_round];
+        self.next_in_round += 1;
+        std::mem::swap(&mut self.current, &mut p.body);
+        let (ty, misc, attr) = (p.ty, p.misc, p.attr);
+        let data = RawData::Single(&self.current);
+        Ok(Some(match UserRecordType::try_from(RecordType(ty)) {
+            Some(record_type) => PerfFileRecord::UserRecord(RawUserRecord {
+                record_type,
+                endian: Endianness::LittleEndian,
+                misc,
+                data,
+            }),
+            None => PerfFileRecord::EventRecord {
+                attr_index: attr,
+                record: RawEventRecord::new(RecordType(ty), misc, data, self.parse_infos[attr]),
+            },
+        }))
+    }
+}

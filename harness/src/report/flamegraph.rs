@@ -1,0 +1,106 @@
+//! Flame graphs with inferno: one per recording, one zoomed to a process, and differential
+//! ones (a mode against frame pointers).
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use inferno::flamegraph::{self as fg, Options};
+
+use crate::fold::Weighting;
+
+fn options<'a>(title: &str, subtitle: Option<&str>, weighting: Weighting) -> Options<'a> {
+    let mut o = Options::default();
+    o.title = title.to_string();
+    o.subtitle = subtitle.map(str::to_string);
+    o.count_name = match weighting {
+        Weighting::Samples => "samples".into(),
+        Weighting::Period => "ns".into(),
+    };
+    // Colours from the function name, so the same function looks the same in every graph.
+    o.hash = true;
+    o.min_width = 0.05;
+    o
+}
+
+/// Writes a flame graph of `folded` to `path`.
+pub fn write(
+    folded: &BTreeMap<String, u64>,
+    title: &str,
+    subtitle: Option<&str>,
+    weighting: Weighting,
+    path: &Path,
+) -> std::io::Result<()> {
+    let lines: Vec<String> = folded.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    let mut o = options(title, subtitle, weighting);
+    let mut out = BufWriter::new(std::fs::File::create(path)?);
+    fg::from_lines(&mut o, lines.iter().map(String::as_str), &mut out)?;
+    out.flush()
+}
+
+/// Writes a flame graph of the folded file `folded_path`, keeping only stacks of process
+/// `comm` (the first frame) when given. Returns false when nothing was left to draw.
+pub fn write_from_file(
+    folded_path: &Path,
+    comm: Option<&str>,
+    title: &str,
+    subtitle: Option<&str>,
+    path: &Path,
+) -> std::io::Result<bool> {
+    let text = std::fs::read_to_string(folded_path)?;
+    let prefix = comm.map(|c| format!("{c};"));
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| prefix.as_ref().is_none_or(|p| l.starts_with(p.as_str())))
+        .collect();
+    if lines.is_empty() {
+        return Ok(false);
+    }
+    let mut o = options(title, subtitle, Weighting::Samples);
+    let mut out = BufWriter::new(std::fs::File::create(path)?);
+    fg::from_lines(&mut o, lines, &mut out)?;
+    out.flush()?;
+    Ok(true)
+}
+
+/// A differential flame graph: widths from `after`, colours by the change from `before`
+/// (red grew, blue shrank), counts normalized so the totals compare. Both folded files are
+/// filtered to process `comm` when given.
+pub fn write_differential(
+    before: &Path,
+    after: &Path,
+    comm: Option<&str>,
+    title: &str,
+    subtitle: Option<&str>,
+    path: &Path,
+) -> std::io::Result<bool> {
+    let keep = |p: &Path| -> std::io::Result<String> {
+        let text = std::fs::read_to_string(p)?;
+        let prefix = comm.map(|c| format!("{c};"));
+        Ok(text
+            .lines()
+            .filter(|l| prefix.as_ref().is_none_or(|p| l.starts_with(p.as_str())))
+            .map(|l| format!("{l}\n"))
+            .collect())
+    };
+    let (b, a) = (keep(before)?, keep(after)?);
+    if b.is_empty() || a.is_empty() {
+        return Ok(false);
+    }
+    let mut diff = Vec::new();
+    inferno::differential::from_readers(
+        inferno::differential::Options {
+            normalize: true,
+            strip_hex: false,
+        },
+        b.as_bytes(),
+        a.as_bytes(),
+        &mut diff,
+    )?;
+    let diff = String::from_utf8_lossy(&diff).into_owned();
+    let mut o = options(title, subtitle, Weighting::Samples);
+    let mut out = BufWriter::new(std::fs::File::create(path)?);
+    fg::from_lines(&mut o, diff.lines(), &mut out)?;
+    out.flush()?;
+    Ok(true)
+}

@@ -1,0 +1,386 @@
+//! The files that address spaces map, each found, checked and parsed once.
+//!
+//! A module is identified by its recorded path and, where perf recorded one, its build id.
+//! The file actually read must carry that build id: the recorded path first, then perf's
+//! build-id cache (`~/.debug/.build-id/`, where perf also keeps the vDSO), then the folders
+//! given with `--search` (matched by file name). A file that cannot be found or does not match
+//! leaves the module unloaded; its frames are then named `[file name]`, never attributed to a
+//! wrong binary.
+
+use std::collections::HashMap;
+use std::ops::{Deref, Range};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use object::{Object, ObjectSection, ObjectSegment};
+
+use crate::perfdata::address_space::ModuleId;
+
+/// Bytes of a mapped file (zero-copy) or an owned copy (decompressed sections).
+#[derive(Clone)]
+pub enum Bytes {
+    Mapped {
+        map: Arc<memmap2::Mmap>,
+        range: Range<usize>,
+    },
+    Owned(Arc<[u8]>),
+}
+
+impl Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped { map, range } => &map[range.clone()],
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// A loadable segment with code: where its bytes are in the file and where it wants to be.
+#[derive(Clone, Copy, Debug)]
+pub struct ExecSegment {
+    pub file_offset: u64,
+    pub file_size: u64,
+    pub vaddr: u64,
+}
+
+/// A section's address as the ELF states it (SVMA) and its bytes.
+#[derive(Clone)]
+pub struct Section {
+    pub svma: Range<u64>,
+    pub bytes: Bytes,
+}
+
+/// What unwinding needs of an ELF file.
+pub struct Elf {
+    /// The file that was read (which may differ from the recorded path).
+    pub file: PathBuf,
+    pub exec_segments: Vec<ExecSegment>,
+    /// Lowest PT_LOAD address: framehop's module base.
+    pub base_svma: u64,
+    pub text_svma: Option<Range<u64>>,
+    pub got_svma: Option<Range<u64>>,
+    pub eh_frame: Option<Section>,
+    pub eh_frame_hdr: Option<Section>,
+    /// Only when there is no `.eh_frame` (framehop ignores it otherwise).
+    pub debug_frame: Option<Section>,
+    /// ELF entry point (`_start`), whose own frame has no unwind info.
+    pub entry: u64,
+}
+
+impl Elf {
+    /// The load bias of a mapping of this file: how far its code sits from where the ELF says.
+    pub fn bias(&self, start: u64, end: u64, pgoff: u64) -> Option<u64> {
+        let len = end - start;
+        let seg = self
+            .exec_segments
+            .iter()
+            .find(|s| s.file_offset < pgoff + len && pgoff < s.file_offset + s.file_size.max(1))?;
+        Some(
+            start
+                .wrapping_sub(pgoff)
+                .wrapping_add(seg.file_offset)
+                .wrapping_sub(seg.vaddr),
+        )
+    }
+}
+
+/// What kind of thing a mapping's path names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModuleKind {
+    File,
+    /// `[kernel.kallsyms]` and kernel modules.
+    Kernel,
+    /// `[vdso]`: no file on disk, but perf keeps a copy by build id.
+    Vdso,
+    /// `//anon`, `[heap]`, `[stack]`, JIT code, memfd: nothing to load.
+    Pseudo,
+}
+
+pub struct Module {
+    /// The path as recorded.
+    pub path: String,
+    /// The name frames get when their symbol is unknown: `[libc.so.6]`.
+    pub unknown_name: String,
+    pub kind: ModuleKind,
+    pub build_id: Option<Vec<u8>>,
+    elf: OnceLock<Result<Arc<Elf>, String>>,
+}
+
+impl Module {
+    /// The parsed ELF, loading it on first use; Err says why it is not available.
+    pub fn elf(&self, finder: &FileFinder) -> Result<&Arc<Elf>, &str> {
+        self.elf
+            .get_or_init(|| finder.load(self).map(Arc::new))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// Whether loading was attempted and failed (for the stats' list of missing modules).
+    pub fn load_error(&self) -> Option<&str> {
+        self.elf.get()?.as_ref().err().map(String::as_str)
+    }
+}
+
+/// Where module files are looked for.
+#[derive(Clone, Debug, Default)]
+pub struct FileFinder {
+    /// perf's build-id cache, `~/.debug` of the user that recorded (root, here).
+    pub debug_dir: Option<PathBuf>,
+    /// Extra folders searched by file name (`analyze --search`).
+    pub search_dirs: Vec<PathBuf>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn elf_build_id(data: &[u8]) -> Option<Vec<u8>> {
+    object::File::parse(data)
+        .ok()?
+        .build_id()
+        .ok()?
+        .map(<[u8]>::to_vec)
+}
+
+impl FileFinder {
+    pub fn from_env(search_dirs: Vec<PathBuf>) -> FileFinder {
+        FileFinder {
+            debug_dir: std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".debug")),
+            search_dirs,
+        }
+    }
+
+    fn candidates(&self, module: &Module) -> Vec<PathBuf> {
+        let mut c = Vec::new();
+        if module.kind == ModuleKind::File {
+            c.push(PathBuf::from(&module.path));
+        }
+        if let (Some(dir), Some(id)) = (&self.debug_dir, &module.build_id) {
+            let id = hex(id);
+            if id.len() > 2 {
+                let base = dir.join(".build-id").join(&id[..2]).join(&id[2..]);
+                c.push(base.join("elf"));
+                c.push(base.join("vdso"));
+            }
+        }
+        let file_name = Path::new(&module.path).file_name();
+        if let Some(name) = file_name {
+            c.extend(self.search_dirs.iter().map(|d| d.join(name)));
+        }
+        c
+    }
+
+    fn load(&self, module: &Module) -> Result<Elf, String> {
+        if matches!(module.kind, ModuleKind::Pseudo | ModuleKind::Kernel) {
+            return Err("no file to read".into());
+        }
+        let mut mismatched = None;
+        for path in self.candidates(module) {
+            let Ok(file) = std::fs::File::open(&path) else {
+                continue;
+            };
+            // SAFETY: read-only mapping of a binary; a concurrent truncation would fault,
+            // the accepted risk of mapping executables.
+            let Ok(map) = (unsafe { memmap2::Mmap::map(&file) }) else {
+                continue;
+            };
+            if let Some(want) = &module.build_id {
+                if elf_build_id(&map).as_deref() != Some(want.as_slice()) {
+                    mismatched = Some(path);
+                    continue;
+                }
+            }
+            return parse(path, Arc::new(map));
+        }
+        Err(match mismatched {
+            Some(p) => format!(
+                "{} has another build id than the recorded {} (rebuilt or upgraded since recording; pass --search DIR with the original)",
+                p.display(),
+                module.build_id.as_deref().map(hex).unwrap_or_default()
+            ),
+            None => format!("{} not found (pass --search DIR)", module.path),
+        })
+    }
+}
+
+fn parse(file: PathBuf, map: Arc<memmap2::Mmap>) -> Result<Elf, String> {
+    let obj = object::File::parse(&**map).map_err(|e| format!("{}: {e}", file.display()))?;
+    let exec_segments: Vec<ExecSegment> = obj
+        .segments()
+        .filter(|s| s.permissions().executable())
+        .map(|s| {
+            let (off, size) = s.file_range();
+            ExecSegment {
+                file_offset: off,
+                file_size: size,
+                vaddr: s.address(),
+            }
+        })
+        .collect();
+    if exec_segments.is_empty() {
+        return Err(format!("{}: no executable segment", file.display()));
+    }
+    let base_svma = obj.segments().map(|s| s.address()).min().unwrap_or(0);
+    let svma = |name: &str| {
+        obj.section_by_name(name)
+            .map(|s| s.address()..s.address() + s.size())
+    };
+    let mapped = |name: &str| {
+        let s = obj.section_by_name(name)?;
+        let (off, size) = s.file_range()?;
+        Some(Section {
+            svma: s.address()..s.address() + s.size(),
+            bytes: Bytes::Mapped {
+                map: map.clone(),
+                range: off as usize..(off + size) as usize,
+            },
+        })
+    };
+    let eh_frame = mapped(".eh_frame");
+    let debug_frame = if eh_frame.is_none() {
+        obj.section_by_name(".debug_frame").and_then(|s| {
+            let data = s.uncompressed_data().ok()?;
+            Some(Section {
+                svma: s.address()..s.address() + s.size(),
+                bytes: Bytes::Owned(Arc::from(&*data)),
+            })
+        })
+    } else {
+        None
+    };
+    Ok(Elf {
+        exec_segments,
+        base_svma,
+        text_svma: svma(".text"),
+        got_svma: svma(".got"),
+        eh_frame_hdr: mapped(".eh_frame_hdr"),
+        eh_frame,
+        debug_frame,
+        entry: obj.entry(),
+        file,
+    })
+}
+
+/// Every module seen in a recording.
+#[derive(Default)]
+pub struct ModuleTable {
+    modules: Vec<Module>,
+    by_path: HashMap<Box<[u8]>, ModuleId>,
+    /// Build ids perf recorded, by path.
+    recorded_build_ids: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+impl ModuleTable {
+    pub fn new(recorded_build_ids: HashMap<Vec<u8>, Vec<u8>>) -> ModuleTable {
+        ModuleTable {
+            recorded_build_ids,
+            ..ModuleTable::default()
+        }
+    }
+
+    /// The module for a mapping's path (and build id, when the MMAP2 carried one).
+    pub fn intern(&mut self, path: &[u8], build_id: Option<&[u8]>, kernel: bool) -> ModuleId {
+        if let Some(&id) = self.by_path.get(path) {
+            return id;
+        }
+        let text = String::from_utf8_lossy(path).into_owned();
+        let kind = if kernel {
+            ModuleKind::Kernel
+        } else if text == "[vdso]" {
+            ModuleKind::Vdso
+        } else if text.starts_with('/')
+            && !text.starts_with("//")
+            && !text.starts_with("/memfd:")
+            && !text.ends_with(" (deleted)")
+        {
+            ModuleKind::File
+        } else {
+            ModuleKind::Pseudo
+        };
+        let base = text.rsplit('/').next().unwrap_or(&text);
+        let unknown_name = if base.starts_with('[') {
+            base.to_string()
+        } else if base.is_empty() {
+            "[unknown]".to_string()
+        } else {
+            format!("[{base}]")
+        };
+        let build_id = build_id
+            .map(<[u8]>::to_vec)
+            .or_else(|| self.recorded_build_ids.get(path).cloned());
+        let id = self.modules.len() as ModuleId;
+        self.modules.push(Module {
+            path: text,
+            unknown_name,
+            kind,
+            build_id,
+            elf: OnceLock::new(),
+        });
+        self.by_path.insert(path.into(), id);
+        id
+    }
+
+    pub fn get(&self, id: ModuleId) -> &Module {
+        &self.modules[id as usize]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (ModuleId, &Module)> {
+        self.modules
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i as ModuleId, m))
+    }
+
+    pub fn len(&self) -> usize {
+        self.modules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.modules.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_unknown_names() {
+        let mut t = ModuleTable::default();
+        let libc = t.intern(b"/usr/lib/x86_64-linux-gnu/libc.so.6", None, false);
+        let anon = t.intern(b"//anon", None, false);
+        let vdso = t.intern(b"[vdso]", None, false);
+        let kernel = t.intern(b"[kernel.kallsyms]_text", None, true);
+        assert_eq!(t.get(libc).kind, ModuleKind::File);
+        assert_eq!(t.get(libc).unknown_name, "[libc.so.6]");
+        assert_eq!(t.get(anon).kind, ModuleKind::Pseudo);
+        assert_eq!(t.get(vdso).kind, ModuleKind::Vdso);
+        assert_eq!(t.get(vdso).unknown_name, "[vdso]");
+        assert_eq!(t.get(kernel).kind, ModuleKind::Kernel);
+        // interned once
+        assert_eq!(t.intern(b"//anon", None, false), anon);
+        assert_eq!(t.len(), 4);
+    }
+
+    #[test]
+    fn loads_this_test_binary_and_refuses_a_wrong_build_id() {
+        let exe = std::env::current_exe().unwrap();
+        let mut t = ModuleTable::default();
+        let id = t.intern(exe.as_os_str().as_encoded_bytes(), None, false);
+        let finder = FileFinder::default();
+        let elf = t.get(id).elf(&finder).unwrap();
+        assert!(elf.eh_frame.is_some());
+        assert!(!elf.exec_segments.is_empty());
+        let wrong = t.intern(b"/proc/self/exe", Some(&[1, 2, 3, 4]), false);
+        let err = t.get(wrong).elf(&finder).err().unwrap();
+        assert!(err.contains("another build id"), "{err}");
+        let missing = t.intern(b"/nonexistent/lib.so", None, false);
+        assert!(t
+            .get(missing)
+            .elf(&finder)
+            .err()
+            .unwrap()
+            .contains("not found"));
+    }
+}

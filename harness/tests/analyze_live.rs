@@ -1,0 +1,146 @@
+//! `analyze` on recordings made now, on this machine: the reference's own way of running the
+//! workload (`perf record -a -- nbdkit --run 'fio ...'`), where perf execs nbdkit from a fork
+//! of itself, and a system-wide frame-pointer recording compared with `perf script` and
+//! inferno (kernel frames included, which fixtures cannot do across boots). Needs root, perf,
+//! nbdkit and fio.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+
+use inferno::collapse::Collapse;
+use unwindbench::analyze::{analyze, AnalyzeOptions};
+use unwindbench::fold::Weighting;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn record(args: &[&str], output: &Path) {
+    let status = Command::new("perf")
+        .args(["record", "-q", "-a", "-o"])
+        .arg(output)
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "perf record {args:?}");
+}
+
+fn parse_folded(text: &str) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for l in text.lines() {
+        if let Some((s, n)) = l.rsplit_once(' ') {
+            *m.entry(s.to_string()).or_insert(0) += n.parse::<u64>().unwrap_or(0);
+        }
+    }
+    m
+}
+
+#[test]
+fn nbdkit_run_stacks_are_complete_on_every_recording() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // Which libc base the pre-exec mapping leaves depends on ASLR, so one recording proves
+    // little: every one of several must come out complete.
+    for i in 0..3 {
+        let data = dir.path().join(format!("run{i}.data"));
+        record(
+            &[
+                "-F", "499", "--call-graph", "dwarf,8192", "--", "nbdkit", "-U", "-", "null", "1G",
+                "--run",
+                "fio --name=j --ioengine=nbd --uri=\"$uri\" --rw=randrw --direct=1 --iodepth=16 --time_based --runtime=2 --output=/dev/null",
+            ],
+            &data,
+        );
+        let o = AnalyzeOptions::new(data.clone(), dir.path().join(format!("out{i}")));
+        let a = analyze(&o).unwrap();
+        let f = &a.stacks["nbdkit"];
+        assert!(f.user_samples > 50, "too few nbdkit samples: {f:?}");
+        let c = f.completeness.unwrap();
+        assert!(
+            c >= 0.9,
+            "recording {i}: nbdkit stacks {:.1}% complete: {f:?}",
+            c * 100.0
+        );
+    }
+}
+
+#[test]
+fn system_wide_frame_pointer_stacks_agree_with_perf_script() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fp.data");
+    let prog = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bin/callchain");
+    let prog = prog.display().to_string();
+    record(
+        &["-F", "999", "--call-graph", "fp", "--", &prog, "1500"],
+        &data,
+    );
+
+    let script = Command::new("perf")
+        .arg("script")
+        .arg("-i")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(script.status.success());
+    let mut folded = Vec::new();
+    inferno::collapse::perf::Folder::from(inferno::collapse::perf::Options::default())
+        .collapse(&script.stdout[..], &mut folded)
+        .unwrap();
+    let theirs = parse_folded(&String::from_utf8_lossy(&folded));
+
+    let mut o = AnalyzeOptions::new(data.clone(), dir.path().join("out"));
+    o.weighting = Weighting::Period;
+    let a = analyze(&o).unwrap();
+    assert!(a.kernel_symbols, "run as root so kallsyms is readable");
+    let ours =
+        parse_folded(&std::fs::read_to_string(dir.path().join("out/stacks.folded")).unwrap());
+
+    let (to, tt) = (
+        ours.values().sum::<u64>() as f64,
+        theirs.values().sum::<u64>() as f64,
+    );
+    let share: f64 = ours
+        .iter()
+        .map(|(s, &n)| (n as f64 / to).min(*theirs.get(s).unwrap_or(&0) as f64 / tt))
+        .sum();
+    // The fixture program's own stacks, kernel frames included, must agree exactly.
+    let only = |m: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
+        m.iter()
+            .filter(|(s, _)| s.starts_with("callchain;"))
+            .map(|(s, n)| (s.clone(), *n))
+            .collect()
+    };
+    let (po, pt) = (only(&ours), only(&theirs));
+    let (so, st) = (
+        po.values().sum::<u64>() as f64,
+        pt.values().sum::<u64>() as f64,
+    );
+    let prog_share: f64 = po
+        .iter()
+        .map(|(s, &n)| (n as f64 / so).min(*pt.get(s).unwrap_or(&0) as f64 / st))
+        .sum();
+    let worst: Vec<_> = {
+        let mut d: Vec<(f64, &String)> = ours
+            .iter()
+            .map(|(s, &n)| {
+                (
+                    (n as f64 / to) - (*theirs.get(s).unwrap_or(&0) as f64 / tt),
+                    s,
+                )
+            })
+            .collect();
+        d.sort_by(|a, b| b.0.total_cmp(&a.0));
+        d.into_iter().take(8).collect()
+    };
+    assert!(
+        prog_share >= 0.99,
+        "program stacks agree on {:.2}%; largest differences: {worst:#?}",
+        prog_share * 100.0
+    );
+    assert!(
+        share >= 0.95,
+        "all stacks agree on {:.2}%; largest differences: {worst:#?}",
+        share * 100.0
+    );
+}
