@@ -31,6 +31,22 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Turn a perf.data into folded stacks, a flame graph and stats.json (no perf script).
     Analyze(AnalyzeArgs),
+    /// Render a run folder's report again (report.md, report.html, charts, flame graphs)
+    /// from its results.json and folded stacks, without recording anything.
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The run folder (holding results.json).
+    pub run_dir: PathBuf,
+}
+
+/// Named sets of compare options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// The reference post: nbd-null, fp + DWARF 4K/8K/16K/32K, one minute each.
+    Reference,
 }
 
 /// A parsed `--unwind` list (one clap value, many modes).
@@ -84,14 +100,23 @@ pub struct CompareArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Start from a named set of options (explicit options still override it).
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
 }
 
 impl CompareArgs {
     pub fn options(&self) -> CompareOptions {
+        // The reference preset is the defaults made explicit: the workload, modes and one
+        // minute of the post, whatever a workload file says.
+        let runtime = match self.preset {
+            Some(Preset::Reference) => self.runtime.or(Some(std::time::Duration::from_secs(60))),
+            None => self.runtime,
+        };
         CompareOptions {
             workload: self.workload.clone(),
             modes: self.unwind.0.clone(),
-            runtime: self.runtime,
+            runtime,
             ramp: self.ramp,
             repeat: self.repeat,
             freq: self.freq,
@@ -192,6 +217,21 @@ mod tests {
         assert_eq!(opts.repeat, 3);
         assert_eq!(opts.workload, "nbd-null");
         assert_eq!(opts.runtime, None);
+    }
+
+    #[test]
+    fn reference_preset_is_the_post() {
+        let cli = Cli::try_parse_from(["unwindbench", "compare", "--preset", "reference"]).unwrap();
+        let Command::Compare(args) = cli.command else {
+            panic!("not compare")
+        };
+        let o = args.options();
+        assert_eq!(o.workload, "nbd-null");
+        assert_eq!(o.runtime, Some(std::time::Duration::from_secs(60)));
+        assert_eq!(
+            o.modes.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+            ["fp", "dwarf:4k", "dwarf:8k", "dwarf:16k", "dwarf:32k"]
+        );
     }
 
     #[test]

@@ -86,6 +86,9 @@ pub struct StackFigures {
     pub depth_p50: Option<u32>,
     pub depth_p99: Option<u32>,
     pub depth_max: Option<u32>,
+    /// Samples by number of frames.
+    #[serde(default)]
+    pub depth_histogram: BTreeMap<u32, u64>,
 }
 
 /// Distinct stacks seen so far.
@@ -262,10 +265,11 @@ impl StackTable {
                 f.out_of_stack_share = Some(f.out_of_stack as f64 / n);
                 f.error_share = Some(f.unwind_errors as f64 / n);
             }
-            if let Some(h) = depth.get(who) {
-                f.depth_p50 = percentile(h, 0.50);
-                f.depth_p99 = percentile(h, 0.99);
+            if let Some(h) = depth.remove(who) {
+                f.depth_p50 = percentile(&h, 0.50);
+                f.depth_p99 = percentile(&h, 0.99);
                 f.depth_max = h.keys().next_back().copied();
+                f.depth_histogram = h;
             }
         }
         (folded, figures)

@@ -46,7 +46,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let quiet = args.quiet;
             let outcome = compare(&opts, command, &|total| progress::for_stderr(quiet, total))?;
             let r = &outcome.results;
-            let table = table::render(r);
+            let table = table::render(r, false);
             if args.json {
                 eprint!("{table}");
                 println!("{}", serde_json::to_string_pretty(r)?);
@@ -68,6 +68,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     EXIT_PARTIAL
                 }
             })
+        }
+        Command::Report(args) => {
+            let r = compare::rerender(&args.run_dir)?;
+            print!("{}", table::render(&r, false));
+            eprintln!(
+                "rendered {}/{{report.md,report.html,charts/}} again",
+                args.run_dir.display()
+            );
+            Ok(0)
         }
         Command::Analyze(args) => {
             let opts = args.options();

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
 /// The recordings are system-wide: one at a time, so they do not sample each other.
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -107,6 +109,13 @@ fn short_comparison_reports_every_mode() {
     assert!(run_dir.join("r1-fp/perf.stderr").exists());
     assert!(run_dir.join("r1-fp/job.fio").exists());
     assert!(run_dir.join("report.md").exists());
+    // The page, its charts and flame graphs: every link resolves, every SVG is well-formed.
+    common::check_run_folder(&run_dir);
+    for m in modes {
+        assert!(m["completeness"].is_number(), "{m}");
+        assert!(m["flamegraphs"]["all"].is_string(), "{m}");
+    }
+    assert!(modes[1]["flamegraphs"]["diff_vs_fp"].is_string());
     assert!(
         leftovers(&run_dir, pid).is_empty(),
         "{:?}",

@@ -290,6 +290,7 @@ pub fn compare(
         runs: Vec::new(),
         doctor: diagnosis,
         notes,
+        reference: None,
     };
     let refresh = |results: &mut Results, machine: &Machine| {
         results.machine = machine.clone();
@@ -310,6 +311,7 @@ pub fn compare(
                 )
             })
             .collect();
+        results.reference = crate::report::reference::compare(&results.modes);
     };
     refresh(&mut results, &machine);
     save(&results, &run_dir)?;
@@ -335,6 +337,7 @@ pub fn compare(
             );
             let paths = MeasurePaths {
                 dir: run_dir.join(format!("r{}-{}", r + 1, label.replace(':', "-"))),
+                // (the same name as RunRecord::folder_name)
             };
             let mut record = RunRecord {
                 repeat: r + 1,
@@ -453,7 +456,7 @@ pub fn compare(
         RunStatus::Complete
     };
     results.finished_at = Some(timestamp::now_rfc3339());
-    steps::link_flamegraphs(&mut results, &run_dir, SERVER_COMM);
+    crate::report::flamegraph::link_flamegraphs(&mut results, &run_dir, SERVER_COMM);
     save(&results, &run_dir)?;
     Ok(Outcome { run_dir, results })
 }
@@ -494,6 +497,16 @@ pub fn save(results: &Results, dir: &Path) -> Result<(), CompareError> {
         exporter.export(results, dir)?;
     }
     Ok(())
+}
+
+/// `unwindbench report RUN_DIR`: everything a run folder shows, rendered again from its
+/// results.json and folded stacks, without recording anything.
+pub fn rerender(run_dir: &Path) -> Result<Results, CompareError> {
+    let mut results = Results::load(&run_dir.join("results.json"))?;
+    crate::report::flamegraph::redraw(&results, run_dir, SERVER_COMM);
+    crate::report::flamegraph::link_flamegraphs(&mut results, run_dir, SERVER_COMM);
+    save(&results, run_dir)?;
+    Ok(results)
 }
 
 /// The workload, loaded the way `compare` loads it (for `doctor`).

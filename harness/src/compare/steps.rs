@@ -1,7 +1,7 @@
 //! The steps of a comparison around each measurement: the disk guard before a recording, the
 //! analysis after it, flame graphs at the end, and doubts about fio's figures.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::analyze::Analysis;
@@ -12,7 +12,7 @@ use crate::preflight;
 use crate::process;
 use crate::record::measure::{self, MeasurePaths};
 use crate::report::flamegraph;
-use crate::report::results::{MeasurementStatus, Results, RunAnalysis, RunRecord};
+use crate::report::results::{RunAnalysis, RunRecord};
 use crate::units::human_bytes;
 
 use super::predict_recording_bytes;
@@ -128,50 +128,4 @@ pub fn analyze_recording(
         kernel_symbols: a.kernel_symbols,
     };
     Ok((a.records, analysis))
-}
-
-/// Links each mode's flame graphs (first successful repeat) and draws, for every other mode,
-/// a differential flame graph of the server against the frame-pointer recording of the same
-/// repeat.
-pub fn link_flamegraphs(results: &mut Results, run_dir: &Path, server_comm: &str) {
-    let dir_of = |r: &RunRecord| -> PathBuf {
-        run_dir.join(format!("r{}-{}", r.repeat, r.label.replace(':', "-")))
-    };
-    let ok = |r: &&RunRecord| r.status == MeasurementStatus::Ok && r.analysis.is_some();
-    for m in results.modes.iter_mut() {
-        let Some(first) = results.runs.iter().filter(ok).find(|r| r.label == m.mode) else {
-            continue;
-        };
-        let dir = dir_of(first);
-        let rel = |p: PathBuf| p.strip_prefix(run_dir).map(Path::to_path_buf).ok();
-        let all = dir.join("flamegraph.svg");
-        let server = dir.join(format!("flamegraph-{server_comm}.svg"));
-        m.flamegraphs.all = all.exists().then(|| rel(all)).flatten();
-        m.flamegraphs.server = server.exists().then(|| rel(server)).flatten();
-        if m.mode == UnwindMode::Fp.to_string() {
-            continue;
-        }
-        let fp_label = UnwindMode::Fp.to_string();
-        let Some(fp) = results
-            .runs
-            .iter()
-            .filter(ok)
-            .find(|r| r.label == fp_label && r.repeat == first.repeat)
-        else {
-            continue;
-        };
-        let diff = dir.join(format!("diff-vs-fp-{server_comm}.svg"));
-        let drawn = flamegraph::write_differential(
-            &dir_of(fp).join("stacks.folded"),
-            &dir.join("stacks.folded"),
-            Some(server_comm),
-            &format!("{server_comm}: {} against frame pointers", m.mode),
-            Some("widths: this mode; red: more samples than with fp, blue: fewer"),
-            &diff,
-        )
-        .unwrap_or(false);
-        if drawn {
-            m.flamegraphs.diff_vs_fp = rel(diff);
-        }
-    }
 }

@@ -7,7 +7,11 @@ use std::path::Path;
 
 use inferno::flamegraph::{self as fg, Options};
 
+use std::path::PathBuf;
+
 use crate::fold::Weighting;
+use crate::mode::UnwindMode;
+use crate::report::results::{MeasurementStatus, Results, RunRecord};
 
 fn options<'a>(title: &str, subtitle: Option<&str>, weighting: Weighting) -> Options<'a> {
     let mut o = Options::default();
@@ -103,4 +107,83 @@ pub fn write_differential(
     fg::from_lines(&mut o, diff.lines(), &mut out)?;
     out.flush()?;
     Ok(true)
+}
+
+/// Links each mode's flame graphs (first successful repeat) and draws, for every other mode,
+/// a differential flame graph of the server against the frame-pointer recording of the same
+/// repeat.
+pub fn link_flamegraphs(results: &mut Results, run_dir: &Path, server_comm: &str) {
+    let dir_of = |r: &RunRecord| -> PathBuf { run_dir.join(r.folder_name()) };
+    let ok = |r: &&RunRecord| r.status == MeasurementStatus::Ok && r.analysis.is_some();
+    for m in results.modes.iter_mut() {
+        // Links are only ever to files that exist now.
+        m.flamegraphs = Default::default();
+        let Some(first) = results.runs.iter().filter(ok).find(|r| r.label == m.mode) else {
+            continue;
+        };
+        let dir = dir_of(first);
+        let rel = |p: PathBuf| p.strip_prefix(run_dir).map(Path::to_path_buf).ok();
+        let all = dir.join("flamegraph.svg");
+        let server = dir.join(format!("flamegraph-{server_comm}.svg"));
+        m.flamegraphs.all = all.exists().then(|| rel(all)).flatten();
+        m.flamegraphs.server = server.exists().then(|| rel(server)).flatten();
+        if m.mode == UnwindMode::Fp.to_string() {
+            continue;
+        }
+        let fp_label = UnwindMode::Fp.to_string();
+        let Some(fp) = results
+            .runs
+            .iter()
+            .filter(ok)
+            .find(|r| r.label == fp_label && r.repeat == first.repeat)
+        else {
+            continue;
+        };
+        let diff = dir.join(format!("diff-vs-fp-{server_comm}.svg"));
+        let drawn = write_differential(
+            &dir_of(fp).join("stacks.folded"),
+            &dir.join("stacks.folded"),
+            Some(server_comm),
+            &format!("{server_comm}: {} against frame pointers", m.mode),
+            Some("widths: this mode; red: more samples than with fp, blue: fewer"),
+            &diff,
+        )
+        .unwrap_or(false);
+        if drawn {
+            m.flamegraphs.diff_vs_fp = rel(diff);
+        }
+    }
+}
+
+/// Draws every recording's flame graphs again from its stacks.folded (after an upgrade of
+/// the renderer, say): all processes and the server. Returns how many were drawn.
+pub fn redraw(results: &Results, run_dir: &Path, server_comm: &str) -> usize {
+    let mut drawn = 0;
+    for r in results.runs.iter().filter(|r| r.analysis.is_some()) {
+        let dir = run_dir.join(r.folder_name());
+        let folded = dir.join("stacks.folded");
+        if !folded.exists() {
+            continue;
+        }
+        let title = format!("{} — repeat {}", r.label, r.repeat);
+        if write_from_file(&folded, None, &title, None, &dir.join("flamegraph.svg"))
+            .unwrap_or(false)
+        {
+            drawn += 1;
+        }
+        let server = dir.join(format!("flamegraph-{server_comm}.svg"));
+        let server_title = format!("{server_comm} — {title}");
+        if write_from_file(
+            &folded,
+            Some(server_comm),
+            &server_title,
+            Some("zoomed to the server process"),
+            &server,
+        )
+        .unwrap_or(false)
+        {
+            drawn += 1;
+        }
+    }
+    drawn
 }

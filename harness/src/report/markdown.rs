@@ -79,9 +79,21 @@ pub fn render(r: &Results) -> String {
         _ => out
             .push_str("Baseline (no perf): no successful run — overheads cannot be computed.\n\n"),
     }
-    out.push_str(&table::render(r));
+    out.push_str(&table::render(r, true));
     out.push_str("\nMedians over repeats, [min–max] beside them. ");
     out.push_str(COLUMN_NOTES);
+    if let Some(c) = &r.reference {
+        out.push_str("\n## Against the reference post\n\n");
+        out.push_str(&format!("{}. Absolute figures do not compare across machines; the ratios to frame pointers of the same run might.\n\n", c.source));
+        out.push_str(&super::reference::render(c));
+    }
+    let charts = super::charts::render_all(r);
+    if !charts.is_empty() {
+        out.push_str("\n## Charts\n\n");
+        for c in &charts {
+            out.push_str(&format!("![{}](charts/{}.svg)\n", c.title, c.name));
+        }
+    }
     if !r.notes.is_empty() {
         out.push_str("\n## Notes\n\n");
         for n in &r.notes {

@@ -1,7 +1,10 @@
 //! Everything a run writes for people and programs, behind one [`Exporter`] trait.
 
+pub mod charts;
 pub mod flamegraph;
+pub mod html;
 pub mod markdown;
+pub mod reference;
 pub mod results;
 pub mod summary;
 pub mod table;
@@ -16,11 +19,11 @@ pub trait Exporter {
     fn file_name(&self) -> &'static str;
     fn render(&self, results: &Results) -> Result<Vec<u8>, ResultsError>;
 
-    /// Renders and writes atomically into `dir`.
-    fn export(&self, results: &Results, dir: &Path) -> Result<PathBuf, ResultsError> {
+    /// Renders and writes atomically into `dir`; returns the files written.
+    fn export(&self, results: &Results, dir: &Path) -> Result<Vec<PathBuf>, ResultsError> {
         let path = dir.join(self.file_name());
         results::write_atomically(&path, &self.render(results)?)?;
-        Ok(path)
+        Ok(vec![path])
     }
 }
 
@@ -53,9 +56,62 @@ impl Exporter for MarkdownExporter {
     }
 }
 
+/// `report.html`.
+pub struct HtmlExporter;
+
+impl Exporter for HtmlExporter {
+    fn file_name(&self) -> &'static str {
+        "report.html"
+    }
+    fn render(&self, results: &Results) -> Result<Vec<u8>, ResultsError> {
+        Ok(html::render(results, &charts::render_all(results), None).into_bytes())
+    }
+    fn export(&self, results: &Results, dir: &Path) -> Result<Vec<PathBuf>, ResultsError> {
+        let path = dir.join(self.file_name());
+        let page = html::render(results, &charts::render_all(results), Some(dir));
+        results::write_atomically(&path, page.as_bytes())?;
+        Ok(vec![path])
+    }
+}
+
+/// `charts/*.svg`.
+pub struct ChartsExporter;
+
+impl Exporter for ChartsExporter {
+    fn file_name(&self) -> &'static str {
+        "charts"
+    }
+    fn render(&self, _: &Results) -> Result<Vec<u8>, ResultsError> {
+        Ok(Vec::new())
+    }
+    fn export(&self, results: &Results, dir: &Path) -> Result<Vec<PathBuf>, ResultsError> {
+        let charts = charts::render_all(results);
+        if charts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let folder = dir.join(self.file_name());
+        std::fs::create_dir_all(&folder).map_err(|source| ResultsError::Write {
+            path: folder.clone(),
+            source,
+        })?;
+        let mut written = Vec::new();
+        for c in charts {
+            let path = folder.join(format!("{}.svg", c.name));
+            results::write_atomically(&path, c.svg.as_bytes())?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+}
+
 /// The exporters every run writes, in order (results.json first: the others render it).
 pub fn exporters() -> Vec<Box<dyn Exporter>> {
-    vec![Box::new(JsonExporter), Box::new(MarkdownExporter)]
+    vec![
+        Box::new(JsonExporter),
+        Box::new(MarkdownExporter),
+        Box::new(ChartsExporter),
+        Box::new(HtmlExporter),
+    ]
 }
 
 /// The human summary `analyze` prints.

@@ -1,6 +1,7 @@
 //! `results.json`: everything a run measured, schema-versioned. Reports render from it and
 //! never compute figures of their own.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,9 @@ pub struct Results {
     pub doctor: Diagnosis,
     /// Things the reader must know to read the figures right.
     pub notes: Vec<String>,
+    /// The reference post's figures beside this run's (ratios to fp).
+    #[serde(default)]
+    pub reference: Option<super::reference::ReferenceComparison>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -163,6 +167,9 @@ pub struct ModeSummary {
     /// Flame graphs of the first successful repeat, relative to the run folder.
     #[serde(default)]
     pub flamegraphs: FlameGraphs,
+    /// Server samples by stack depth (frames), over all repeats.
+    #[serde(default)]
+    pub depth_histogram: BTreeMap<u32, u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -238,6 +245,11 @@ pub struct RunRecord {
 impl RunRecord {
     pub fn is_baseline(&self) -> bool {
         self.label == "baseline"
+    }
+
+    /// The measurement's folder inside the run folder: `r2-dwarf-8k`.
+    pub fn folder_name(&self) -> String {
+        format!("r{}-{}", self.repeat, self.label.replace(':', "-"))
     }
 }
 

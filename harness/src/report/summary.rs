@@ -76,6 +76,7 @@ pub fn mode_summary(
         analysis_wall_s: None,
         analysis_peak_rss_mib: None,
         flamegraphs: FlameGraphs::default(),
+        depth_histogram: Default::default(),
     };
     if let Some(why) = skipped {
         summary.status = ModeStatus::Skipped;
@@ -158,6 +159,13 @@ pub fn mode_summary(
     summary.depth_p99 = median(&depth_p99);
     summary.analysis_wall_s = median(&analysis_wall);
     summary.analysis_peak_rss_mib = median(&analysis_rss);
+    for r in &ok {
+        if let Some(s) = server(r) {
+            for (depth, n) in s.depth_histogram {
+                *summary.depth_histogram.entry(depth).or_insert(0) += n;
+            }
+        }
+    }
     summary.perf_data_bytes = median(&bytes);
     summary.perf_data_mb_per_s = median(&rate);
     summary.samples = median(&samples);

@@ -84,23 +84,48 @@ fn overhead(
     }
 }
 
-fn row(m: &ModeSummary) -> Vec<String> {
+/// Links to a mode's flame graphs, for report.md.
+fn flamegraph_links(m: &ModeSummary) -> String {
+    let f = &m.flamegraphs;
+    let link = |label: &str, p: &Option<std::path::PathBuf>| {
+        p.as_ref().map(|p| format!("[{label}]({})", p.display()))
+    };
+    let links: Vec<String> = [
+        link("all", &f.all),
+        link("nbdkit", &f.server),
+        link("vs fp", &f.diff_vs_fp),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if links.is_empty() {
+        "–".into()
+    } else {
+        links.join(" · ")
+    }
+}
+
+/// The cells of a mode's row, in [`COLUMNS`] order.
+pub fn cells(m: &ModeSummary) -> Vec<String> {
     let s = &m.spread;
-    match m.status {
-        ModeStatus::Skipped | ModeStatus::Failed | ModeStatus::Pending => {
-            let what = match m.status {
-                ModeStatus::Skipped => "skipped",
-                ModeStatus::Failed => "failed",
-                _ => "not measured",
-            };
-            let why = m.reason.as_deref().unwrap_or("");
-            let mut cells = vec![m.title.clone(), format!("{what}: {why}")];
-            cells.resize(COLUMNS.len(), String::new());
-            return cells;
-        }
-        ModeStatus::Ok | ModeStatus::Partial => {}
+    if matches!(
+        m.status,
+        ModeStatus::Skipped | ModeStatus::Failed | ModeStatus::Pending
+    ) {
+        let what = match m.status {
+            ModeStatus::Skipped => "skipped",
+            ModeStatus::Failed => "failed",
+            _ => "not measured",
+        };
+        let mut cells = vec![
+            m.title.clone(),
+            format!("{what}: {}", m.reason.as_deref().unwrap_or("")),
+        ];
+        cells.resize(COLUMNS.len(), String::new());
+        return cells;
     }
     let int = |x: f64| thousands(x);
+    let dash = || "–".to_string();
     vec![
         m.title.clone(),
         m.perf_data_bytes
@@ -111,25 +136,26 @@ fn row(m: &ModeSummary) -> Vec<String> {
                     range(s.perf_data_bytes.as_ref(), megabytes_number)
                 )
             })
-            .unwrap_or_else(|| "–".into()),
-        m.perf_data_mb_per_s
-            .map(|r| format!("{r:.1}"))
-            .unwrap_or_else(|| "–".into()),
+            .unwrap_or_else(dash),
         m.lost_chunks
             .map(|c| format!("{}{}", int(c), range(s.lost_chunks.as_ref(), int)))
-            .unwrap_or_else(|| "–".into()),
+            .unwrap_or_else(dash),
         overhead(
             m.overhead.throughput,
             s.overhead.throughput.as_ref(),
             m.verdict.throughput,
             false,
         ),
+        flamegraph_links(m),
+        m.perf_data_mb_per_s
+            .map(|r| format!("{r:.1}"))
+            .unwrap_or_else(dash),
         m.samples
             .map(|c| format!("{}{}", int(c), range(s.samples.as_ref(), int)))
-            .unwrap_or_else(|| "–".into()),
+            .unwrap_or_else(dash),
         match (m.lost_events, m.lost_share) {
             (Some(e), Some(share)) => format!("{} ({})", int(e), percent(share)),
-            _ => "–".into(),
+            _ => dash(),
         },
         overhead(
             m.overhead.perf_cpu,
@@ -151,20 +177,23 @@ fn row(m: &ModeSummary) -> Vec<String> {
         ),
         m.completeness
             .map(|c| format!("{}{}", percent(c), range(s.completeness.as_ref(), percent)))
-            .unwrap_or_else(|| "–".into()),
+            .unwrap_or_else(dash),
         match (m.depth_p50, m.depth_p99) {
             (Some(a), Some(b)) => format!("{a:.0} / {b:.0}"),
-            _ => "–".into(),
+            _ => dash(),
         },
     ]
 }
 
-const COLUMNS: [&str; 12] = [
+/// Column titles: the reference post's table first (type, size, lost chunks, overhead, flame
+/// graph), then the figures it could not give.
+pub const COLUMNS: [&str; 13] = [
     "type",
     "perf.data",
-    "MB/s",
     "lost chunks",
     "overhead",
+    "flame graph",
+    "MB/s",
     "samples",
     "lost events",
     "perf CPU",
@@ -174,11 +203,24 @@ const COLUMNS: [&str; 12] = [
     "depth p50 / p99",
 ];
 
-/// The table as aligned Markdown.
-pub fn render(results: &Results) -> String {
-    let mut rows: Vec<Vec<String>> = vec![COLUMNS.iter().map(|c| c.to_string()).collect()];
-    rows.extend(results.modes.iter().map(row));
-    let widths: Vec<usize> = (0..COLUMNS.len())
+const FLAMEGRAPH_COLUMN: usize = 4;
+
+/// The table as aligned Markdown; `links` keeps the flame graph column (report.md), the
+/// terminal gets the table without it.
+pub fn render(results: &Results, links: bool) -> String {
+    let keep = |i: usize| links || i != FLAMEGRAPH_COLUMN;
+    let pick = |cells: Vec<String>| -> Vec<String> {
+        cells
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep(*i))
+            .map(|(_, c)| c)
+            .collect()
+    };
+    let mut rows: Vec<Vec<String>> = vec![pick(COLUMNS.iter().map(|c| c.to_string()).collect())];
+    rows.extend(results.modes.iter().map(|m| pick(cells(m))));
+    let ncol = rows[0].len();
+    let widths: Vec<usize> = (0..ncol)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let line = |cells: &[String]| {
@@ -220,7 +262,9 @@ mod tests {
     fn every_row_has_every_column() {
         let json = include_str!("../../tests/fixtures/results/results.json");
         let results: crate::report::results::Results = serde_json::from_str(json).unwrap();
-        let text = render(&results);
+        let text = render(&results, true);
+        assert!(text.contains("[nbdkit]("), "{text}");
+        assert!(!render(&results, false).contains("flame graph"));
         let header_cells = text.lines().next().unwrap().matches('|').count();
         for line in text.lines() {
             assert_eq!(line.matches('|').count(), header_cells, "{line}");

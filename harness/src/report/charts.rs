@@ -1,0 +1,417 @@
+//! Charts of a run with plotters, as SVG (no fonts needed; embedded in report.html as is):
+//! perf.data size per mode (log scale), lost chunks, the overheads and stack completeness with
+//! min–max whiskers, and the distribution of the server's stack depth.
+
+use plotters::coord::ranged1d::SegmentedCoord;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::figures::Spread;
+
+use super::results::{ModeStatus, ModeSummary, Results};
+
+/// One chart: a file stem, a title for the page, and the SVG text.
+pub struct Chart {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub svg: String,
+}
+
+const SIZE: (u32, u32) = (660, 400);
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+type Draw = Result<(), Box<dyn std::error::Error>>;
+
+/// Picks one figure's spread out of a mode's summary.
+type SpreadOf = fn(&ModeSummary) -> Option<Spread>;
+
+fn measured(results: &Results) -> Vec<&ModeSummary> {
+    results
+        .modes
+        .iter()
+        .filter(|m| matches!(m.status, ModeStatus::Ok | ModeStatus::Partial))
+        .collect()
+}
+
+/// One value per mode with its spread.
+struct Bar {
+    label: String,
+    value: f64,
+    spread: Option<Spread>,
+}
+
+fn bars<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    caption: &str,
+    y_desc: &str,
+    bars: &[Bar],
+    log: bool,
+) -> Draw
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let n = bars.len().max(1) as i32;
+    let top = bars
+        .iter()
+        .map(|b| b.spread.map_or(b.value, |s| s.max).max(b.value))
+        .fold(0f64, f64::max);
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(70);
+    let label = |v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => bars
+            .get(*i as usize)
+            .map(|b| b.label.clone())
+            .unwrap_or_default(),
+        SegmentValue::Last => String::new(),
+    };
+    if log {
+        let lo = bars
+            .iter()
+            .map(|b| b.spread.map_or(b.value, |s| s.min).min(b.value))
+            .filter(|v| *v > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        let lo = if lo.is_finite() { lo / 2.0 } else { 0.1 };
+        let mut chart = builder.build_cartesian_2d(
+            (0..n - 1).into_segmented(),
+            (lo..(top * 2.0).max(lo * 10.0)).log_scale(),
+        )?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(bars.len())
+            .x_label_formatter(&label)
+            .y_desc(y_desc)
+            .draw()?;
+        draw_bars(&mut chart, bars, lo)?;
+    } else {
+        let mut chart =
+            builder.build_cartesian_2d((0..n - 1).into_segmented(), 0f64..(top * 1.15).max(1.0))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(bars.len())
+            .x_label_formatter(&label)
+            .y_desc(y_desc)
+            .draw()?;
+        draw_bars(&mut chart, bars, 0.0)?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn draw_bars<DB: DrawingBackend, Y>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<SegmentedCoord<plotters::coord::types::RangedCoordi32>, Y>,
+    >,
+    bars: &[Bar],
+    base: f64,
+) -> Draw
+where
+    DB::ErrorType: 'static,
+    Y: Ranged<ValueType = f64>,
+{
+    chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
+        let i = i as i32;
+        let mut r = Rectangle::new(
+            [
+                (SegmentValue::Exact(i), base),
+                (SegmentValue::Exact(i + 1), b.value),
+            ],
+            PALETTE[i as usize % PALETTE.len()].mix(0.75).filled(),
+        );
+        r.set_margin(0, 0, 14, 14);
+        r
+    }))?;
+    chart.draw_series(bars.iter().enumerate().filter_map(|(i, b)| {
+        let s = b.spread?;
+        (s.n >= 2).then(|| {
+            PathElement::new(
+                vec![
+                    (SegmentValue::CenterOf(i as i32), s.min.max(base)),
+                    (SegmentValue::CenterOf(i as i32), s.max),
+                ],
+                BLACK.stroke_width(2),
+            )
+        })
+    }))?;
+    Ok(())
+}
+
+fn to_svg(draw: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> Draw) -> Option<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        draw(root).ok()?;
+    }
+    Some(svg)
+}
+
+fn scaled(s: Option<Spread>, k: f64) -> Option<Spread> {
+    s.map(|s| Spread {
+        median: s.median * k,
+        min: s.min * k,
+        max: s.max * k,
+        n: s.n,
+    })
+}
+
+/// Grouped bars: the four overheads of every mode, in percent, with whiskers.
+fn overheads<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, modes: &[&ModeSummary]) -> Draw
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let series: [(&str, SpreadOf); 4] = [
+        ("throughput", |m| m.spread.overhead.throughput),
+        ("perf CPU", |m| m.spread.overhead.perf_cpu),
+        ("sample share", |m| m.spread.overhead.sample_share),
+        ("CPU per I/O", |m| m.spread.overhead.cpu_per_io),
+    ];
+    let values: Vec<f64> = modes
+        .iter()
+        .flat_map(|m| {
+            series
+                .iter()
+                .filter_map(|(_, f)| f(m))
+                .flat_map(|s| [s.min, s.max])
+        })
+        .map(|v| v * 100.0)
+        .collect();
+    let lo = values.iter().copied().fold(0f64, f64::min);
+    let hi = values.iter().copied().fold(1f64, f64::max);
+    let n = modes.len().max(1);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "overheads against the unprofiled baseline",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), (lo * 1.1)..(hi * 1.15))?;
+    let labels: Vec<String> = modes.iter().map(|m| m.mode.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n)
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 {
+                labels.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("% (median, min–max)")
+        .draw()?;
+    let width = 0.8 / series.len() as f64;
+    for (k, (name, get)) in series.iter().enumerate() {
+        let color = PALETTE[k];
+        let offset = -0.4 + width * (k as f64 + 0.5);
+        let spreads: Vec<(f64, Spread)> = modes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| Some((i as f64 + offset, scaled(get(m), 100.0)?)))
+            .collect();
+        chart
+            .draw_series(spreads.iter().map(|&(x, s)| {
+                Rectangle::new(
+                    [(x - width * 0.45, 0.0), (x + width * 0.45, s.median)],
+                    color.mix(0.8).filled(),
+                )
+            }))?
+            .label(*name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+        chart.draw_series(spreads.iter().filter(|(_, s)| s.n >= 2).map(|&(x, s)| {
+            PathElement::new(vec![(x, s.min), (x, s.max)], BLACK.stroke_width(1))
+        }))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// The share of the server's samples at each stack depth, one line per mode.
+fn depth<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, modes: &[&ModeSummary]) -> Draw
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let max_depth = modes
+        .iter()
+        .filter_map(|m| m.depth_histogram.keys().next_back().copied())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let shares: Vec<Vec<(u32, f64)>> = modes
+        .iter()
+        .map(|m| {
+            let total: u64 = m.depth_histogram.values().sum();
+            (0..=max_depth)
+                .map(|d| {
+                    let n = *m.depth_histogram.get(&d).unwrap_or(&0);
+                    (
+                        d,
+                        if total == 0 {
+                            0.0
+                        } else {
+                            n as f64 / total as f64 * 100.0
+                        },
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let top = shares
+        .iter()
+        .flatten()
+        .map(|&(_, v)| v)
+        .fold(1f64, f64::max);
+    let mut chart = ChartBuilder::on(&root)
+        .caption("stack depth of the server's samples", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0u32..max_depth + 1, 0f64..top * 1.1)?;
+    chart
+        .configure_mesh()
+        .x_desc("frames per sample")
+        .y_desc("% of samples")
+        .draw()?;
+    for (k, (m, pts)) in modes.iter().zip(shares).enumerate() {
+        let color = PALETTE[k % PALETTE.len()];
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))?
+            .label(m.mode.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// Every chart this run has data for.
+pub fn render_all(results: &Results) -> Vec<Chart> {
+    let modes = measured(results);
+    let mut charts = Vec::new();
+    let bar = |m: &ModeSummary, v: Option<f64>, s: Option<Spread>, k: f64| {
+        Some(Bar {
+            label: m.mode.clone(),
+            value: v? * k,
+            spread: scaled(s, k),
+        })
+    };
+    let size: Vec<Bar> = modes
+        .iter()
+        .filter_map(|m| bar(m, m.perf_data_bytes, m.spread.perf_data_bytes, 1e-6))
+        .collect();
+    if !size.is_empty() {
+        if let Some(svg) = to_svg(|root| {
+            bars(
+                root,
+                "perf.data size per mode",
+                "MB (log scale)",
+                &size,
+                true,
+            )
+        }) {
+            charts.push(Chart {
+                name: "perf-data-size",
+                title: "perf.data size",
+                svg,
+            });
+        }
+    }
+    let lost: Vec<Bar> = modes
+        .iter()
+        .filter_map(|m| bar(m, m.lost_chunks, m.spread.lost_chunks, 1.0))
+        .collect();
+    if !lost.is_empty() {
+        if let Some(svg) = to_svg(|root| {
+            bars(
+                root,
+                "lost chunks per mode",
+                "PERF_RECORD_LOST records",
+                &lost,
+                false,
+            )
+        }) {
+            charts.push(Chart {
+                name: "lost-chunks",
+                title: "Lost chunks",
+                svg,
+            });
+        }
+    }
+    if !modes.is_empty() {
+        if let Some(svg) = to_svg(|root| overheads(root, &modes)) {
+            charts.push(Chart {
+                name: "overheads",
+                title: "Overheads",
+                svg,
+            });
+        }
+    }
+    let complete: Vec<Bar> = modes
+        .iter()
+        .filter_map(|m| bar(m, m.completeness, m.spread.completeness, 100.0))
+        .collect();
+    if !complete.is_empty() {
+        if let Some(svg) = to_svg(|root| {
+            bars(
+                root,
+                "server stacks reaching a real bottom",
+                "% of samples",
+                &complete,
+                false,
+            )
+        }) {
+            charts.push(Chart {
+                name: "completeness",
+                title: "Stack completeness",
+                svg,
+            });
+        }
+    }
+    let with_depth: Vec<&ModeSummary> = modes
+        .iter()
+        .copied()
+        .filter(|m| !m.depth_histogram.is_empty())
+        .collect();
+    if !with_depth.is_empty() {
+        if let Some(svg) = to_svg(|root| depth(root, &with_depth)) {
+            charts.push(Chart {
+                name: "stack-depth",
+                title: "Stack depth",
+                svg,
+            });
+        }
+    }
+    charts
+}

@@ -1,0 +1,350 @@
+//! `report.html`: one page with everything a reader needs, no network: CSS inline, charts
+//! inline, flame graphs (inferno's interactive SVGs) embedded from the run folder and linked.
+//! Every string that comes from the recording or the machine is escaped.
+
+use std::fmt::Write as _;
+
+use super::charts::Chart;
+use super::results::{MeasurementStatus, Results, RunStatus};
+use super::table::{self, thousands};
+use crate::preflight::Status;
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1400px;padding:0 1rem;color:#222;line-height:1.45}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+.sub{color:#666;margin-top:0}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}
+th,td{border:1px solid #d6d6d6;padding:.3rem .5rem;text-align:right;vertical-align:top}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+table.kv td{text-align:left}table.kv td:first-child{font-weight:600;white-space:nowrap}
+.banner{padding:.6rem .9rem;border-radius:4px;margin:1rem 0}
+.warn{background:#fff4d6;border:1px solid #e6c25c}.bad{background:#fde2e1;border:1px solid #e39a97}
+.note{background:#eef5fb;border:1px solid #a9c9e6}
+.charts{display:flex;flex-wrap:wrap;gap:1rem}.charts figure{margin:0;border:1px solid #eee}
+figcaption{font-size:.85rem;color:#555;padding:.2rem .5rem}
+details{margin:.5rem 0}summary{cursor:pointer;font-weight:600}
+object.fg{width:100%;border:1px solid #ddd}
+table.text td,table.text th{text-align:left}
+.pass{color:#1a7f37}.info{color:#555}.warnst{color:#9a6700}.fail{color:#cf222e;font-weight:700}
+code{background:#f4f4f4;padding:0 .2rem;border-radius:3px}
+";
+
+fn kv(out: &mut String, rows: &[(&str, String)]) {
+    out.push_str("<table class=\"kv\">");
+    for (k, v) in rows {
+        let _ = write!(out, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(v));
+    }
+    out.push_str("</table>");
+}
+
+/// The height inferno gave a flame graph (it grows with the deepest stack), so the embedded
+/// view shows all of it: flame graphs grow upwards from the root at the bottom.
+fn svg_height(run_dir: Option<&std::path::Path>, file: &std::path::Path) -> u32 {
+    let Some(text) = run_dir.and_then(|d| std::fs::read(d.join(file)).ok()) else {
+        return 600;
+    };
+    let head = String::from_utf8_lossy(&text[..text.len().min(2048)]).into_owned();
+    head.split("<svg")
+        .nth(1)
+        .and_then(|tag| tag.split("height=\"").nth(1))
+        .and_then(|v| v.split('"').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(600, |h| h.ceil() as u32 + 4)
+}
+
+/// The page. `charts` are inlined (their SVG text comes from plotters, from our own labels).
+pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) -> String {
+    let m = &r.machine;
+    let w = &r.workload;
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>unwindbench: {} — {}</title><style>{STYLE}</style></head><body>",
+        esc(&w.name),
+        esc(&r.started_at)
+    );
+    let _ = write!(
+        o,
+        "<h1>What unwinding costs: {}</h1><p class=\"sub\">{} · {} · {}</p>",
+        esc(&w.name),
+        esc(&r.started_at),
+        esc(&m.hostname),
+        esc(&r.tool)
+    );
+    match r.status {
+        RunStatus::Complete => {}
+        RunStatus::Interrupted => o.push_str("<div class=\"banner bad\"><b>Interrupted.</b> The figures are from the measurements that finished.</div>"),
+        RunStatus::Partial => o.push_str("<div class=\"banner warn\"><b>Some measurements failed</b> (see below); the others are reported.</div>"),
+        RunStatus::Running => o.push_str("<div class=\"banner warn\"><b>Still running.</b> This page shows what has been measured so far.</div>"),
+    }
+    if !m.hardware_pmu {
+        o.push_str("<div class=\"banner warn\">This machine has <b>no hardware PMU</b>: perf sampled with the software <code>cpu-clock</code> event. Compare ratios within this run, not absolute figures across machines.</div>");
+    }
+
+    o.push_str("<div class=\"banner note\"><b>How to read this.</b> Each unwinding mode was recorded with <code>perf record -a</code> over the same workload as an unprofiled baseline, in the same run, modes interleaved over the repeats. Figures are medians with [min–max] over the repeats. <i>overhead</i> is the throughput lost against the baseline (\"within noise\" when the baseline itself varies as much); <i>perf CPU</i> is perf's own CPU time as a share of the machine; <i>sample share</i> is perf's share of the samples (the reference post's measure); <i>CPU per I/O</i> is the extra CPU the workload spent per I/O. A stack is <i>complete</i> when it reaches a real bottom (<code>_start</code>, <code>__libc_start_call_main</code>, <code>start_thread</code>, <code>clone3</code>); incomplete stacks show up in the flame graphs as frames that are not attached to <code>main</code> or a thread start.</div>");
+
+    o.push_str("<h2>Results</h2><table><tr>");
+    for c in table::COLUMNS {
+        let _ = write!(o, "<th>{}</th>", esc(c));
+    }
+    o.push_str("</tr>");
+    for mode in &r.modes {
+        o.push_str("<tr>");
+        for (i, cell) in table::cells(mode).into_iter().enumerate() {
+            if i == 4 {
+                let f = &mode.flamegraphs;
+                let links: Vec<String> = [
+                    ("all", &f.all),
+                    ("nbdkit", &f.server),
+                    ("vs fp", &f.diff_vs_fp),
+                ]
+                .iter()
+                .filter_map(|(label, p)| {
+                    p.as_ref().map(|p| {
+                        format!(
+                            "<a href=\"{}\">{}</a>",
+                            esc(&p.display().to_string()),
+                            label
+                        )
+                    })
+                })
+                .collect();
+                let _ = write!(
+                    o,
+                    "<td>{}</td>",
+                    if links.is_empty() {
+                        "–".into()
+                    } else {
+                        links.join(" · ")
+                    }
+                );
+            } else {
+                let _ = write!(o, "<td>{}</td>", esc(&cell));
+            }
+        }
+        o.push_str("</tr>");
+    }
+    o.push_str("</table>");
+    if let (Some(iops), Some(s)) = (r.baseline.iops, r.baseline.iops_spread) {
+        let _ = write!(
+            o,
+            "<p>Baseline without perf: {} IOPS (median of {} run(s), {}–{}); {} s measured after a {} s ramp; target {}.</p>",
+            thousands(iops),
+            s.n,
+            thousands(s.min),
+            thousands(s.max),
+            w.runtime_s,
+            w.ramp_s,
+            esc(&w.target)
+        );
+    }
+
+    if let Some(c) = &r.reference {
+        o.push_str("<h2>Against the reference post</h2>");
+        let _ = write!(o, "<p>{}. Absolute figures do not compare across machines; the ratios to frame pointers of the same run might.</p><table><tr><th>type</th><th>reference perf.data</th><th>×fp</th><th>this run perf.data</th><th>×fp</th><th>reference lost chunks</th><th>this run lost chunks</th><th>reference overhead</th><th>this run sample share</th></tr>", esc(&c.source));
+        for row in &c.rows {
+            let dash = || "–".to_string();
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{} MB</td><td>{:.1}×</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&row.mode),
+                thousands(row.reference_perf_data_mb),
+                row.reference_size_vs_fp,
+                row.perf_data_mb.map(|x| format!("{} MB", thousands(x))).unwrap_or_else(dash),
+                row.size_vs_fp.map(|x| format!("{x:.1}×")).unwrap_or_else(dash),
+                thousands(row.reference_lost_chunks as f64),
+                row.lost_chunks.map(thousands).unwrap_or_else(dash),
+                table::percent(row.reference_overhead),
+                row.sample_share.map(table::percent).unwrap_or_else(dash),
+            );
+        }
+        o.push_str("</table>");
+    }
+
+    if !charts.is_empty() {
+        o.push_str("<h2>Charts</h2><div class=\"charts\">");
+        for c in charts {
+            let svg = c.svg.trim_start();
+            let svg = svg
+                .strip_prefix("<?xml")
+                .map_or(svg, |rest| rest.split_once("?>").map_or(rest, |(_, s)| s));
+            let _ = write!(o, "<figure id=\"chart-{}\">{}<figcaption>{} — <a href=\"charts/{}.svg\">SVG</a></figcaption></figure>", c.name, svg, esc(c.title), c.name);
+        }
+        o.push_str("</div>");
+    }
+
+    let graphs: Vec<_> = r
+        .modes
+        .iter()
+        .filter(|m| m.flamegraphs.all.is_some())
+        .collect();
+    if !graphs.is_empty() {
+        o.push_str("<h2>Flame graphs</h2><p>Interactive: click a frame to zoom, Ctrl-F to search. Each opens on its own from the links.</p>");
+        for (i, mode) in graphs.iter().enumerate() {
+            let f = &mode.flamegraphs;
+            let _ = write!(
+                o,
+                "<details{}><summary>{}</summary>",
+                if i == 0 { " open" } else { "" },
+                esc(&mode.title)
+            );
+            for (label, p) in [
+                ("all processes", &f.all),
+                ("nbdkit only", &f.server),
+                (
+                    "nbdkit against frame pointers (red: more samples, blue: fewer)",
+                    &f.diff_vs_fp,
+                ),
+            ] {
+                if let Some(p) = p {
+                    let href = esc(&p.display().to_string());
+                    let height = svg_height(run_dir, p);
+                    let _ = write!(o, "<p><a href=\"{href}\">{}</a></p><object class=\"fg\" style=\"height:{height}px\" type=\"image/svg+xml\" data=\"{href}\"></object>", esc(label));
+                }
+            }
+            o.push_str("</details>");
+        }
+    }
+
+    o.push_str("<h2>Machine</h2>");
+    let na = || "not found".to_string();
+    kv(
+        &mut o,
+        &[
+            ("host", m.hostname.clone()),
+            (
+                "CPU",
+                format!("{} ({} online CPUs)", m.cpu_model, m.online_cpus),
+            ),
+            ("memory", format!("{} GiB", m.memory_gib)),
+            ("system", format!("{}, kernel {}", m.os, m.kernel)),
+            (
+                "sampling event",
+                match (&m.sampling_event, m.hardware_pmu) {
+                    (Some(e), true) => format!("{e} (hardware PMU)"),
+                    (Some(e), false) => format!("{e} (software timer: no hardware PMU)"),
+                    (None, _) => "no recording read".into(),
+                },
+            ),
+            ("perf", m.perf_version.clone().unwrap_or_else(na)),
+            ("nbdkit", m.nbdkit_version.clone().unwrap_or_else(na)),
+            ("fio", m.fio_version.clone().unwrap_or_else(na)),
+            ("workload", format!("{} — {}", w.name, w.description)),
+            (
+                "target",
+                match &w.kernel_nbd_skipped {
+                    Some(why) if w.target == "nbd-engine" => {
+                        format!("{} (kernel NBD not used: {why})", w.target)
+                    }
+                    _ => w.target.clone(),
+                },
+            ),
+            ("repeats", r.settings.repeat.to_string()),
+            (
+                "sampling frequency",
+                r.settings
+                    .freq
+                    .map(|f| format!("{f} Hz"))
+                    .unwrap_or_else(|| "perf's default".into()),
+            ),
+            ("command", r.command.join(" ")),
+        ],
+    );
+
+    o.push_str("<h2>Doctor</h2><table class=\"text\"><tr><th>status</th><th>check</th><th>finding</th><th>fix</th></tr>");
+    for f in &r.doctor.findings {
+        let class = match f.status {
+            Status::Pass => "pass",
+            Status::Info => "info",
+            Status::Warn => "warnst",
+            Status::Fail => "fail",
+        };
+        let _ = write!(o, "<tr><td class=\"{class}\">{}</td><td>{}</td><td style=\"text-align:left\">{}</td><td style=\"text-align:left\">{}</td></tr>", esc(&f.status.to_string()), esc(&f.check), esc(&f.detail), esc(&f.fix));
+    }
+    o.push_str("</table>");
+    if !r.doctor.audits.is_empty() {
+        o.push_str("<p>Frame-pointer audit of the workload's binaries: where functions do not keep frame pointers, <code>fp</code> stacks through them are cut short.</p><table class=\"text\"><tr><th>binary</th><th>path</th><th>functions with frame pointers</th><th>unwind tables</th><th>debug info</th></tr>");
+        for a in &r.doctor.audits {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{:.0}% of {} ({})</td><td>{}</td><td>{}</td></tr>",
+                esc(&a.role),
+                esc(&a.path.display().to_string()),
+                a.frame_pointer_share() * 100.0,
+                a.functions,
+                esc(&a.symbols),
+                match (a.eh_frame, a.debug_frame) {
+                    (true, true) => ".eh_frame, .debug_frame",
+                    (true, false) => ".eh_frame",
+                    (false, true) => ".debug_frame",
+                    (false, false) => "none",
+                },
+                if a.debug_info { "yes" } else { "no" }
+            );
+        }
+        o.push_str("</table>");
+    }
+
+    o.push_str("<h2>Every measurement</h2><table><tr><th>repeat</th><th>measurement</th><th>status</th><th>IOPS</th><th>window s</th><th>perf.data</th><th>samples</th><th>lost chunks</th><th>analysis</th><th>notes</th></tr>");
+    for run in &r.runs {
+        let ms = run.measured.as_ref();
+        let status = match run.status {
+            MeasurementStatus::Ok => "ok",
+            MeasurementStatus::Failed => "failed",
+            MeasurementStatus::Interrupted => "interrupted",
+        };
+        let mut notes: Vec<String> = run.error.iter().cloned().collect();
+        notes.extend(run.warnings.iter().cloned());
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
+            run.repeat,
+            esc(&run.label),
+            status,
+            ms.map(|m| thousands(m.iops())).unwrap_or_default(),
+            ms.map(|m| format!("{:.1}", m.window_s)).unwrap_or_default(),
+            ms.and_then(|m| m.perf.as_ref()).map(|p| table::megabytes(p.data_bytes as f64)).unwrap_or_default(),
+            run.stats.as_ref().map(|s| thousands(s.samples as f64)).unwrap_or_default(),
+            run.stats.as_ref().map(|s| thousands(s.lost_chunks as f64)).unwrap_or_default(),
+            run.analysis.as_ref().map(|a| format!("{:.1} s, {:.0} MiB", a.wall_s, a.peak_rss_mib)).unwrap_or_default(),
+            esc(&notes.join("; ")),
+        );
+    }
+    o.push_str("</table>");
+
+    if !r.notes.is_empty() {
+        o.push_str("<h2>Notes</h2><ul>");
+        for n in &r.notes {
+            let _ = write!(o, "<li>{}</li>", esc(n));
+        }
+        o.push_str("</ul>");
+    }
+    o.push_str("</body></html>\n");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(esc("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
+    }
+}

@@ -1,0 +1,132 @@
+//! The reference post's figures ("Frame pointers vs DWARF – my verdict": 12-core/24-thread
+//! AMD, Fedora 38, one minute of nbdkit null + fio, system-wide) beside this run's, as ratios to
+//! frame pointers: absolute figures do not compare across machines, ratios might.
+
+use serde::{Deserialize, Serialize};
+
+use super::results::{ModeStatus, ModeSummary};
+
+/// One row of the post's table.
+struct Published {
+    mode: &'static str,
+    perf_data_mb: f64,
+    lost_chunks: u64,
+    /// perf's share of the samples, as the post measured its overhead.
+    overhead: f64,
+}
+
+const PUBLISHED: [Published; 5] = [
+    Published {
+        mode: "fp",
+        perf_data_mb: 934.0,
+        lost_chunks: 0,
+        overhead: 0.001,
+    },
+    Published {
+        mode: "dwarf:4k",
+        perf_data_mb: 10_104.0,
+        lost_chunks: 425,
+        overhead: 0.008,
+    },
+    Published {
+        mode: "dwarf:8k",
+        perf_data_mb: 18_733.0,
+        lost_chunks: 1_643,
+        overhead: 0.015,
+    },
+    Published {
+        mode: "dwarf:16k",
+        perf_data_mb: 35_149.0,
+        lost_chunks: 5_333,
+        overhead: 0.028,
+    },
+    Published {
+        mode: "dwarf:32k",
+        perf_data_mb: 57_590.0,
+        lost_chunks: 545_024,
+        overhead: 0.027,
+    },
+];
+
+pub const SOURCE: &str = "\"Frame pointers vs DWARF – my verdict\": 12-core/24-thread AMD, Fedora 38, 1 minute, perf record -a over nbdkit null + fio";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ReferenceRow {
+    pub mode: String,
+    pub reference_perf_data_mb: f64,
+    pub reference_size_vs_fp: f64,
+    pub reference_lost_chunks: u64,
+    pub reference_overhead: f64,
+    pub perf_data_mb: Option<f64>,
+    pub size_vs_fp: Option<f64>,
+    pub lost_chunks: Option<f64>,
+    /// This run's perf sample share: the post's overhead measure.
+    pub sample_share: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ReferenceComparison {
+    pub source: String,
+    pub rows: Vec<ReferenceRow>,
+}
+
+/// The comparison, when this run measured frame pointers and at least one of the post's
+/// DWARF sizes (ratios need the fp row of the same run).
+pub fn compare(modes: &[ModeSummary]) -> Option<ReferenceComparison> {
+    let ok = |label: &str| {
+        modes
+            .iter()
+            .find(|m| m.mode == label && matches!(m.status, ModeStatus::Ok | ModeStatus::Partial))
+    };
+    let fp_bytes = ok("fp")?.perf_data_bytes?;
+    let rows: Vec<ReferenceRow> = PUBLISHED
+        .iter()
+        .map(|p| {
+            let m = ok(p.mode);
+            let mb = m.and_then(|m| m.perf_data_bytes).map(|b| b / 1e6);
+            ReferenceRow {
+                mode: p.mode.to_string(),
+                reference_perf_data_mb: p.perf_data_mb,
+                reference_size_vs_fp: p.perf_data_mb / PUBLISHED[0].perf_data_mb,
+                reference_lost_chunks: p.lost_chunks,
+                reference_overhead: p.overhead,
+                perf_data_mb: mb,
+                size_vs_fp: mb.map(|mb| mb * 1e6 / fp_bytes),
+                lost_chunks: m.and_then(|m| m.lost_chunks),
+                sample_share: m.and_then(|m| m.overhead.sample_share),
+            }
+        })
+        .collect();
+    (rows.iter().filter(|r| r.perf_data_mb.is_some()).count() >= 2).then(|| ReferenceComparison {
+        source: SOURCE.to_string(),
+        rows,
+    })
+}
+
+/// The comparison as a Markdown table.
+pub fn render(c: &ReferenceComparison) -> String {
+    use super::table::{percent, thousands};
+    let dash = || "–".to_string();
+    let mut out = String::from(
+        "| type | reference perf.data | ×fp | this run perf.data | ×fp | reference lost chunks | this run lost chunks | reference overhead | this run sample share |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in &c.rows {
+        out.push_str(&format!(
+            "| {} | {} MB | {:.1}× | {} | {} | {} | {} | {} | {} |\n",
+            r.mode,
+            thousands(r.reference_perf_data_mb),
+            r.reference_size_vs_fp,
+            r.perf_data_mb
+                .map(|m| format!("{} MB", thousands(m)))
+                .unwrap_or_else(dash),
+            r.size_vs_fp
+                .map(|x| format!("{x:.1}×"))
+                .unwrap_or_else(dash),
+            thousands(r.reference_lost_chunks as f64),
+            r.lost_chunks.map(thousands).unwrap_or_else(dash),
+            percent(r.reference_overhead),
+            r.sample_share.map(percent).unwrap_or_else(dash),
+        ));
+    }
+    out
+}

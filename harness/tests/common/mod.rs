@@ -1,0 +1,68 @@
+//! Checks shared by the test files that look at rendered run folders.
+
+use std::path::Path;
+
+pub fn assert_well_formed(svg: &str, what: &str) {
+    let mut reader = quick_xml::Reader::from_str(svg);
+    let mut depth = 0i32;
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Start(_)) => depth += 1,
+            Ok(quick_xml::events::Event::End(_)) => depth -= 1,
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("{what} is not well-formed XML: {e}"),
+        }
+    }
+    assert_eq!(depth, 0, "{what}: unbalanced elements");
+}
+
+/// Attribute values of `attr="..."` in `page`.
+pub fn attribute_values<'a>(page: &'a str, attr: &str) -> Vec<&'a str> {
+    let key = format!(" {attr}=\"");
+    page.match_indices(&key)
+        .filter_map(|(i, _)| page[i + key.len()..].split('"').next())
+        .collect()
+}
+
+pub fn assert_offline(page: &str) {
+    for attr in ["href", "src", "data", "action"] {
+        for v in attribute_values(page, attr) {
+            assert!(
+                !(v.contains("://") || v.starts_with("//")),
+                "{attr}=\"{v}\" points at the network"
+            );
+        }
+    }
+    assert!(!page.contains("url(http"), "CSS fetches from the network");
+    assert!(!page.contains("@import"), "CSS imports");
+}
+
+/// Checks a rendered run folder: every file report.html references exists, every SVG in it
+/// is well-formed, nothing points at the network.
+pub fn check_run_folder(dir: &Path) {
+    let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert_offline(&page);
+    for attr in ["href", "data", "src"] {
+        for v in attribute_values(&page, attr) {
+            if v.starts_with('#') {
+                continue;
+            }
+            assert!(dir.join(v).exists(), "report.html references missing {v}");
+        }
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "svg") {
+                assert_well_formed(
+                    &std::fs::read_to_string(&p).unwrap(),
+                    &p.display().to_string(),
+                );
+            }
+        }
+    }
+}
