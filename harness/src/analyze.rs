@@ -100,6 +100,16 @@ pub struct Analysis {
     /// Wall seconds of the analysis, and input bytes per second.
     pub wall_s: f64,
     pub mb_per_s: f64,
+    /// Where the time went: reading and unwinding, naming frames, writing the outputs.
+    #[serde(default)]
+    pub phases: Phases,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Phases {
+    pub read_unwind_s: f64,
+    pub symbolize_s: f64,
+    pub write_s: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -307,8 +317,10 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
     let partial_error = damage.or(partial_error);
     let bytes = data.position();
     let records = stats.finish(bytes);
+    let read_unwind_s = started.elapsed().as_secs_f64();
     let symbolizer = Symbolizer::new(opts.inline, &opts.kallsyms, recorded_text);
     let names = table.name_frames(&modules, &finder, &symbolizer);
+    let symbolize_s = started.elapsed().as_secs_f64() - read_unwind_s;
     let (folded, figures) = table.finish(&names, opts.weighting);
 
     std::fs::create_dir_all(&opts.out_dir).map_err(|source| AnalyzeError::Write {
@@ -363,6 +375,11 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         kernel_symbols: symbolizer.kernel_available(),
         partial_error,
         wall_s,
+        phases: Phases {
+            read_unwind_s,
+            symbolize_s,
+            write_s: wall_s - read_unwind_s - symbolize_s,
+        },
     };
     let stats_path = opts.out_dir.join("stats.json");
     let json = serde_json::to_vec_pretty(&analysis).map_err(|e| AnalyzeError::Write {

@@ -5,7 +5,9 @@
 //! while records stream by; names are looked up once per distinct frame at the end, in one
 //! batch per module. Memory grows with the number of distinct stacks, not with the file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::fasthash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -174,7 +176,7 @@ impl StackTable {
         symbolizer: &Symbolizer,
     ) -> Vec<Vec<String>> {
         let mut names: Vec<Vec<String>> = vec![Vec::new(); self.frames.len()];
-        let mut per_module: HashMap<ModuleId, Vec<(u32, u64)>> = HashMap::new();
+        let mut per_module: HashMap<ModuleId, Vec<(u32, u64)>> = HashMap::default();
         let mut kernel: Vec<(u32, u64)> = Vec::new();
         for (id, key) in self.frames.iter().enumerate() {
             match *key {

@@ -25,6 +25,7 @@ pub mod analyze;
 pub mod audit;
 pub mod cli;
 pub mod compare;
+pub mod fasthash;
 pub mod figures;
 pub mod fold;
 pub mod machine;

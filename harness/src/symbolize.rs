@@ -59,13 +59,19 @@ pub struct Symbolizer {
 /// `_text` in a kallsyms file, or None when the file is unreadable or its addresses are
 /// hidden (zeros: not root, or kptr_restrict).
 pub fn kallsyms_text(path: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines().find_map(|l| {
-        let mut f = l.split_whitespace();
-        let addr = u64::from_str_radix(f.next()?, 16).ok()?;
-        let _kind = f.next()?;
-        (f.next()? == "_text" && addr != 0).then_some(addr)
-    })
+    use std::io::BufRead;
+    // `_text` is among the first lines; the kernel formats the whole 10 MB file on read, so
+    // stop there instead of reading it all.
+    let file = std::io::BufReader::new(std::fs::File::open(path).ok()?);
+    file.lines()
+        .map_while(Result::ok)
+        .take(100_000)
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            let addr = u64::from_str_radix(f.next()?, 16).ok()?;
+            let _kind = f.next()?;
+            (f.next()? == "_text" && addr != 0).then_some(addr)
+        })
 }
 
 impl Symbolizer {

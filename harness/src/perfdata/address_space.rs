@@ -13,7 +13,7 @@
 //! Mappings name modules by [`ModuleId`], an index into a table the caller keeps (the unwind
 //! stage's module table), so a library mapped by a hundred processes is loaded once.
 
-use std::collections::HashMap;
+use crate::fasthash::FxHashMap as HashMap;
 
 /// Index of a module (file) in the caller's module table.
 pub type ModuleId = u32;

@@ -5,7 +5,7 @@
 //! prctl). A sample is named after its thread at the sample's time, which is what streaming
 //! the records in time order gives for free.
 
-use std::collections::HashMap;
+use crate::fasthash::FxHashMap as HashMap;
 
 /// The current name of every thread seen so far.
 #[derive(Debug, Default)]

@@ -5,7 +5,7 @@
 //! events. A module (file at an address) is built once and shared by every process that maps
 //! it at the same place (forked children).
 
-use std::collections::HashMap;
+use crate::fasthash::FxHashMap as HashMap;
 use std::ops::Range;
 
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
