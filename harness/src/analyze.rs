@@ -19,6 +19,7 @@ use crate::perfdata::address_space::{AddressSpaces, Mapping};
 use crate::perfdata::stats::{RecordStats, StatsCollector};
 use crate::perfdata::{self, PerfData, PerfDataError};
 use crate::report::flamegraph;
+use crate::sweep::{SweepCollector, SweepResult};
 use crate::symbolize::Symbolizer;
 use crate::unwind::callchain;
 use crate::unwind::dwarf::DwarfUnwinder;
@@ -103,6 +104,9 @@ pub struct Analysis {
     /// Where the time went: reading and unwinding, naming frames, writing the outputs.
     #[serde(default)]
     pub phases: Phases,
+    /// DWARF recordings: the copy size each sample's stack needed (see [`crate::sweep`]).
+    #[serde(default)]
+    pub sweep: Option<SweepResult>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -161,6 +165,11 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
     let mut stats = StatsCollector::new(&data);
     let mut table = StackTable::default();
     let mut frames = Frames::default();
+    let mut frame_bytes: Vec<u32> = Vec::new();
+    let mut sweep = match recorded {
+        Recorded::Dwarf { stack_bytes } => Some(SweepCollector::new(stack_bytes)),
+        _ => None,
+    };
     let mut recorded_text: Option<u64> = None;
     let filter = |comm: &str| opts.processes.is_empty() || opts.processes.iter().any(|p| p == comm);
 
@@ -196,8 +205,33 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
                             Some(chain) => callchain::split(chain, &mut frames),
                             None => frames.kernel.clear(),
                         }
-                        let user =
-                            dwarf.unwind(sample, &spaces, &modules, &finder, &mut frames.user);
+                        let user = dwarf.unwind(
+                            sample,
+                            &spaces,
+                            &modules,
+                            &finder,
+                            &mut frames.user,
+                            &mut frame_bytes,
+                        );
+                        if let Some(sweep) = sweep.as_mut() {
+                            let space = spaces.space(pid);
+                            let main_thread = pid == tid && pid > 0;
+                            let is_bottom = |k: usize| {
+                                let addr = frames.user[k];
+                                space
+                                    .and_then(|s| s.find(addr))
+                                    .and_then(|m| {
+                                        let elf = modules.get(m.module).elf(&finder).ok()?;
+                                        Some(crate::unwind::bottoms::is_bottom(
+                                            elf.bottoms(),
+                                            m.file_offset(addr),
+                                            main_thread,
+                                        ))
+                                    })
+                                    .unwrap_or(false)
+                            };
+                            sweep.add(comm, user.end, &frame_bytes, is_bottom, user.bytes_used);
+                        }
                         if frames.user.is_empty() && sample.cpu_mode == CpuMode::User {
                             // No stack copy (e.g. mid-exec): at least the sampled address.
                             frames.user.extend(sample.ip);
@@ -375,6 +409,7 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         kernel_symbols: symbolizer.kernel_available(),
         partial_error,
         wall_s,
+        sweep: sweep.map(SweepCollector::finish),
         phases: Phases {
             read_unwind_s,
             symbolize_s,

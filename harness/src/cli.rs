@@ -9,6 +9,7 @@ use crate::analyze::AnalyzeOptions;
 use crate::compare::CompareOptions;
 use crate::fold::Weighting;
 use crate::mode::{parse_mode_list, UnwindMode, DEFAULT_MODES};
+use crate::record::{Knob, Sink};
 use crate::units::parse_duration;
 use crate::workload::target::TargetChoice;
 
@@ -34,6 +35,109 @@ pub enum Command {
     /// Render a run folder's report again (report.md, report.html, charts, flame graphs)
     /// from its results.json and folded stacks, without recording anything.
     Report(ReportArgs),
+    /// How large must the DWARF copy be? One dwarf:65528 recording (piped, no disk) tells,
+    /// per process, the smallest copy giving 90/99/100% complete stacks; real recordings at
+    /// smaller sizes check the prediction.
+    Sweep(SweepArgs),
+}
+
+/// Sinks as `file`, `pipe` or `file,pipe`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SinkList(pub Vec<Sink>);
+
+fn parse_sinks(s: &str) -> Result<SinkList, String> {
+    let mut v = Vec::new();
+    for item in s.split(',') {
+        let sink: Sink = item.trim().parse()?;
+        if !v.contains(&sink) {
+            v.push(sink);
+        }
+    }
+    Ok(SinkList(v))
+}
+
+/// Knobs as `mmap=2048,zstd,aio`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KnobList(pub Vec<Knob>);
+
+fn parse_knobs(s: &str) -> Result<KnobList, String> {
+    s.split(',')
+        .map(|k| k.trim().parse::<Knob>())
+        .collect::<Result<Vec<_>, _>>()
+        .map(KnobList)
+}
+
+/// `--check`: real DWARF recordings to hold the sweep's prediction against, or `none`.
+fn parse_check(s: &str) -> Result<ModeList, String> {
+    if s == "none" {
+        return Ok(ModeList(Vec::new()));
+    }
+    let modes = parse_modes(s)?;
+    if let Some(m) = modes.0.iter().find(|m| !m.is_dwarf()) {
+        return Err(format!(
+            "--check takes dwarf:SIZE modes (or none), not `{m}`"
+        ));
+    }
+    Ok(modes)
+}
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Workload: a name under workloads/ or a path to a .toml file.
+    #[arg(long, default_value = "nbd-null")]
+    pub workload: String,
+    /// Real DWARF recordings that check the prediction (`none` for none).
+    #[arg(long, value_parser = parse_check, default_value = "dwarf:4k,dwarf:8k,dwarf:16k,dwarf:32k")]
+    pub check: ModeList,
+    /// Sink of the dwarf:65528 recording: pipe (default: no disk) or file.
+    #[arg(long, default_value = "pipe")]
+    pub sink: Sink,
+    /// Measured time per recording [default: the workload's].
+    #[arg(long, value_parser = parse_dur)]
+    pub runtime: Option<std::time::Duration>,
+    /// Warm-up before each measured window [default: the workload's].
+    #[arg(long, value_parser = parse_dur)]
+    pub ramp: Option<std::time::Duration>,
+    /// Rounds of baseline + every recording.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// Sampling frequency in Hz [default: perf's].
+    #[arg(long)]
+    pub freq: Option<u32>,
+    /// Run folder [default: reports/<UTC timestamp>/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Keep the perf.data files of file-sink recordings.
+    #[arg(long)]
+    pub keep_data: bool,
+    /// Raw-device path: auto, nbd-engine, kernel-nbd.
+    #[arg(long, value_parser = parse_target, default_value = "auto")]
+    pub target: TargetChoice,
+    /// Print results.json on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl SweepArgs {
+    pub fn options(&self) -> CompareOptions {
+        CompareOptions {
+            workload: self.workload.clone(),
+            modes: self.check.0.clone(),
+            runtime: self.runtime,
+            ramp: self.ramp,
+            repeat: self.repeat,
+            freq: self.freq,
+            out: self.out.clone(),
+            keep_data: self.keep_data,
+            target: self.target,
+            sinks: vec![Sink::File],
+            knobs: Vec::new(),
+            sweep: Some(self.sink),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -103,6 +207,17 @@ pub struct CompareArgs {
     /// Start from a named set of options (explicit options still override it).
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
+    /// Where perf writes: file (default, as in the reference), pipe (streamed into the
+    /// analyzer, nothing large on disk), or file,pipe to have both side by side.
+    #[arg(long, value_parser = parse_sinks, default_value = "file")]
+    pub sink: SinkList,
+    /// Recording knobs tried on every DWARF mode, each a variant of its own: mmap=PAGES
+    /// (ring buffer size), zstd (-z), aio (--aio). E.g. --knob mmap=2048,zstd.
+    #[arg(long, value_parser = parse_knobs)]
+    pub knob: Option<KnobList>,
+    /// Also run the stack-size sweep (a dwarf:65528 recording through a pipe).
+    #[arg(long)]
+    pub sweep: bool,
 }
 
 impl CompareArgs {
@@ -123,6 +238,9 @@ impl CompareArgs {
             out: self.out.clone(),
             keep_data: self.keep_data,
             target: self.target,
+            sinks: self.sink.0.clone(),
+            knobs: self.knob.clone().map(|k| k.0).unwrap_or_default(),
+            sweep: self.sweep.then_some(Sink::Pipe),
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod process;
 pub mod progress;
 pub mod record;
 pub mod report;
+pub mod sweep;
 pub mod symbolize;
 pub mod timestamp;
 pub mod units;

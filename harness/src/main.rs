@@ -38,37 +38,45 @@ fn main() -> ExitCode {
     }
 }
 
+/// `compare` and `sweep`: run, print the table (and the sweep), say where the run folder is.
+fn run_compare(opts: compare::CompareOptions, json: bool, quiet: bool) -> anyhow::Result<u8> {
+    let command: Vec<String> = std::env::args().collect();
+    let outcome = compare(&opts, command, &|total| progress::for_stderr(quiet, total))?;
+    let r = &outcome.results;
+    let mut text = table::render(r, false);
+    if let Some(s) = &r.sweep {
+        text.push('\n');
+        text.push_str(&unwindbench::report::sweep_text(s));
+    }
+    if json {
+        eprint!("{text}");
+        println!("{}", serde_json::to_string_pretty(r)?);
+    } else {
+        println!("{text}");
+        if !r.machine.hardware_pmu {
+            println!(
+                "Sampled with the software cpu-clock event: this machine has no hardware PMU."
+            );
+        }
+    }
+    eprintln!("run folder: {}", outcome.run_dir.display());
+    Ok(match r.status {
+        RunStatus::Complete => 0,
+        RunStatus::Interrupted => {
+            eprintln!("interrupted: the measurements that finished are in the run folder");
+            EXIT_INTERRUPTED
+        }
+        RunStatus::Partial | RunStatus::Running => {
+            eprintln!("some measurements failed; see report.md in the run folder");
+            EXIT_PARTIAL
+        }
+    })
+}
+
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Compare(args) => {
-            let opts = args.options();
-            let command: Vec<String> = std::env::args().collect();
-            let quiet = args.quiet;
-            let outcome = compare(&opts, command, &|total| progress::for_stderr(quiet, total))?;
-            let r = &outcome.results;
-            let table = table::render(r, false);
-            if args.json {
-                eprint!("{table}");
-                println!("{}", serde_json::to_string_pretty(r)?);
-            } else {
-                println!("{table}");
-                if !r.machine.hardware_pmu {
-                    println!("Sampled with the software cpu-clock event: this machine has no hardware PMU.");
-                }
-            }
-            eprintln!("run folder: {}", outcome.run_dir.display());
-            Ok(match r.status {
-                RunStatus::Complete => 0,
-                RunStatus::Interrupted => {
-                    eprintln!("interrupted: the measurements that finished are in the run folder");
-                    EXIT_INTERRUPTED
-                }
-                RunStatus::Partial | RunStatus::Running => {
-                    eprintln!("some measurements failed; see report.md in the run folder");
-                    EXIT_PARTIAL
-                }
-            })
-        }
+        Command::Compare(args) => run_compare(args.options(), args.json, args.quiet),
+        Command::Sweep(args) => run_compare(args.options(), args.json, args.quiet),
         Command::Report(args) => {
             let r = compare::rerender(&args.run_dir)?;
             print!("{}", table::render(&r, false));

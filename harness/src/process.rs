@@ -192,6 +192,49 @@ pub fn spawn(program: &str, mut cmd: Command) -> Result<Child, ProcessError> {
     })
 }
 
+/// Starts `cmd` with a pipe to its stdin and returns the writing end: for the pipe sink, perf's
+/// stdout. The pipe is enlarged to 1 MiB so perf's bursts are absorbed.
+pub fn spawn_with_stdin(
+    program: &str,
+    mut cmd: Command,
+) -> Result<(Child, std::process::ChildStdin), ProcessError> {
+    cmd.stdin(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ProcessError::NotFound {
+                program: program.to_string(),
+            }
+        } else {
+            ProcessError::Spawn {
+                program: program.to_string(),
+                source,
+            }
+        }
+    })?;
+    let pid = child.id() as libc::pid_t;
+    let stdin = child.stdin.take().ok_or_else(|| ProcessError::Spawn {
+        program: program.to_string(),
+        source: std::io::Error::other("no stdin pipe"),
+    })?;
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: fcntl on a pipe fd we own; failure only leaves the default size.
+        unsafe {
+            libc::fcntl(stdin.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+        }
+    }
+    drop(child);
+    Ok((
+        Child {
+            program: program.to_string(),
+            pid,
+            started: Instant::now(),
+            reaped: false,
+        },
+        stdin,
+    ))
+}
+
 impl Child {
     pub fn pid(&self) -> i32 {
         self.pid

@@ -239,3 +239,131 @@ fn doctor_reports_every_check() {
         .iter()
         .any(|a| a["role"] == "libc"));
 }
+
+#[test]
+fn pipe_sink_zstd_knob_and_sweep_side_by_side() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = out.path().join("run");
+    let output = bin()
+        .args([
+            "compare",
+            "--unwind",
+            "dwarf:4k",
+            "--sink",
+            "file,pipe",
+            "--knob",
+            "zstd",
+        ])
+        .args([
+            "--sweep",
+            "--runtime",
+            "3s",
+            "--ramp",
+            "1s",
+            "--repeat",
+            "1",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Stack-size sweep"), "{stdout}");
+    let r = results(&run_dir);
+    let mode = |label: &str| -> Value {
+        r["modes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mode"] == label)
+            .cloned()
+            .unwrap_or_else(|| panic!("{label} missing"))
+    };
+    let (file, pipe, zstd) = (
+        mode("dwarf:4k"),
+        mode("dwarf:4k+pipe"),
+        mode("dwarf:4k+zstd"),
+    );
+    for m in [&file, &pipe, &zstd, &mode("dwarf:65528+pipe")] {
+        assert_eq!(m["status"], "ok", "{m}");
+        assert!(m["samples"].as_f64().unwrap() > 0.0, "{m}");
+    }
+    assert_eq!(pipe["sink"], "pipe");
+    assert!(
+        pipe["overhead"]["reader_cpu"].is_number(),
+        "the live reader's CPU is reported"
+    );
+
+    // The same kind of stream either way: bytes per sample agree within the pipe framing.
+    let per_sample =
+        |m: &Value| m["perf_data_bytes"].as_f64().unwrap() / m["samples"].as_f64().unwrap();
+    let ratio = per_sample(&pipe) / per_sample(&file);
+    assert!(
+        (0.85..1.15).contains(&ratio),
+        "bytes per sample pipe/file = {ratio}"
+    );
+    let types = |label: &str| -> Vec<String> {
+        let run = r["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["label"] == label)
+            .unwrap();
+        let mut t: Vec<String> = run["stats"]["records_by_type"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| {
+                ["SAMPLE", "MMAP", "MMAP2", "COMM", "FORK", "EXIT", "LOST"].contains(&k.as_str())
+            })
+            .cloned()
+            .collect();
+        t.sort();
+        t
+    };
+    let (tf, tp) = (types("dwarf:4k"), types("dwarf:4k+pipe"));
+    for needed in ["SAMPLE", "MMAP2", "COMM", "FORK"] {
+        assert!(
+            tf.contains(&needed.to_string()) && tp.contains(&needed.to_string()),
+            "{tf:?} {tp:?}"
+        );
+    }
+    // zstd compresses the stack copies: a smaller file with as many samples to read back.
+    assert!(
+        per_sample(&zstd) < 0.8 * per_sample(&file),
+        "zstd {} vs {}",
+        per_sample(&zstd),
+        per_sample(&file)
+    );
+
+    let sweep = &r["sweep"];
+    assert_eq!(sweep["copy_bytes"], 65528);
+    let nbdkit = &sweep["processes"]["nbdkit"];
+    let fio = &sweep["processes"]["fio"];
+    assert!(nbdkit["user_samples"].as_u64().unwrap() > 100, "{nbdkit}");
+    assert!(fio["user_samples"].as_u64().unwrap() > 100);
+    let curve = nbdkit["curve"].as_array().unwrap();
+    assert!(
+        curve
+            .windows(2)
+            .all(|w| w[0][1].as_f64() <= w[1][1].as_f64()),
+        "monotone"
+    );
+    // The prediction checks against both real dwarf:4k recordings (file and pipe), for the
+    // server and the client.
+    let check = sweep["check"].as_array().unwrap();
+    assert_eq!(check.len(), 4, "{check:?}");
+    for c in check {
+        let d = c["difference_points"].as_f64().unwrap();
+        assert!(d.abs() <= 10.0, "prediction off by {d} points: {c}");
+    }
+    assert!(run_dir.join("charts/sweep.svg").exists());
+    common::check_run_folder(&run_dir);
+}

@@ -12,6 +12,7 @@ use crate::process;
 use crate::progress::Progress;
 use crate::record::measure::{self, MeasurePaths, MeasureSpec};
 use crate::record::perf::{self as perf_rec, PerfOptions};
+use crate::record::{Knob, Recording, Sink};
 use crate::report::results::{
     MeasurementStatus, Results, RunRecord, RunStatus, Settings, WorkloadInfo, SCHEMA_VERSION,
 };
@@ -21,10 +22,15 @@ use crate::units::human_bytes;
 use crate::workload::target::{self, TargetChoice, TargetKind};
 use crate::workload::{ProjectDirs, Workload};
 
+mod plan;
 mod steps;
+
+pub use plan::{Plan, SWEEP_COPY};
 
 /// The process name of the NBD server in perf's records: whose stacks the report zooms into.
 pub const SERVER_COMM: &str = "nbdkit";
+/// The client's process name.
+pub const CLIENT_COMM: &str = "fio";
 
 /// Options of `compare`; defaults are those of the reference experiment.
 #[derive(Clone, Debug)]
@@ -47,6 +53,12 @@ pub struct CompareOptions {
     pub keep_data: bool,
     /// Raw-device path. Default: auto (kernel NBD where present).
     pub target: TargetChoice,
+    /// Sinks every mode is recorded with. Default: a file (the reference's setup).
+    pub sinks: Vec<Sink>,
+    /// Knobs tried on every DWARF mode, each as a variant of its own. Default: none.
+    pub knobs: Vec<Knob>,
+    /// Add the stack-size sweep: a dwarf:65528 recording through this sink. Default: none.
+    pub sweep: Option<Sink>,
 }
 
 impl Default for CompareOptions {
@@ -62,6 +74,9 @@ impl Default for CompareOptions {
             out: None,
             keep_data: false,
             target: TargetChoice::Auto,
+            sinks: vec![Sink::File],
+            knobs: Vec::new(),
+            sweep: None,
         }
     }
 }
@@ -141,20 +156,19 @@ impl Drop for SocketDir {
     }
 }
 
-/// The measurement order of repeat `r` (0-based): baseline then modes, rotated by `r`, so each
-/// mode takes every position over the repeats and drift hits all alike.
-pub fn round_order(modes: &[UnwindMode], r: usize) -> Vec<Option<UnwindMode>> {
-    let mut order: Vec<Option<UnwindMode>> = std::iter::once(None)
-        .chain(modes.iter().copied().map(Some))
+/// The measurement order of repeat `r` (0-based): baseline then recordings, rotated by `r`,
+/// so each takes every position over the repeats and drift hits all alike.
+pub fn round_order(recordings: &[Recording], r: usize) -> Vec<Option<Recording>> {
+    let mut order: Vec<Option<Recording>> = std::iter::once(None)
+        .chain(recordings.iter().copied().map(Some))
         .collect();
     let len = order.len();
     order.rotate_left(r % len);
     order
 }
 
-fn label(mode: Option<UnwindMode>) -> String {
-    mode.map(|m| m.to_string())
-        .unwrap_or_else(|| "baseline".into())
+fn label(rec: Option<Recording>) -> String {
+    rec.map(|r| r.label()).unwrap_or_else(|| "baseline".into())
 }
 
 /// Runs the comparison. `command` is recorded in the results as the command line.
@@ -198,23 +212,24 @@ pub fn compare(
     probe_writable(&run_dir)?;
 
     let mut machine = Machine::probe();
-    let lbr_skip = opts
-        .modes
-        .contains(&UnwindMode::Lbr)
-        .then(preflight::lbr_supported)
-        .flatten();
-    let recorded: Vec<UnwindMode> = opts
-        .modes
-        .iter()
-        .copied()
-        .filter(|m| !(*m == UnwindMode::Lbr && lbr_skip.is_some()))
-        .collect();
+    let perf_build = process::capture("perf", &["version", "--build-options"])
+        .map(|(_, out, _)| out)
+        .unwrap_or_default();
+    let plan = plan::plan(
+        &opts.modes,
+        &opts.sinks,
+        &opts.knobs,
+        opts.sweep,
+        &perf_build,
+    );
+    let recorded = plan.recorded();
     let freq = effective_freq(opts.freq, &machine);
     let sizes: Vec<u64> = recorded
         .iter()
-        .map(|m| {
+        .filter(|r| r.sink == Sink::File)
+        .map(|r| {
             predict_recording_bytes(
-                *m,
+                r.mode,
                 freq,
                 machine.online_cpus,
                 runtime + Duration::from_secs(1),
@@ -280,9 +295,18 @@ pub fn compare(
         },
         settings: Settings {
             modes: opts.modes.iter().map(|m| m.to_string()).collect(),
+            sinks: opts.sinks.clone(),
+            knobs: opts.knobs.iter().map(|k| k.to_string()).collect(),
+            sweep: opts.sweep.is_some(),
             repeat: opts.repeat,
             freq: opts.freq,
-            sink: "file".into(),
+            sink: if opts.sinks.contains(&Sink::Pipe) && opts.sinks.contains(&Sink::File) {
+                "file+pipe".into()
+            } else if opts.sinks.contains(&Sink::Pipe) {
+                "pipe".into()
+            } else {
+                "file".into()
+            },
             keep_data: opts.keep_data,
         },
         baseline: Default::default(),
@@ -291,23 +315,21 @@ pub fn compare(
         doctor: diagnosis,
         notes,
         reference: None,
+        sweep: None,
     };
     let refresh = |results: &mut Results, machine: &Machine| {
         results.machine = machine.clone();
         results.baseline = summary::baseline(&results.runs);
-        results.modes = opts
-            .modes
+        results.modes = plan
+            .entries
             .iter()
-            .map(|m| {
-                let skip = (*m == UnwindMode::Lbr)
-                    .then_some(lbr_skip.as_deref())
-                    .flatten();
+            .map(|(rec, skip)| {
                 summary::mode_summary(
-                    *m,
+                    *rec,
                     &results.runs,
                     &results.baseline,
                     machine.online_cpus,
-                    skip,
+                    skip.as_deref(),
                 )
             })
             .collect();
@@ -326,9 +348,9 @@ pub fn compare(
     let mut index = 0;
     let mut interrupted = false;
     'rounds: for r in 0..opts.repeat {
-        for mode in round_order(&recorded, r) {
+        for rec in round_order(&recorded, r) {
             index += 1;
-            let label = label(mode);
+            let label = label(rec);
             progress.start(
                 index,
                 total,
@@ -352,8 +374,8 @@ pub fn compare(
                 perf_data: None,
                 analysis: None,
             };
-            let guard = mode.and_then(|m| {
-                steps::disk_guard(m, &results.runs, freq, &machine, runtime, &run_dir)
+            let guard = rec.filter(|r| r.sink == Sink::File).and_then(|r| {
+                steps::disk_guard(r, &results.runs, freq, &machine, runtime, &run_dir)
             });
             let outcome = match guard {
                 Some(refusal) => Err(refusal),
@@ -363,7 +385,7 @@ pub fn compare(
                         runtime,
                         ramp,
                         target: target_plan.kind,
-                        mode,
+                        recording: rec,
                         perf: PerfOptions {
                             freq: opts.freq,
                             delay: ramp,
@@ -386,13 +408,27 @@ pub fn compare(
                         .warnings
                         .extend(steps::fio_skew_warning(&measured, ramp + runtime));
                     record.measured = Some(measured);
-                    if mode.is_some() {
-                        progress.phase("reading perf.data");
+                    if let Some(rec) = rec {
                         record
                             .warnings
                             .extend(perf_rec::warnings(&paths.perf_log()));
                         progress.phase("analyzing");
-                        match steps::analyze_recording(&paths, SERVER_COMM) {
+                        let analysis = match record
+                            .measured
+                            .as_ref()
+                            .and_then(|m| m.perf.as_ref()?.reader.clone())
+                        {
+                            // The pipe's reader analyzed the stream as it came.
+                            Some(reader) if rec.sink == Sink::Pipe => steps::read_analysis(
+                                &paths,
+                                SERVER_COMM,
+                                reader.wall_s,
+                                reader.total_cpu_s,
+                                reader.peak_rss_mib,
+                            ),
+                            _ => steps::analyze_recording(&paths, SERVER_COMM),
+                        };
+                        match analysis {
                             Ok((stats, analysis)) => {
                                 record.stats = Some(stats);
                                 record.analysis = Some(analysis);
@@ -457,6 +493,7 @@ pub fn compare(
     };
     results.finished_at = Some(timestamp::now_rfc3339());
     crate::report::flamegraph::link_flamegraphs(&mut results, &run_dir, SERVER_COMM);
+    results.sweep = steps::sweep_report(&results);
     save(&results, &run_dir)?;
     Ok(Outcome { run_dir, results })
 }
@@ -520,7 +557,10 @@ mod tests {
 
     #[test]
     fn rounds_rotate_so_every_mode_takes_every_slot() {
-        let modes = [UnwindMode::Fp, UnwindMode::Dwarf { stack_bytes: 4096 }];
+        let modes = [
+            Recording::plain(UnwindMode::Fp),
+            Recording::plain(UnwindMode::Dwarf { stack_bytes: 4096 }),
+        ];
         assert_eq!(
             round_order(&modes, 0),
             vec![None, Some(modes[0]), Some(modes[1])]

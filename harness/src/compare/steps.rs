@@ -11,8 +11,10 @@ use crate::perfdata::stats::RecordStats;
 use crate::preflight;
 use crate::process;
 use crate::record::measure::{self, MeasurePaths};
+use crate::record::Recording;
 use crate::report::flamegraph;
-use crate::report::results::{RunAnalysis, RunRecord};
+use crate::report::results::{MeasurementStatus, Results, RunAnalysis, RunRecord};
+use crate::sweep::{SweepCheck, SweepReport};
 use crate::units::human_bytes;
 
 use super::predict_recording_bytes;
@@ -33,14 +35,14 @@ pub fn fio_skew_warning(m: &measure::Measured, planned: Duration) -> Option<Stri
 /// rate this mode actually wrote in an earlier repeat when there is one (x1.25), else the
 /// upper-bound model.
 pub fn disk_guard(
-    mode: UnwindMode,
+    rec: Recording,
     runs: &[RunRecord],
     freq: u32,
     machine: &Machine,
     runtime: Duration,
     run_dir: &Path,
 ) -> Option<String> {
-    let label = mode.to_string();
+    let (mode, label) = (rec.mode, rec.label());
     let measured_rate = runs
         .iter()
         .filter(|r| r.label == label)
@@ -103,6 +105,24 @@ pub fn analyze_recording(
             .trim_start_matches("error: ")
             .to_string());
     }
+    read_analysis(
+        paths,
+        server_comm,
+        exit.wall.as_secs_f64(),
+        exit.cpu.total(),
+        exit.max_rss_kib as f64 / 1024.0,
+    )
+}
+
+/// Reads the stats.json an analysis wrote into the measurement's folder, draws the server's
+/// flame graph, and returns the record statistics and the analysis figures (its cost given).
+pub fn read_analysis(
+    paths: &MeasurePaths,
+    server_comm: &str,
+    wall_s: f64,
+    cpu_s: f64,
+    peak_rss_mib: f64,
+) -> Result<(RecordStats, RunAnalysis), String> {
     let stats_path = paths.dir.join("stats.json");
     let text = std::fs::read_to_string(&stats_path)
         .map_err(|e| format!("{}: {e}", stats_path.display()))?;
@@ -117,15 +137,62 @@ pub fn analyze_recording(
         &paths.dir.join(format!("flamegraph-{server_comm}.svg")),
     );
     let analysis = RunAnalysis {
-        wall_s: exit.wall.as_secs_f64(),
-        cpu_s: exit.cpu.total(),
-        peak_rss_mib: exit.max_rss_kib as f64 / 1024.0,
-        mb_per_s: a.records.bytes as f64 / 1e6 / exit.wall.as_secs_f64().max(1e-9),
+        wall_s,
+        cpu_s,
+        peak_rss_mib,
+        mb_per_s: a.records.bytes as f64 / 1e6 / wall_s.max(1e-9),
         server: a.stacks.get(server_comm).cloned(),
+        client: a.stacks.get(super::CLIENT_COMM).cloned(),
         all: a.stacks.get(crate::fold::ALL).cloned(),
         distinct_stacks: a.distinct_stacks,
         missing_modules: a.missing_modules.len(),
         kernel_symbols: a.kernel_symbols,
+        sweep: a
+            .sweep
+            .clone()
+            .filter(|s| s.copy_bytes >= super::SWEEP_COPY),
     };
     Ok((a.records, analysis))
+}
+
+/// The sweep of this run: the first successful recording with the largest copy, checked
+/// against every plain DWARF recording at a smaller size, for the server and the client.
+pub fn sweep_report(results: &Results) -> Option<SweepReport> {
+    let (run, sweep) = results.runs.iter().find_map(|r| {
+        let s = r.analysis.as_ref()?.sweep.as_ref()?;
+        (r.status == MeasurementStatus::Ok).then_some((r, s))
+    })?;
+    let comms = [super::SERVER_COMM, super::CLIENT_COMM];
+    let processes = crate::sweep::select(sweep, &comms);
+    let mut check = Vec::new();
+    for m in &results.modes {
+        let Ok(UnwindMode::Dwarf { stack_bytes }) = m.unwind.parse::<UnwindMode>() else {
+            continue;
+        };
+        if m.knob.is_some() || stack_bytes >= sweep.copy_bytes {
+            continue;
+        }
+        for (comm, measured) in [
+            (super::SERVER_COMM, m.completeness),
+            (super::CLIENT_COMM, m.client_completeness),
+        ] {
+            let predicted = processes
+                .get(comm)
+                .and_then(|p| p.completeness_at(stack_bytes));
+            check.push(SweepCheck {
+                mode: m.mode.clone(),
+                copy_bytes: stack_bytes,
+                process: comm.to_string(),
+                predicted,
+                measured,
+                difference_points: predicted.zip(measured).map(|(p, m)| (m - p) * 100.0),
+            });
+        }
+    }
+    Some(SweepReport {
+        recording: run.label.clone(),
+        copy_bytes: sweep.copy_bytes,
+        processes,
+        check,
+    })
 }

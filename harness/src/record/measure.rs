@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::cpu;
 use super::perf::{self, PerfError, PerfOptions};
-use crate::mode::UnwindMode;
-use crate::process::{self, CpuTimes, ProcessError};
+use super::{Recording, Sink};
+use crate::process::{self, Child, CpuTimes, ProcessError};
 use crate::workload::fio::{self, FioOutputError, FioResult};
 use crate::workload::server::{self, ServerError};
 use crate::workload::target::{self, Target, TargetError, TargetKind};
@@ -38,6 +38,8 @@ pub enum MeasureError {
     },
     #[error("fio: {0}")]
     FioOutput(#[from] FioOutputError),
+    #[error("pipe reader: {0}")]
+    Reader(String),
     #[error("cannot write {path}: {source}")]
     Io {
         path: PathBuf,
@@ -68,6 +70,22 @@ pub struct PerfCost {
     pub total_cpu_s: f64,
     pub max_rss_kib: u64,
     /// perf's wall time from start to exit.
+    pub wall_s: f64,
+    #[serde(default)]
+    pub sink: Sink,
+    /// The pipe sink's reader (the analyzer reading perf's stream while it is written).
+    #[serde(default)]
+    pub reader: Option<ReaderCost>,
+}
+
+/// What reading a pipe-sink recording live cost: it competes with the workload for CPUs.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ReaderCost {
+    /// CPU seconds of the reader inside the measured window.
+    pub window_cpu_s: f64,
+    /// CPU seconds over its whole life (the analysis after the stream ended included).
+    pub total_cpu_s: f64,
+    pub peak_rss_mib: f64,
     pub wall_s: f64,
 }
 
@@ -131,6 +149,33 @@ impl MeasurePaths {
     pub fn nbd_client_log(&self) -> PathBuf {
         self.dir.join("nbd-client.log")
     }
+    pub fn analysis_log(&self) -> PathBuf {
+        self.dir.join("analysis.log")
+    }
+}
+
+/// Starts `unwindbench analyze -` on the measurement's folder, reading stdin; returns it and
+/// the pipe to give perf as stdout.
+fn start_reader(paths: &MeasurePaths) -> Result<(Child, std::process::ChildStdin), MeasureError> {
+    let exe = std::env::current_exe().map_err(|source| MeasureError::Io {
+        path: PathBuf::from("/proc/self/exe"),
+        source,
+    })?;
+    let exe = exe.display().to_string();
+    let dir = paths.dir.display().to_string();
+    let mut cmd = process::command(&exe, &["analyze", "-", "--out", dir.as_str()]);
+    let io = |source| MeasureError::Io {
+        path: paths.analysis_log(),
+        source,
+    };
+    cmd.stdout(process::to_file(&paths.analysis_log()).map_err(io)?);
+    cmd.stderr(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(paths.analysis_log())
+            .map_err(io)?,
+    );
+    Ok(process::spawn_with_stdin(&exe, cmd)?)
 }
 
 /// Everything one measurement needs to know.
@@ -140,7 +185,7 @@ pub struct MeasureSpec<'a> {
     pub ramp: Duration,
     pub target: TargetKind,
     /// None: the unprofiled baseline.
-    pub mode: Option<UnwindMode>,
+    pub recording: Option<Recording>,
     pub perf: PerfOptions,
     /// A private folder for the server's socket (short path: Unix sockets are limited to 108
     /// bytes, run folders may be deeper).
@@ -181,17 +226,27 @@ pub fn measure(
         source,
     })?;
 
-    let recording = match spec.mode {
-        Some(mode) => {
+    let mut reader: Option<Child> = None;
+    let recording = match spec.recording {
+        Some(rec) => {
             let opts = PerfOptions {
                 delay: spec.ramp,
                 ..spec.perf.clone()
             };
+            let stdout = match rec.sink {
+                Sink::Pipe => {
+                    let (child, pipe) = start_reader(paths)?;
+                    reader = Some(child);
+                    Some(std::process::Stdio::from(pipe))
+                }
+                Sink::File => None,
+            };
             Some(perf::start(
-                mode,
+                rec,
                 &opts,
                 &paths.perf_data(),
                 &paths.perf_log(),
+                stdout,
             )?)
         }
         None => None,
@@ -228,6 +283,9 @@ pub fn measure(
     let perf_at_start = recording
         .as_ref()
         .and_then(|r| cpu::thread_run_seconds(r.pid()));
+    let reader_at_start = reader
+        .as_ref()
+        .and_then(|r| cpu::thread_run_seconds(r.pid()));
 
     let fio_timeout = spec.runtime + Duration::from_secs(120);
     let fio_exit = fio.wait_interruptibly(fio_timeout)?;
@@ -237,13 +295,42 @@ pub fn measure(
     let perf_at_end = recording
         .as_ref()
         .and_then(|r| cpu::thread_run_seconds(r.pid()));
+    let reader_at_end = reader
+        .as_ref()
+        .and_then(|r| cpu::thread_run_seconds(r.pid()));
     on_phase("stopping");
 
     let perf_cost = match recording {
         Some(rec) => {
             let output = rec.output.clone();
             let exit = rec.stop()?;
-            let data_bytes = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+            let mut data_bytes = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+            // The reader ends when perf closes the pipe; its stats say how many bytes flowed.
+            let reader_cost = match reader.as_mut() {
+                Some(r) => {
+                    let done = r.wait_interruptibly(Duration::from_secs(3 * 3600))?;
+                    if !done.status.success() {
+                        let log = std::fs::read_to_string(paths.analysis_log()).unwrap_or_default();
+                        return Err(MeasureError::Reader(
+                            log.lines()
+                                .rfind(|l| !l.trim().is_empty())
+                                .unwrap_or("the reader failed without a message")
+                                .trim_start_matches("error: ")
+                                .to_string(),
+                        ));
+                    }
+                    data_bytes = streamed_bytes(paths).unwrap_or(0);
+                    Some(ReaderCost {
+                        window_cpu_s: (reader_at_end.unwrap_or_default()
+                            - reader_at_start.unwrap_or_default())
+                        .max(0.0),
+                        total_cpu_s: done.cpu.total(),
+                        peak_rss_mib: done.max_rss_kib as f64 / 1024.0,
+                        wall_s: done.wall.as_secs_f64(),
+                    })
+                }
+                None => None,
+            };
             let window_cpu =
                 (perf_at_end.unwrap_or_default() - perf_at_start.unwrap_or_default()).max(0.0);
             Some(PerfCost {
@@ -252,6 +339,8 @@ pub fn measure(
                 total_cpu_s: exit.cpu.total(),
                 max_rss_kib: exit.max_rss_kib,
                 wall_s: exit.wall.as_secs_f64(),
+                sink: spec.recording.map(|r| r.sink).unwrap_or_default(),
+                reader: reader_cost,
             })
         }
         None => None,
@@ -280,4 +369,11 @@ pub fn measure(
         client_cpu_s: client_cpu.total(),
         perf: perf_cost,
     })
+}
+
+/// Bytes the pipe reader counted, from the stats.json it wrote.
+fn streamed_bytes(paths: &MeasurePaths) -> Option<u64> {
+    let text = std::fs::read_to_string(paths.dir.join("stats.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.pointer("/records/bytes")?.as_u64()
 }

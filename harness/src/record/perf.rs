@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::mode::UnwindMode;
+use super::{Recording, Sink};
 use crate::process::{self, Child, Exit, ProcessError};
 
 /// How perf records, beside the unwinding mode.
@@ -16,13 +16,18 @@ pub struct PerfOptions {
     pub delay: Duration,
 }
 
-/// perf's arguments for a system-wide recording of `mode` into `output`.
-pub fn record_args(mode: UnwindMode, opts: &PerfOptions, output: &Path) -> Vec<String> {
+/// perf's arguments for a system-wide recording into `output` (a file), or to stdout for the
+/// pipe sink.
+pub fn record_args(rec: Recording, opts: &PerfOptions, output: &Path) -> Vec<String> {
+    let target = match rec.sink {
+        Sink::File => output.display().to_string(),
+        Sink::Pipe => "-".to_string(),
+    };
     let mut args = vec![
         "record".to_string(),
         "-a".to_string(),
         "-o".to_string(),
-        output.display().to_string(),
+        target,
         // Build ids of every mapped DSO, without the end-of-run pass over all samples that
         // perf otherwise makes to find the hit ones (minutes on a 10 GB DWARF file).
         "--buildid-all".to_string(),
@@ -35,7 +40,10 @@ pub fn record_args(mode: UnwindMode, opts: &PerfOptions, output: &Path) -> Vec<S
         args.push("-F".into());
         args.push(freq.to_string());
     }
-    args.extend(mode.perf_args());
+    args.extend(rec.mode.perf_args());
+    if let Some(k) = rec.knob {
+        args.extend(k.perf_args());
+    }
     args
 }
 
@@ -61,7 +69,7 @@ pub enum PerfError {
 }
 
 /// A running `perf record`.
-pub struct Recording {
+pub struct Running {
     child: Child,
     pub log: PathBuf,
     pub output: PathBuf,
@@ -69,25 +77,27 @@ pub struct Recording {
 
 /// Starts perf and waits until it has set up (it prints "Events disabled" before its delay
 /// starts), so the workload started next is recorded from the end of its ramp on.
+/// `stdout` is where a pipe-sink recording streams (the analyzer's stdin).
 pub fn start(
-    mode: UnwindMode,
+    rec: Recording,
     opts: &PerfOptions,
     output: &Path,
     log: &Path,
-) -> Result<Recording, PerfError> {
-    let mut cmd = process::command("perf", &record_args(mode, opts, output));
+    stdout: Option<std::process::Stdio>,
+) -> Result<Running, PerfError> {
+    let mut cmd = process::command("perf", &record_args(rec, opts, output));
     let file = process::to_file(log).map_err(|source| PerfError::Io {
         path: log.to_path_buf(),
         source,
     })?;
     cmd.stderr(file);
-    cmd.stdout(std::process::Stdio::null());
+    cmd.stdout(stdout.unwrap_or_else(std::process::Stdio::null));
     let mut child = process::spawn("perf", cmd)?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         if opts.delay.is_zero() || text.contains("Events disabled") {
-            return Ok(Recording {
+            return Ok(Running {
                 child,
                 log: log.to_path_buf(),
                 output: output.to_path_buf(),
@@ -128,7 +138,7 @@ pub fn explain(stderr: &str) -> String {
         .to_string()
 }
 
-impl Recording {
+impl Running {
     pub fn pid(&self) -> i32 {
         self.child.pid()
     }
@@ -167,6 +177,7 @@ pub fn warnings(log: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mode::UnwindMode;
 
     #[test]
     fn args_cover_mode_delay_and_frequency() {
@@ -175,7 +186,7 @@ mod tests {
             delay: Duration::from_millis(1500),
         };
         let args = record_args(
-            UnwindMode::Dwarf { stack_bytes: 4096 },
+            Recording::plain(UnwindMode::Dwarf { stack_bytes: 4096 }),
             &opts,
             Path::new("/r/x.data"),
         );
@@ -184,7 +195,22 @@ mod tests {
         assert!(joined.contains("--delay 1500"), "{joined}");
         assert!(joined.contains("-F 999"), "{joined}");
         assert!(joined.ends_with("--call-graph dwarf,4096"), "{joined}");
-        let none = record_args(UnwindMode::None, &PerfOptions::default(), Path::new("x"));
+        let none = record_args(
+            Recording::plain(UnwindMode::None),
+            &PerfOptions::default(),
+            Path::new("x"),
+        );
+        let piped = record_args(
+            Recording {
+                mode: UnwindMode::Fp,
+                sink: Sink::Pipe,
+                knob: Some(super::super::Knob::Zstd),
+            },
+            &PerfOptions::default(),
+            Path::new("x"),
+        );
+        assert_eq!(&piped[1..4], ["-a", "-o", "-"]);
+        assert_eq!(piped.last().map(String::as_str), Some("-z"));
         assert!(!none
             .iter()
             .any(|a| a.contains("call-graph") || a == "--delay"));

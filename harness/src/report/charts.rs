@@ -316,6 +316,68 @@ where
     Ok(())
 }
 
+/// Completeness against DWARF copy size, one line per process, from the sweep; the real
+/// recordings' measurements as circles on the lines they check.
+fn sweep_curve<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    sweep: &crate::sweep::SweepReport,
+) -> Draw
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let max_kib = f64::from(sweep.copy_bytes) / 1024.0;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "complete stacks against DWARF copy size",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..max_kib, 0f64..105f64)?;
+    chart
+        .configure_mesh()
+        .x_desc("copy size (KiB)")
+        .y_desc("% of samples complete")
+        .draw()?;
+    let mut procs: Vec<_> = sweep.processes.iter().collect();
+    procs.sort_by_key(|(_, p)| std::cmp::Reverse(p.user_samples));
+    for (k, (comm, p)) in procs.iter().take(PALETTE.len()).enumerate() {
+        let color = PALETTE[k];
+        let pts: Vec<(f64, f64)> = p
+            .curve
+            .iter()
+            .map(|c| (c[0] / 1024.0, c[1] * 100.0))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))?
+            .label(comm.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+        let measured: Vec<(f64, f64)> = sweep
+            .check
+            .iter()
+            .filter(|c| &c.process == *comm)
+            .filter_map(|c| Some((f64::from(c.copy_bytes) / 1024.0, c.measured? * 100.0)))
+            .collect();
+        chart.draw_series(
+            measured
+                .into_iter()
+                .map(|p| Circle::new(p, 5, color.stroke_width(2))),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
 /// Every chart this run has data for.
 pub fn render_all(results: &Results) -> Vec<Chart> {
     let modes = measured(results);
@@ -409,6 +471,15 @@ pub fn render_all(results: &Results) -> Vec<Chart> {
             charts.push(Chart {
                 name: "stack-depth",
                 title: "Stack depth",
+                svg,
+            });
+        }
+    }
+    if let Some(sweep) = &results.sweep {
+        if let Some(svg) = to_svg(|root| sweep_curve(root, sweep)) {
+            charts.push(Chart {
+                name: "sweep",
+                title: "Completeness against copy size (circles: real recordings)",
                 svg,
             });
         }

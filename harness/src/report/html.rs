@@ -177,6 +177,10 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
         o.push_str("</table>");
     }
 
+    if let Some(s) = &r.sweep {
+        sweep_section(&mut o, s);
+    }
+
     if !charts.is_empty() {
         o.push_str("<h2>Charts</h2><div class=\"charts\">");
         for c in charts {
@@ -337,6 +341,57 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
     }
     o.push_str("</body></html>\n");
     o
+}
+
+/// The sweep: smallest copy sizes per process, and the check against real recordings.
+fn sweep_section(o: &mut String, s: &crate::sweep::SweepReport) {
+    use crate::sweep::size_text;
+    o.push_str("<h2>How large must the DWARF copy be?</h2>");
+    let _ = write!(o, "<p>From the recording <code>{}</code> with {}-byte copies: for every sample, the stack bytes its unwind needed to reach a real bottom. A recording with a copy of N bytes sees exactly the first N, so the share complete at N is what it would measure.</p>", esc(&s.recording), s.copy_bytes);
+    o.push_str("<table><tr><th>process</th><th>user stacks</th><th>needed p50</th><th>p90</th><th>p99</th><th>90% complete at</th><th>99% at</th><th>100% at</th></tr>");
+    let mut rows: Vec<_> = s.processes.iter().collect();
+    rows.sort_by_key(|(_, p)| std::cmp::Reverse(p.user_samples));
+    for (comm, p) in rows {
+        let b = |x: Option<u32>| {
+            x.map(|v| format!("{v} B"))
+                .unwrap_or_else(|| format!("&gt; {}", s.copy_bytes))
+        };
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(comm),
+            p.user_samples,
+            b(p.needed_p50),
+            b(p.needed_p90),
+            b(p.needed_p99),
+            esc(&size_text(p.smallest_90, s.copy_bytes)),
+            esc(&size_text(p.smallest_99, s.copy_bytes)),
+            esc(&size_text(p.smallest_100, s.copy_bytes)),
+        );
+    }
+    o.push_str("</table>");
+    if s.check.is_empty() {
+        return;
+    }
+    o.push_str("<p>Checked against real recordings at smaller copy sizes; they differ from the prediction only by the perturbation the larger copy causes and the data it loses.</p><table><tr><th>recording</th><th>process</th><th>predicted complete</th><th>measured complete</th><th>difference</th></tr>");
+    let pct = |x: Option<f64>| {
+        x.map(|v| format!("{:.1}%", v * 100.0))
+            .unwrap_or_else(|| "–".into())
+    };
+    for c in &s.check {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.mode),
+            esc(&c.process),
+            pct(c.predicted),
+            pct(c.measured),
+            c.difference_points
+                .map(|d| format!("{d:+.1} points"))
+                .unwrap_or_else(|| "–".into())
+        );
+    }
+    o.push_str("</table>");
 }
 
 #[cfg(test)]

@@ -87,6 +87,10 @@ pub fn render(r: &Results) -> String {
         out.push_str(&format!("{}. Absolute figures do not compare across machines; the ratios to frame pointers of the same run might.\n\n", c.source));
         out.push_str(&super::reference::render(c));
     }
+    if let Some(s) = &r.sweep {
+        out.push_str("\n## How large must the DWARF copy be?\n\n");
+        out.push_str(&super::sweep_text(s));
+    }
     let charts = super::charts::render_all(r);
     if !charts.is_empty() {
         out.push_str("\n## Charts\n\n");

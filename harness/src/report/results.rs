@@ -51,6 +51,10 @@ pub struct Results {
     /// The reference post's figures beside this run's (ratios to fp).
     #[serde(default)]
     pub reference: Option<super::reference::ReferenceComparison>,
+    /// How large the DWARF copy must be, from the dwarf:65528 recording, checked against the
+    /// real recordings at smaller sizes.
+    #[serde(default)]
+    pub sweep: Option<crate::sweep::SweepReport>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -70,6 +74,14 @@ pub struct WorkloadInfo {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Settings {
     pub modes: Vec<String>,
+    /// Sinks every mode was recorded with, knobs tried on the DWARF modes, and whether the
+    /// stack-size sweep recording (dwarf:65528) was added.
+    #[serde(default)]
+    pub sinks: Vec<crate::record::Sink>,
+    #[serde(default)]
+    pub knobs: Vec<String>,
+    #[serde(default)]
+    pub sweep: bool,
     pub repeat: usize,
     /// Sampling frequency asked for; None: perf's default.
     pub freq: Option<u32>,
@@ -112,6 +124,9 @@ pub struct Overheads {
     pub sample_share: Option<f64>,
     /// CPU per I/O of the workload (server + fio) / the baseline's, minus 1.
     pub cpu_per_io: Option<f64>,
+    /// Pipe sink: the live reader's CPU in the window / (window seconds x online CPUs).
+    #[serde(default)]
+    pub reader_cpu: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -120,6 +135,8 @@ pub struct OverheadSpreads {
     pub perf_cpu: Option<Spread>,
     pub sample_share: Option<Spread>,
     pub cpu_per_io: Option<Spread>,
+    #[serde(default)]
+    pub reader_cpu: Option<Spread>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -131,8 +148,16 @@ pub struct OverheadVerdicts {
 /// A mode's figures: medians over its successful repeats, spreads beside them.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ModeSummary {
-    /// The mode in canonical spelling (`fp`, `dwarf:8k`).
+    /// The recording's label: the mode in canonical spelling (`fp`, `dwarf:8k`), with
+    /// `+pipe` / `+KNOB` for variants (`dwarf:8k+pipe`, `dwarf:8k+zstd`).
     pub mode: String,
+    /// The unwinding mode alone, the sink and the knob.
+    #[serde(default)]
+    pub unwind: String,
+    #[serde(default)]
+    pub sink: crate::record::Sink,
+    #[serde(default)]
+    pub knob: Option<String>,
     /// As the reference table names it (`DWARF (8K)`).
     pub title: String,
     pub status: ModeStatus,
@@ -154,6 +179,9 @@ pub struct ModeSummary {
     /// Share of the server's samples whose user stack reaches a real bottom.
     #[serde(default)]
     pub completeness: Option<f64>,
+    /// The same for the client (fio).
+    #[serde(default)]
+    pub client_completeness: Option<f64>,
     /// Frames per sample of the server, median and 99th percentile.
     #[serde(default)]
     pub depth_p50: Option<f64>,
@@ -189,12 +217,17 @@ pub struct RunAnalysis {
     pub cpu_s: f64,
     pub peak_rss_mib: f64,
     pub mb_per_s: f64,
-    /// Stack figures of the server process and of all processes.
+    /// Stack figures of the server process, of the client (fio) and of all processes.
     pub server: Option<StackFigures>,
+    #[serde(default)]
+    pub client: Option<StackFigures>,
     pub all: Option<StackFigures>,
     pub distinct_stacks: usize,
     pub missing_modules: usize,
     pub kernel_symbols: bool,
+    /// The sweep of the largest-copy recording (dwarf:65528).
+    #[serde(default)]
+    pub sweep: Option<crate::sweep::SweepResult>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

@@ -6,7 +6,7 @@
 //! the baseline median.
 
 use crate::figures::{verdict, Spread};
-use crate::mode::UnwindMode;
+use crate::record::Recording;
 
 use super::results::{
     Baseline, FlameGraphs, MeasurementStatus, ModeSpreads, ModeStatus, ModeSummary,
@@ -40,20 +40,24 @@ pub fn baseline(runs: &[RunRecord]) -> Baseline {
     }
 }
 
-/// Summarizes `mode` over its runs. `online_cpus` scales perf's CPU time to the machine.
+/// Summarizes recording `rec` over its runs. `online_cpus` scales perf's CPU time to the
+/// machine.
 pub fn mode_summary(
-    mode: UnwindMode,
+    rec: Recording,
     runs: &[RunRecord],
     base: &Baseline,
     online_cpus: usize,
     skipped: Option<&str>,
 ) -> ModeSummary {
-    let label = mode.to_string();
+    let label = rec.label();
     let attempted: Vec<&RunRecord> = runs.iter().filter(|r| r.label == label).collect();
     let ok: Vec<&RunRecord> = ok_runs(runs, &label).collect();
     let mut summary = ModeSummary {
         mode: label.clone(),
-        title: mode.title(),
+        unwind: rec.mode.to_string(),
+        sink: rec.sink,
+        knob: rec.knob.map(|k| k.to_string()),
+        title: rec.title(),
         status: ModeStatus::Pending,
         reason: None,
         repeats: ok.len(),
@@ -71,6 +75,7 @@ pub fn mode_summary(
             cpu_per_io: None,
         },
         completeness: None,
+        client_completeness: None,
         depth_p50: None,
         depth_p99: None,
         analysis_wall_s: None,
@@ -131,6 +136,11 @@ pub fn mode_summary(
         ok.iter()
             .filter_map(|r| Some(stats(r)?.sample_share(PERF_COMM))),
     );
+    let reader_cpu = Spread::of(ok.iter().filter_map(|r| {
+        let m = r.measured.as_ref()?;
+        let reader = m.perf.as_ref()?.reader.as_ref()?;
+        (m.window_s > 0.0).then(|| reader.window_cpu_s / (m.window_s * online_cpus.max(1) as f64))
+    }));
     let cpu_per_io = Spread::of(ok.iter().filter_map(|r| {
         let m = r.measured.as_ref()?.cpu_per_io_us()?;
         let b = baseline_of(r.repeat)
@@ -155,6 +165,9 @@ pub fn mode_summary(
 
     let median = |s: &Option<Spread>| s.map(|s| s.median);
     summary.completeness = median(&completeness);
+    summary.client_completeness = median(&Spread::of(
+        ok.iter().filter_map(|r| analysis(r)?.client?.completeness),
+    ));
     summary.depth_p50 = median(&depth_p50);
     summary.depth_p99 = median(&depth_p99);
     summary.analysis_wall_s = median(&analysis_wall);
@@ -178,6 +191,7 @@ pub fn mode_summary(
         perf_cpu: median(&perf_cpu),
         sample_share: median(&sample_share),
         cpu_per_io: median(&cpu_per_io),
+        reader_cpu: median(&reader_cpu),
     };
     summary.verdict = OverheadVerdicts {
         throughput: throughput
@@ -201,6 +215,7 @@ pub fn mode_summary(
             perf_cpu,
             sample_share,
             cpu_per_io,
+            reader_cpu,
         },
     };
     summary
@@ -210,6 +225,7 @@ pub fn mode_summary(
 mod tests {
     use super::*;
     use crate::figures::Verdict;
+    use crate::mode::UnwindMode;
     use crate::perfdata::stats::RecordStats;
     use crate::record::measure::{Measured, PerfCost};
     use crate::workload::fio::FioResult;
@@ -237,6 +253,8 @@ mod tests {
                     total_cpu_s: 3.0,
                     max_rss_kib: 0,
                     wall_s: 12.0,
+                    sink: Default::default(),
+                    reader: None,
                 }),
             }),
             stats: perf_bytes.map(|_| RecordStats {
@@ -269,7 +287,7 @@ mod tests {
         let base = baseline(&runs);
         assert_eq!(base.iops, Some(101.0));
         assert_eq!(base.repeats, 3);
-        let s = mode_summary(fp, &runs, &base, 2, None);
+        let s = mode_summary(Recording::plain(fp), &runs, &base, 2, None);
         assert_eq!(s.status, ModeStatus::Ok);
         assert_eq!(s.perf_data_bytes, Some(2000.0));
         let t = s.overhead.throughput.unwrap();
@@ -292,7 +310,7 @@ mod tests {
         let runs = vec![run("baseline", 1, 100.0, None), failed];
         let base = baseline(&runs);
         let s = mode_summary(
-            UnwindMode::Dwarf { stack_bytes: 8192 },
+            Recording::plain(UnwindMode::Dwarf { stack_bytes: 8192 }),
             &runs,
             &base,
             2,
@@ -301,7 +319,13 @@ mod tests {
         assert_eq!(s.status, ModeStatus::Failed);
         assert_eq!(s.reason.as_deref(), Some("perf: disk full"));
         assert_eq!(s.perf_data_bytes, None);
-        let s = mode_summary(UnwindMode::Lbr, &runs, &base, 2, Some("no LBR"));
+        let s = mode_summary(
+            Recording::plain(UnwindMode::Lbr),
+            &runs,
+            &base,
+            2,
+            Some("no LBR"),
+        );
         assert_eq!(s.status, ModeStatus::Skipped);
     }
 
@@ -312,7 +336,7 @@ mod tests {
             run("fp", 1, 50.0, Some(10)),
         ];
         let base = baseline(&runs);
-        let s = mode_summary(UnwindMode::Fp, &runs, &base, 2, None);
+        let s = mode_summary(Recording::plain(UnwindMode::Fp), &runs, &base, 2, None);
         assert_eq!(s.verdict.throughput, Some(Verdict::NoiseUnknown));
     }
 }

@@ -157,12 +157,25 @@ pub fn cells(m: &ModeSummary) -> Vec<String> {
             (Some(e), Some(share)) => format!("{} ({})", int(e), percent(share)),
             _ => dash(),
         },
-        overhead(
-            m.overhead.perf_cpu,
-            s.overhead.perf_cpu.as_ref(),
-            None,
-            false,
-        ),
+        match m.overhead.reader_cpu {
+            // The pipe's live reader competes for the same CPUs: shown beside perf.
+            Some(reader) => format!(
+                "{} + reader {}",
+                overhead(
+                    m.overhead.perf_cpu,
+                    s.overhead.perf_cpu.as_ref(),
+                    None,
+                    false
+                ),
+                percent(reader)
+            ),
+            None => overhead(
+                m.overhead.perf_cpu,
+                s.overhead.perf_cpu.as_ref(),
+                None,
+                false,
+            ),
+        },
         overhead(
             m.overhead.sample_share,
             s.overhead.sample_share.as_ref(),

@@ -108,7 +108,10 @@ impl DwarfUnwinder {
         self.unwinders.insert(pid, u);
     }
 
-    /// Unwinds the user stack of `sample` into `out` (lookup addresses, leaf first).
+    /// Unwinds the user stack of `sample` into `out` (lookup addresses, leaf first) and, per
+    /// frame, into `bytes` the stack bytes above the sampled stack pointer that had been
+    /// read when the frame was found: with a copy of at least that many bytes, perf's own
+    /// recording would have reached the frame.
     pub fn unwind(
         &mut self,
         sample: &SampleRecord<'_>,
@@ -116,8 +119,10 @@ impl DwarfUnwinder {
         modules: &ModuleTable,
         finder: &FileFinder,
         out: &mut Vec<u64>,
+        bytes: &mut Vec<u32>,
     ) -> UserUnwind {
         out.clear();
+        bytes.clear();
         let none = UserUnwind {
             end: UserEnd::NoUser,
             bytes_used: 0,
@@ -141,14 +146,14 @@ impl DwarfUnwinder {
         if copied == 0 || pid <= 0 {
             return none;
         }
-        let bytes = &all[..copied];
-        let mut highest_read = sp;
+        let stack = &all[..copied];
+        let highest_read = std::cell::Cell::new(sp);
         let mut read_stack = |addr: u64| -> Result<u64, ()> {
             let offset = usize::try_from(addr.checked_sub(sp).ok_or(())?).map_err(|_| ())?;
-            let word = bytes
+            let word = stack
                 .get(offset..offset.checked_add(8).ok_or(())?)
                 .ok_or(())?;
-            highest_read = highest_read.max(addr + 8);
+            highest_read.set(highest_read.get().max(addr + 8));
             Ok(u64::from_le_bytes(word.try_into().map_err(|_| ())?))
         };
         self.ensure_unwinder(pid, spaces.space(pid), modules, finder);
@@ -168,6 +173,7 @@ impl DwarfUnwinder {
                         break UserEnd::Error;
                     }
                     out.push(lookup(frame));
+                    bytes.push((highest_read.get() - sp).min(u64::from(u32::MAX)) as u32);
                 }
                 Ok(None) => break UserEnd::Bottom,
                 Err(FhError::CouldNotReadStack(addr)) if addr >= sp + copied as u64 => {
@@ -188,7 +194,7 @@ impl DwarfUnwinder {
         };
         UserUnwind {
             end,
-            bytes_used: highest_read - sp,
+            bytes_used: highest_read.get() - sp,
             bytes_copied: copied as u64,
         }
     }

@@ -9,6 +9,7 @@
 //! the others are return addresses looked up at address - 1 (the call instruction), so a call
 //! at the very end of a function is attributed to that function, not the next one.
 
+pub mod bottoms;
 pub mod callchain;
 pub mod dwarf;
 pub mod modules;

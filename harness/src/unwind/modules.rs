@@ -66,9 +66,25 @@ pub struct Elf {
     pub debug_frame: Option<Section>,
     /// ELF entry point (`_start`), whose own frame has no unwind info.
     pub entry: u64,
+    pub build_id: Option<Vec<u8>>,
+    /// File-offset ranges of the functions a stack can end in (see [`super::bottoms`]).
+    bottoms: OnceLock<Vec<super::bottoms::Bottom>>,
 }
 
 impl Elf {
+    /// The stack-bottom functions of this file, found once.
+    pub fn bottoms(&self) -> &[super::bottoms::Bottom] {
+        self.bottoms.get_or_init(|| super::bottoms::find(self))
+    }
+
+    /// The file offset of a virtual address in an executable segment.
+    pub fn file_offset_of(&self, vaddr: u64) -> Option<u64> {
+        self.exec_segments
+            .iter()
+            .find(|s| vaddr >= s.vaddr && vaddr < s.vaddr + s.file_size)
+            .map(|s| vaddr - s.vaddr + s.file_offset)
+    }
+
     /// The load bias of a mapping of this file: how far its code sits from where the ELF says.
     pub fn bias(&self, start: u64, end: u64, pgoff: u64) -> Option<u64> {
         let len = end - start;
@@ -258,6 +274,8 @@ fn parse(file: PathBuf, map: Arc<memmap2::Mmap>) -> Result<Elf, String> {
         eh_frame,
         debug_frame,
         entry: obj.entry(),
+        build_id: obj.build_id().ok().flatten().map(<[u8]>::to_vec),
+        bottoms: OnceLock::new(),
         file,
     })
 }

@@ -1,0 +1,78 @@
+//! Where stacks end: the address ranges of the functions a complete stack reaches
+//! (`_start`, `__libc_start_call_main`, `start_thread`, `clone3`, ... and `main` for a
+//! process's main thread), per module, from its symbol tables and, for stripped distro
+//! libraries, from its separate debug file (found by build id).
+//!
+//! The sweep needs this while records stream by, before any frame has a name.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use object::{Object, ObjectSymbol, SymbolKind};
+
+use super::modules::Elf;
+use crate::fold::STACK_BOTTOMS;
+
+/// A stack-bottom function: its file-offset range, and whether it is `main` (a bottom only
+/// on the main thread).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bottom {
+    pub range: Range<u64>,
+    pub is_main: bool,
+}
+
+fn debug_file(build_id: &[u8]) -> Option<PathBuf> {
+    let hex: String = build_id.iter().map(|b| format!("{b:02x}")).collect();
+    (hex.len() > 2)
+        .then(|| {
+            PathBuf::from(format!(
+                "/usr/lib/debug/.build-id/{}/{}.debug",
+                &hex[..2],
+                &hex[2..]
+            ))
+        })
+        .filter(|p| p.exists())
+}
+
+/// Bottom functions of `elf`, by file offset.
+pub fn find(elf: &Elf) -> Vec<Bottom> {
+    let mut found: Vec<Bottom> = Vec::new();
+    let mut files = vec![elf.file.clone()];
+    files.extend(elf.build_id.as_deref().and_then(debug_file));
+    for path in files {
+        let Ok(data) = std::fs::read(&path) else {
+            continue;
+        };
+        let Ok(obj) = object::File::parse(&*data) else {
+            continue;
+        };
+        for sym in obj.symbols().chain(obj.dynamic_symbols()) {
+            if sym.kind() != SymbolKind::Text || sym.size() == 0 {
+                continue;
+            }
+            let Ok(name) = sym.name() else { continue };
+            let is_main = name == "main";
+            if !is_main && !STACK_BOTTOMS.contains(&name) {
+                continue;
+            }
+            let Some(start) = elf.file_offset_of(sym.address()) else {
+                continue;
+            };
+            let b = Bottom {
+                range: start..start + sym.size(),
+                is_main,
+            };
+            if !found.contains(&b) {
+                found.push(b);
+            }
+        }
+    }
+    found
+}
+
+/// Whether file offset `offset` lies in a bottom function (`main` only when `main_thread`).
+pub fn is_bottom(bottoms: &[Bottom], offset: u64, main_thread: bool) -> bool {
+    bottoms
+        .iter()
+        .any(|b| b.range.contains(&offset) && (main_thread || !b.is_main))
+}
