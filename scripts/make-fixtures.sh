@@ -12,12 +12,6 @@ cd "$fx"
 gcc -O1 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -fno-inline \
     -o bin/callchain "$root/workloads/programs/callchain.c"
 
-# The program with stacks of known depth and size, with and without frame pointers.
-gcc -O1 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -pthread \
-    -o bin/deepstack-fp "$root/workloads/programs/deepstack.c"
-gcc -O1 -g -fomit-frame-pointer -pthread \
-    -o bin/deepstack-nofp "$root/workloads/programs/deepstack.c"
-
 # perf.data fixtures of that program (per-process, so they stay small; user space only, so
 # their stacks do not depend on the kernel and boot that analyzes them).
 perf record -q -e cpu-clock:u -F 1999 --call-graph fp -o perf/callchain-fp.data -- bin/callchain 400

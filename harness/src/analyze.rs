@@ -49,6 +49,8 @@ pub struct AnalyzeOptions {
     pub title: Option<String>,
     /// Write flamegraph.svg. Default: yes.
     pub flamegraph: bool,
+    /// Known stacks to score against (program workloads). Default: none.
+    pub truths: Vec<crate::accuracy::GroundTruth>,
 }
 
 impl AnalyzeOptions {
@@ -64,6 +66,7 @@ impl AnalyzeOptions {
             kallsyms: PathBuf::from("/proc/kallsyms"),
             title: None,
             flamegraph: true,
+            truths: Vec::new(),
         }
     }
 }
@@ -107,6 +110,9 @@ pub struct Analysis {
     /// DWARF recordings: the copy size each sample's stack needed (see [`crate::sweep`]).
     #[serde(default)]
     pub sweep: Option<SweepResult>,
+    /// Against known stacks (--truth), per process.
+    #[serde(default)]
+    pub accuracy: Vec<crate::accuracy::Accuracy>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -356,6 +362,7 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
     let names = table.name_frames(&modules, &finder, &symbolizer);
     let symbolize_s = started.elapsed().as_secs_f64() - read_unwind_s;
     let (folded, figures) = table.finish(&names, opts.weighting);
+    let accuracy = table.score(&names, &opts.truths);
 
     std::fs::create_dir_all(&opts.out_dir).map_err(|source| AnalyzeError::Write {
         path: opts.out_dir.clone(),
@@ -410,6 +417,7 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         partial_error,
         wall_s,
         sweep: sweep.map(SweepCollector::finish),
+        accuracy,
         phases: Phases {
             read_unwind_s,
             symbolize_s,

@@ -286,10 +286,24 @@ pub struct AnalyzeArgs {
     /// Print stats.json on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Known stacks to score against: a JSON list of {comm, chain, optional_root, leaf_extras}
+    /// (compare writes one per measurement of a program workload).
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
 }
 
 impl AnalyzeArgs {
-    pub fn options(&self) -> AnalyzeOptions {
+    pub fn options(&self) -> Result<AnalyzeOptions, String> {
+        let truths = match &self.truth {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read --truth {}: {e}", p.display()))?;
+                serde_json::from_str(&text).map_err(|e| {
+                    format!("--truth {} is not a list of known stacks: {e}", p.display())
+                })?
+            }
+            None => Vec::new(),
+        };
         let out = self.out.clone().unwrap_or_else(|| {
             if self.input == std::path::Path::new("-") {
                 PathBuf::from("analysis")
@@ -310,7 +324,8 @@ impl AnalyzeArgs {
         o.partial = self.partial;
         o.search = self.search.clone();
         o.kallsyms = self.kallsyms.clone();
-        o
+        o.truths = truths;
+        Ok(o)
     }
 }
 

@@ -278,6 +278,41 @@ impl StackTable {
     }
 }
 
+impl StackTable {
+    /// Scores the stacks of each truth's process against it (user frames only: kernel frames
+    /// of an interrupt are not part of the program's chain).
+    pub fn score(
+        &self,
+        names: &[Vec<String>],
+        truths: &[crate::accuracy::GroundTruth],
+    ) -> Vec<crate::accuracy::Accuracy> {
+        let mut scorers: Vec<crate::accuracy::Scorer> = truths
+            .iter()
+            .cloned()
+            .map(crate::accuracy::Scorer::new)
+            .collect();
+        let mut user: Vec<&str> = Vec::new();
+        for (key, w) in &self.stacks {
+            let comm = &self.comms[key.comm as usize];
+            let Some(s) = scorers.iter_mut().find(|s| &s.truth.comm == comm) else {
+                continue;
+            };
+            if key.end == UserEnd::NoUser {
+                continue;
+            }
+            user.clear();
+            for &f in &key.frames[..usize::from(key.user_len)] {
+                user.extend(names[f as usize].iter().map(String::as_str));
+            }
+            s.add(&user, w.samples);
+        }
+        scorers
+            .into_iter()
+            .map(crate::accuracy::Scorer::finish)
+            .collect()
+    }
+}
+
 /// The key under which figures over all processes are kept.
 pub const ALL: &str = "*";
 

@@ -21,6 +21,7 @@
 //! - [`analyze`] runs parse to fold on one perf.data; [`compare`] runs the whole flow;
 //!   [`process`] guarantees no child outlives the run.
 
+pub mod accuracy;
 pub mod analyze;
 pub mod audit;
 pub mod cli;

@@ -87,7 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Analyze(args) => {
-            let opts = args.options();
+            let opts = args.options().map_err(anyhow::Error::msg)?;
             let a = unwindbench::analyze::analyze(&opts)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&a)?);
@@ -123,6 +123,22 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let diagnosis = preflight::diagnose(
                 &DoctorOptions {
                     workload: Some(&workload),
+                    // A program workload is built (into build/) so its binaries are audited.
+                    programs: match &workload.kind {
+                        unwindbench::workload::WorkloadKind::Program { spec, source } => {
+                            unwindbench::workload::program::build(
+                                spec,
+                                source,
+                                &unwindbench::workload::ProjectDirs::locate()
+                                    .build()
+                                    .join("programs"),
+                            )?
+                            .into_iter()
+                            .map(|p| (p.comm, p.path))
+                            .collect()
+                        }
+                        unwindbench::workload::WorkloadKind::Nbd { .. } => Vec::new(),
+                    },
                     modes: args.unwind.0.clone(),
                     out_dir: Some(unwindbench::workload::ProjectDirs::locate().reports()),
                     predicted_bytes: predicted,

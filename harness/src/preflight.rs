@@ -57,6 +57,8 @@ fn finding(check: &str, status: Status, detail: impl Into<String>, fix: &str) ->
 pub struct DoctorOptions<'a> {
     /// The workload about to run (its plugin is checked); None: the default checks only.
     pub workload: Option<&'a Workload>,
+    /// Built programs of a program workload, audited like the NBD binaries (role, path).
+    pub programs: Vec<(String, PathBuf)>,
     /// Modes about to be recorded (for LBR support and the disk prediction).
     pub modes: Vec<UnwindMode>,
     /// Where the run folder will be (free disk is checked there).
@@ -201,8 +203,10 @@ pub fn diagnose(opts: &DoctorOptions<'_>, machine: &Machine) -> Diagnosis {
     match &machine.nbdkit_version {
         Some(v) => {
             f.push(finding("nbdkit", Status::Pass, v.clone(), ""));
-            if let Some(w) = opts.workload {
-                let plugin = &w.server.plugin;
+            if let Some((w, crate::workload::WorkloadKind::Nbd { server, .. })) =
+                opts.workload.map(|w| (w, &w.kind))
+            {
+                let plugin = &server.plugin;
                 let ok = crate::process::capture("nbdkit", &[plugin, "--dump-plugin"])
                     .is_ok_and(|(s, _, _)| s.success());
                 if ok {
@@ -316,8 +320,27 @@ pub fn diagnose(opts: &DoctorOptions<'_>, machine: &Machine) -> Diagnosis {
         }
     }
 
+    if opts
+        .workload
+        .is_some_and(|w| matches!(w.kind, crate::workload::WorkloadKind::Program { .. }))
+    {
+        match crate::machine::version_of("gcc", &["--version"]) {
+            Some(v) => d.findings.push(finding("compiler", Status::Pass, v, "")),
+            None => d.findings.push(finding(
+                "compiler",
+                Status::Fail,
+                "gcc is not installed: the program workload is built from source",
+                "apt-get install gcc (or run scripts/setup.sh)",
+            )),
+        }
+    }
     if opts.audit {
         d.audits = audit_workload_binaries(opts.workload);
+        d.audits.extend(
+            opts.programs
+                .iter()
+                .filter_map(|(role, path)| audit::audit_binary(role, path).ok()),
+        );
         for a in &d.audits {
             let share = a.frame_pointer_share() * 100.0;
             let tables = match (a.eh_frame, a.debug_frame) {
@@ -376,20 +399,12 @@ fn audit_workload_binaries(workload: Option<&Workload>) -> Vec<BinaryAudit> {
             }
         }
     }
-    if let Some(plugin) = workload
-        .map(|w| w.server.plugin.as_str())
-        .and_then(plugin_path)
-    {
-        targets.insert(
-            1,
-            (
-                format!(
-                    "nbdkit {} plugin",
-                    workload.map(|w| w.server.plugin.as_str()).unwrap_or("")
-                ),
-                plugin,
-            ),
-        );
+    let plugin = workload.and_then(|w| match &w.kind {
+        crate::workload::WorkloadKind::Nbd { server, .. } => Some(server.plugin.as_str()),
+        crate::workload::WorkloadKind::Program { .. } => None,
+    });
+    if let Some((name, path)) = plugin.and_then(|p| Some((p, plugin_path(p)?))) {
+        targets.insert(1, (format!("nbdkit {name} plugin"), path));
     }
     targets
         .into_iter()

@@ -1,6 +1,7 @@
 //! The stack-size sweep on a program whose stacks are known (workloads/programs/deepstack.c,
-//! built by scripts/make-fixtures.sh): recorded now with the largest copy perf allows, the
-//! bytes each stack needed must come out as the program's frames add up. Needs root and perf.
+//! built here the way the harness builds it): recorded now with the largest copy perf allows,
+//! the bytes each stack needed must come out as the program's frames add up. Needs root,
+//! perf and gcc.
 
 use std::path::Path;
 use std::process::Command;
@@ -8,6 +9,7 @@ use std::sync::Mutex;
 
 use unwindbench::analyze::{analyze, AnalyzeOptions};
 use unwindbench::sweep::SweepProcess;
+use unwindbench::workload::program::{self, Build, ProgramSpec};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -15,7 +17,15 @@ static SERIAL: Mutex<()> = Mutex::new(());
 fn sweep_of(depth: u32, frame: u32) -> SweepProcess {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("deep.data");
-    let prog = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bin/deepstack-fp");
+    let spec = ProgramSpec {
+        source: "programs/deepstack.c".into(),
+        depth,
+        frame_bytes: frame,
+        threads: 1,
+        builds: vec![Build::Fp],
+    };
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/programs/deepstack.c");
+    let built = program::build(&spec, &source, dir.path()).unwrap();
     let status = Command::new("perf")
         .args([
             "record",
@@ -28,13 +38,8 @@ fn sweep_of(depth: u32, frame: u32) -> SweepProcess {
         ])
         .arg(&data)
         .arg("--")
-        .arg(&prog)
-        .args([
-            depth.to_string(),
-            frame.to_string(),
-            "1".into(),
-            "400".into(),
-        ])
+        .arg(&built[0].path)
+        .args([depth.to_string(), "1".into(), "0".into(), "400".into()])
         .status()
         .unwrap();
     assert!(status.success());

@@ -1,16 +1,19 @@
 /* deepstack: call stacks of known depth and size.
  *
- *   deepstack DEPTH FRAME_BYTES THREADS MILLISECONDS
+ *   cc -DFRAME_BYTES=F ... deepstack.c -o deepstack
+ *   deepstack DEPTH THREADS RAMP_MS RUN_MS
  *
  * Each of THREADS threads calls chain_00 -> chain_01 -> ... -> chain_{DEPTH-1} -> leaf_spin,
- * every chain function keeping FRAME_BYTES of locals on its frame (alloca, touched so it is
- * real), then spins in leaf_spin until MILLISECONDS have passed. A profiler that unwinds
- * correctly sees exactly that chain under start_thread; the stack bytes from the leaf to
- * the thread start are DEPTH * (FRAME_BYTES + a few words) plus the thread start's frames.
+ * every chain function keeping FRAME_BYTES of locals on its frame (an array, touched so it
+ * is real), then spins in leaf_spin until MILLISECONDS have passed, and the program prints
+ * how many spin rounds all threads did (`iterations N`). A profiler that unwinds correctly
+ * sees exactly that chain under start_thread; the stack bytes from the leaf to the thread
+ * start are DEPTH * (FRAME_BYTES + a few words) plus the thread start's frames.
  *
- * Built with and without frame pointers by the harness (scripts/make-fixtures.sh shows the
- * commands); every function is noinline so each is a frame of its own. */
-#include <alloca.h>
+ * The frame size is fixed at compile time because a variable-size frame (alloca) forces a
+ * frame pointer even under -fomit-frame-pointer, and the harness builds the program both
+ * with and without frame pointers (see harness/src/workload/program.rs). Every function is
+ * noinline so each is a frame of its own. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,9 +23,14 @@
 
 #define MAX_DEPTH 64
 
+#ifndef FRAME_BYTES
+#define FRAME_BYTES 1024
+#endif
+
 static volatile uint64_t sink;
+static volatile uint64_t rounds;
 static int depth;
-static size_t frame_bytes;
+static double measure_from_ms;
 static double until_ms;
 
 static double now_ms(void) {
@@ -32,12 +40,16 @@ static double now_ms(void) {
 }
 
 __attribute__((noinline)) static void leaf_spin(void) {
-    uint64_t x = sink;
-    while (now_ms() < until_ms) {
+    uint64_t x = sink, n = 0;
+    double now;
+    while ((now = now_ms()) < until_ms) {
         for (int i = 0; i < 20000; i++)
             x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        if (now >= measure_from_ms)
+            n++;
     }
     sink = x;
+    __atomic_add_fetch(&rounds, n, __ATOMIC_RELAXED);
 }
 
 typedef void (*level_fn)(int);
@@ -46,13 +58,13 @@ static level_fn levels[MAX_DEPTH];
 /* One chain function: its locals, then the next level (or the leaf). */
 #define LEVEL(n)                                                            \
     __attribute__((noinline)) static void chain_##n(int level) {            \
-        volatile char *locals = alloca(frame_bytes);                        \
-        memset((char *)locals, (int)level, frame_bytes);                    \
+        volatile char locals[FRAME_BYTES];                                  \
+        memset((char *)locals, (int)level, FRAME_BYTES);                    \
         if (level + 1 < depth)                                              \
             levels[level + 1](level + 1);                                   \
         else                                                                \
             leaf_spin();                                                    \
-        sink += locals[frame_bytes / 2];                                    \
+        sink += locals[FRAME_BYTES / 2];                                    \
     }
 LEVEL(00) LEVEL(01) LEVEL(02) LEVEL(03) LEVEL(04) LEVEL(05) LEVEL(06) LEVEL(07)
 LEVEL(08) LEVEL(09) LEVEL(10) LEVEL(11) LEVEL(12) LEVEL(13) LEVEL(14) LEVEL(15)
@@ -74,15 +86,15 @@ __attribute__((noinline)) static void *worker(void *arg) {
 
 int main(int argc, char **argv) {
     if (argc != 5) {
-        fprintf(stderr, "usage: deepstack DEPTH FRAME_BYTES THREADS MILLISECONDS\n");
+        fprintf(stderr, "usage: deepstack DEPTH THREADS RAMP_MS RUN_MS (frame: %d bytes)\n",
+                FRAME_BYTES);
         return 2;
     }
     depth = atoi(argv[1]);
-    frame_bytes = (size_t)atol(argv[2]);
-    int threads = atoi(argv[3]);
-    double ms = atof(argv[4]);
-    if (depth < 0 || depth > MAX_DEPTH || frame_bytes < 16 || threads < 1 || threads > 64) {
-        fprintf(stderr, "deepstack: DEPTH 0..%d, FRAME_BYTES >= 16, THREADS 1..64\n", MAX_DEPTH);
+    int threads = atoi(argv[2]);
+    double ramp = atof(argv[3]), ms = atof(argv[4]);
+    if (depth < 0 || depth > MAX_DEPTH || threads < 1 || threads > 64 || ramp < 0 || ms <= 0) {
+        fprintf(stderr, "deepstack: DEPTH 0..%d, THREADS 1..64\n", MAX_DEPTH);
         return 2;
     }
     level_fn all[MAX_DEPTH] = {
@@ -96,11 +108,13 @@ int main(int argc, char **argv) {
         chain_56, chain_57, chain_58, chain_59, chain_60, chain_61, chain_62, chain_63,
     };
     memcpy(levels, all, sizeof all);
-    until_ms = now_ms() + ms;
+    measure_from_ms = now_ms() + ramp;
+    until_ms = measure_from_ms + ms;
     pthread_t tids[64];
     for (int i = 0; i < threads; i++)
         pthread_create(&tids[i], NULL, worker, NULL);
     for (int i = 0; i < threads; i++)
         pthread_join(tids[i], NULL);
+    printf("iterations %llu\n", (unsigned long long)rounds);
     return 0;
 }

@@ -19,18 +19,14 @@ use crate::report::results::{
 use crate::report::{self, summary};
 use crate::timestamp;
 use crate::units::human_bytes;
+use crate::workload::program;
 use crate::workload::target::{self, TargetChoice, TargetKind};
-use crate::workload::{ProjectDirs, Workload};
+use crate::workload::{ProjectDirs, Workload, WorkloadKind};
 
 mod plan;
 mod steps;
 
 pub use plan::{Plan, SWEEP_COPY};
-
-/// The process name of the NBD server in perf's records: whose stacks the report zooms into.
-pub const SERVER_COMM: &str = "nbdkit";
-/// The client's process name.
-pub const CLIENT_COMM: &str = "fio";
 
 /// Options of `compare`; defaults are those of the reference experiment.
 #[derive(Clone, Debug)]
@@ -91,6 +87,8 @@ pub enum CompareError {
     Doctor(String),
     #[error(transparent)]
     Target(#[from] target::TargetError),
+    #[error(transparent)]
+    Program(#[from] crate::workload::program::ProgramError),
     #[error("cannot use --out {path}: {source}; choose a writable folder")]
     OutDir {
         path: PathBuf,
@@ -211,6 +209,13 @@ pub fn compare(
     })?;
     probe_writable(&run_dir)?;
 
+    let programs = match &workload.kind {
+        WorkloadKind::Program { spec, source } => {
+            program::build(spec, source, &dirs.build().join("programs"))?
+        }
+        WorkloadKind::Nbd { .. } => Vec::new(),
+    };
+    let truth = workload.ground_truth();
     let mut machine = Machine::probe();
     let perf_build = process::capture("perf", &["version", "--build-options"])
         .map(|(_, out, _)| out)
@@ -244,6 +249,10 @@ pub fn compare(
     let diagnosis = preflight::diagnose(
         &DoctorOptions {
             workload: Some(&workload),
+            programs: programs
+                .iter()
+                .map(|p| (p.comm.clone(), p.path.clone()))
+                .collect(),
             modes: opts.modes.clone(),
             out_dir: Some(run_dir.clone()),
             predicted_bytes: predicted,
@@ -283,8 +292,19 @@ pub fn compare(
         workload: WorkloadInfo {
             name: workload.name.clone(),
             description: workload.description.clone(),
-            server: workload.server.clone(),
-            fio_job: workload.job.path.clone(),
+            server: match &workload.kind {
+                WorkloadKind::Nbd { server, .. } => Some(server.clone()),
+                WorkloadKind::Program { .. } => None,
+            },
+            fio_job: match &workload.kind {
+                WorkloadKind::Nbd { job, .. } => Some(job.path.clone()),
+                WorkloadKind::Program { .. } => None,
+            },
+            program: match &workload.kind {
+                WorkloadKind::Program { spec, .. } => Some(spec.clone()),
+                WorkloadKind::Nbd { .. } => None,
+            },
+            focus: workload.focus(),
             runtime_s: runtime.as_secs_f64(),
             ramp_s: ramp.as_secs_f64(),
             target: match target_plan.kind {
@@ -361,6 +381,20 @@ pub fn compare(
                 dir: run_dir.join(format!("r{}-{}", r + 1, label.replace(':', "-"))),
                 // (the same name as RunRecord::folder_name)
             };
+            if !truth.is_empty() {
+                let written = std::fs::create_dir_all(&paths.dir).and_then(|_| {
+                    std::fs::write(
+                        paths.truth(),
+                        serde_json::to_vec_pretty(&truth).unwrap_or_default(),
+                    )
+                });
+                if let Err(source) = written {
+                    return Err(CompareError::OutDir {
+                        path: paths.dir.clone(),
+                        source,
+                    });
+                }
+            }
             let mut record = RunRecord {
                 repeat: r + 1,
                 label: label.clone(),
@@ -391,6 +425,7 @@ pub fn compare(
                             delay: ramp,
                         },
                         sock_dir: &sock_dir.0,
+                        programs: &programs,
                     };
                     measure::measure(&spec, &paths, &mut |phase| progress.phase(phase)).map_err(
                         |e| {
@@ -421,12 +456,12 @@ pub fn compare(
                             // The pipe's reader analyzed the stream as it came.
                             Some(reader) if rec.sink == Sink::Pipe => steps::read_analysis(
                                 &paths,
-                                SERVER_COMM,
+                                &results.workload.focus,
                                 reader.wall_s,
                                 reader.total_cpu_s,
                                 reader.peak_rss_mib,
                             ),
-                            _ => steps::analyze_recording(&paths, SERVER_COMM),
+                            _ => steps::analyze_recording(&paths, &results.workload.focus),
                         };
                         match analysis {
                             Ok((stats, analysis)) => {
@@ -492,7 +527,7 @@ pub fn compare(
         RunStatus::Complete
     };
     results.finished_at = Some(timestamp::now_rfc3339());
-    crate::report::flamegraph::link_flamegraphs(&mut results, &run_dir, SERVER_COMM);
+    crate::report::flamegraph::link_flamegraphs(&mut results, &run_dir);
     results.sweep = steps::sweep_report(&results);
     save(&results, &run_dir)?;
     Ok(Outcome { run_dir, results })
@@ -540,8 +575,8 @@ pub fn save(results: &Results, dir: &Path) -> Result<(), CompareError> {
 /// results.json and folded stacks, without recording anything.
 pub fn rerender(run_dir: &Path) -> Result<Results, CompareError> {
     let mut results = Results::load(&run_dir.join("results.json"))?;
-    crate::report::flamegraph::redraw(&results, run_dir, SERVER_COMM);
-    crate::report::flamegraph::link_flamegraphs(&mut results, run_dir, SERVER_COMM);
+    crate::report::flamegraph::redraw(&results, run_dir);
+    crate::report::flamegraph::link_flamegraphs(&mut results, run_dir);
     save(&results, run_dir)?;
     Ok(results)
 }

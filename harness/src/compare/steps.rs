@@ -77,13 +77,19 @@ pub fn disk_guard(
 /// measurement's folder.
 pub fn analyze_recording(
     paths: &MeasurePaths,
-    server_comm: &str,
+    focus: &[String],
 ) -> Result<(RecordStats, RunAnalysis), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
     let exe = exe.display().to_string();
     let data = paths.perf_data().display().to_string();
     let dir = paths.dir.display().to_string();
-    let mut cmd = process::command(&exe, &["analyze", data.as_str(), "--out", dir.as_str()]);
+    let mut args = vec!["analyze", data.as_str(), "--out", dir.as_str()];
+    let truth = paths.truth();
+    let truth_arg = truth.display().to_string();
+    if truth.exists() {
+        args.extend(["--truth", truth_arg.as_str()]);
+    }
+    let mut cmd = process::command(&exe, &args);
     let log = paths.dir.join("analysis.log");
     cmd.stdout(process::to_file(&log).map_err(|e| e.to_string())?);
     cmd.stderr(
@@ -107,7 +113,7 @@ pub fn analyze_recording(
     }
     read_analysis(
         paths,
-        server_comm,
+        focus,
         exit.wall.as_secs_f64(),
         exit.cpu.total(),
         exit.max_rss_kib as f64 / 1024.0,
@@ -118,7 +124,7 @@ pub fn analyze_recording(
 /// flame graph, and returns the record statistics and the analysis figures (its cost given).
 pub fn read_analysis(
     paths: &MeasurePaths,
-    server_comm: &str,
+    focus: &[String],
     wall_s: f64,
     cpu_s: f64,
     peak_rss_mib: f64,
@@ -128,6 +134,8 @@ pub fn read_analysis(
         .map_err(|e| format!("{}: {e}", stats_path.display()))?;
     let a: Analysis =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", stats_path.display()))?;
+    let server_comm = focus.first().map(String::as_str).unwrap_or("nbdkit");
+    let client_comm = focus.get(1).map(String::as_str).unwrap_or("fio");
     let folded = paths.dir.join("stacks.folded");
     let _ = flamegraph::write_from_file(
         &folded,
@@ -142,7 +150,7 @@ pub fn read_analysis(
         peak_rss_mib,
         mb_per_s: a.records.bytes as f64 / 1e6 / wall_s.max(1e-9),
         server: a.stacks.get(server_comm).cloned(),
-        client: a.stacks.get(super::CLIENT_COMM).cloned(),
+        client: a.stacks.get(client_comm).cloned(),
         all: a.stacks.get(crate::fold::ALL).cloned(),
         distinct_stacks: a.distinct_stacks,
         missing_modules: a.missing_modules.len(),
@@ -151,6 +159,7 @@ pub fn read_analysis(
             .sweep
             .clone()
             .filter(|s| s.copy_bytes >= super::SWEEP_COPY),
+        accuracy: a.accuracy.clone(),
     };
     Ok((a.records, analysis))
 }
@@ -162,7 +171,7 @@ pub fn sweep_report(results: &Results) -> Option<SweepReport> {
         let s = r.analysis.as_ref()?.sweep.as_ref()?;
         (r.status == MeasurementStatus::Ok).then_some((r, s))
     })?;
-    let comms = [super::SERVER_COMM, super::CLIENT_COMM];
+    let comms: Vec<&str> = results.workload.focus.iter().map(String::as_str).collect();
     let processes = crate::sweep::select(sweep, &comms);
     let mut check = Vec::new();
     for m in &results.modes {
@@ -172,10 +181,14 @@ pub fn sweep_report(results: &Results) -> Option<SweepReport> {
         if m.knob.is_some() || stack_bytes >= sweep.copy_bytes {
             continue;
         }
-        for (comm, measured) in [
-            (super::SERVER_COMM, m.completeness),
-            (super::CLIENT_COMM, m.client_completeness),
-        ] {
+        let pairs = [
+            (results.workload.primary(), m.completeness),
+            (
+                results.workload.secondary().unwrap_or(""),
+                m.client_completeness,
+            ),
+        ];
+        for (comm, measured) in pairs.into_iter().filter(|(c, _)| !c.is_empty()) {
             let predicted = processes
                 .get(comm)
                 .and_then(|p| p.completeness_at(stack_bytes));

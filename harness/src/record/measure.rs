@@ -1,10 +1,11 @@
-//! One measurement: a fresh nbdkit, fio driving it for ramp + runtime, and, unless this is the
-//! baseline, `perf record -a` over the measured window.
+//! One measurement: the workload (a fresh nbdkit with fio driving it, or a program of the
+//! repo) for ramp + runtime, and, unless this is the baseline, `perf record -a` over the
+//! measured window ([`super::profiler`]).
 //!
-//! The window starts when fio's ramp ends (perf enables its events then, via `--delay`) and
-//! ends when fio exits. CPU figures are cut to that window: usage read from /proc at its start
-//! is subtracted from usage at its end (wait4's rusage for fio, /proc for the still-running
-//! server and perf).
+//! The window starts when the workload's ramp ends (perf enables its events then, via
+//! `--delay`) and ends when the client exits. CPU figures are cut to that window: usage read
+//! from /proc at its start is subtracted from usage at its end (wait4's rusage for the
+//! client, /proc for the still-running server and perf).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,13 +13,16 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::cpu;
-use super::perf::{self, PerfError, PerfOptions};
+use super::perf::{PerfError, PerfOptions};
+use super::profiler::Profiler;
 use super::{Recording, Sink};
-use crate::process::{self, Child, CpuTimes, ProcessError};
+use crate::process::{self, CpuTimes, ProcessError};
 use crate::workload::fio::{self, FioOutputError, FioResult};
+use crate::workload::program::{self, BuiltProgram, ProgramError};
 use crate::workload::server::{self, ServerError};
 use crate::workload::target::{self, Target, TargetError, TargetKind};
-use crate::workload::Workload;
+use crate::workload::ServerSpec;
+use crate::workload::{fio::JobTemplate, Workload, WorkloadKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MeasureError {
@@ -40,6 +44,14 @@ pub enum MeasureError {
     FioOutput(#[from] FioOutputError),
     #[error("pipe reader: {0}")]
     Reader(String),
+    #[error("program: {0}")]
+    Program(#[from] ProgramError),
+    #[error("{program} exited with {code}; see {log}")]
+    ProgramFailed {
+        program: String,
+        code: i32,
+        log: PathBuf,
+    },
     #[error("cannot write {path}: {source}")]
     Io {
         path: PathBuf,
@@ -55,6 +67,7 @@ impl MeasureError {
                 | MeasureError::Server(ServerError::Process(ProcessError::Interrupted(_)))
                 | MeasureError::Perf(PerfError::Process(ProcessError::Interrupted(_)))
                 | MeasureError::Target(TargetError::Process(ProcessError::Interrupted(_)))
+                | MeasureError::Program(ProgramError::Process(ProcessError::Interrupted(_)))
         )
     }
 }
@@ -152,30 +165,10 @@ impl MeasurePaths {
     pub fn analysis_log(&self) -> PathBuf {
         self.dir.join("analysis.log")
     }
-}
-
-/// Starts `unwindbench analyze -` on the measurement's folder, reading stdin; returns it and
-/// the pipe to give perf as stdout.
-fn start_reader(paths: &MeasurePaths) -> Result<(Child, std::process::ChildStdin), MeasureError> {
-    let exe = std::env::current_exe().map_err(|source| MeasureError::Io {
-        path: PathBuf::from("/proc/self/exe"),
-        source,
-    })?;
-    let exe = exe.display().to_string();
-    let dir = paths.dir.display().to_string();
-    let mut cmd = process::command(&exe, &["analyze", "-", "--out", dir.as_str()]);
-    let io = |source| MeasureError::Io {
-        path: paths.analysis_log(),
-        source,
-    };
-    cmd.stdout(process::to_file(&paths.analysis_log()).map_err(io)?);
-    cmd.stderr(
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(paths.analysis_log())
-            .map_err(io)?,
-    );
-    Ok(process::spawn_with_stdin(&exe, cmd)?)
+    /// The workload's known stacks, for the analysis to score against.
+    pub fn truth(&self) -> PathBuf {
+        self.dir.join("truth.json")
+    }
 }
 
 /// Everything one measurement needs to know.
@@ -190,9 +183,11 @@ pub struct MeasureSpec<'a> {
     /// A private folder for the server's socket (short path: Unix sockets are limited to 108
     /// bytes, run folders may be deeper).
     pub sock_dir: &'a Path,
+    /// The built binaries of a program workload (empty for NBD workloads).
+    pub programs: &'a [BuiltProgram],
 }
 
-/// Runs one measurement; `on_phase` hears "ramp", "recording", "stopping" as they begin.
+/// Runs one measurement; `on_phase` hears "starting", "ramp", "recording", "stopping".
 pub fn measure(
     spec: &MeasureSpec<'_>,
     paths: &MeasurePaths,
@@ -203,7 +198,22 @@ pub fn measure(
         source,
     })?;
     on_phase("starting");
-    let mut server = server::start(&spec.workload.server, spec.sock_dir, &paths.nbdkit_log())?;
+    match &spec.workload.kind {
+        WorkloadKind::Nbd { server, job } => measure_nbd(spec, server, job, paths, on_phase),
+        WorkloadKind::Program { spec: program, .. } => {
+            measure_program(spec, program, paths, on_phase)
+        }
+    }
+}
+
+fn measure_nbd(
+    spec: &MeasureSpec<'_>,
+    server_spec: &ServerSpec,
+    job: &JobTemplate,
+    paths: &MeasurePaths,
+    on_phase: &mut dyn FnMut(&str),
+) -> Result<Measured, MeasureError> {
+    let mut server = server::start(server_spec, spec.sock_dir, &paths.nbdkit_log())?;
     // Dropped (detached) before the server is stopped, on every path.
     let kernel_device = match spec.target {
         TargetKind::KernelNbd => Some(target::attach_kernel_device(
@@ -220,38 +230,13 @@ pub fn measure(
             socket: server.socket.clone(),
         },
     };
-    let job = spec.workload.job.render(&target, spec.runtime, spec.ramp);
+    let job = job.render(&target, spec.runtime, spec.ramp);
     std::fs::write(paths.fio_job(), job).map_err(|source| MeasureError::Io {
         path: paths.fio_job(),
         source,
     })?;
 
-    let mut reader: Option<Child> = None;
-    let recording = match spec.recording {
-        Some(rec) => {
-            let opts = PerfOptions {
-                delay: spec.ramp,
-                ..spec.perf.clone()
-            };
-            let stdout = match rec.sink {
-                Sink::Pipe => {
-                    let (child, pipe) = start_reader(paths)?;
-                    reader = Some(child);
-                    Some(std::process::Stdio::from(pipe))
-                }
-                Sink::File => None,
-            };
-            Some(perf::start(
-                rec,
-                &opts,
-                &paths.perf_data(),
-                &paths.perf_log(),
-                stdout,
-            )?)
-        }
-        None => None,
-    };
-
+    let mut profiler = Profiler::start(spec.recording, &spec.perf, spec.ramp, paths)?;
     let mut fio_cmd = process::command(
         "fio",
         &[
@@ -275,76 +260,18 @@ pub fn measure(
     on_phase("ramp");
     process::sleep_interruptibly(spec.ramp)?;
 
-    // Window start.
     on_phase("recording");
     let window_start = Instant::now();
     let server_at_start = cpu::tree_cpu(server.child.pid());
     let client_at_start = cpu::tree_cpu(fio.pid());
-    let perf_at_start = recording
-        .as_ref()
-        .and_then(|r| cpu::thread_run_seconds(r.pid()));
-    let reader_at_start = reader
-        .as_ref()
-        .and_then(|r| cpu::thread_run_seconds(r.pid()));
+    profiler.window_start();
 
-    let fio_timeout = spec.runtime + Duration::from_secs(120);
-    let fio_exit = fio.wait_interruptibly(fio_timeout)?;
-    // Window end.
+    let fio_exit = fio.wait_interruptibly(spec.runtime + Duration::from_secs(120))?;
     let window_s = window_start.elapsed().as_secs_f64();
     let server_at_end = cpu::tree_cpu(server.child.pid());
-    let perf_at_end = recording
-        .as_ref()
-        .and_then(|r| cpu::thread_run_seconds(r.pid()));
-    let reader_at_end = reader
-        .as_ref()
-        .and_then(|r| cpu::thread_run_seconds(r.pid()));
+    profiler.window_end();
     on_phase("stopping");
-
-    let perf_cost = match recording {
-        Some(rec) => {
-            let output = rec.output.clone();
-            let exit = rec.stop()?;
-            let mut data_bytes = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
-            // The reader ends when perf closes the pipe; its stats say how many bytes flowed.
-            let reader_cost = match reader.as_mut() {
-                Some(r) => {
-                    let done = r.wait_interruptibly(Duration::from_secs(3 * 3600))?;
-                    if !done.status.success() {
-                        let log = std::fs::read_to_string(paths.analysis_log()).unwrap_or_default();
-                        return Err(MeasureError::Reader(
-                            log.lines()
-                                .rfind(|l| !l.trim().is_empty())
-                                .unwrap_or("the reader failed without a message")
-                                .trim_start_matches("error: ")
-                                .to_string(),
-                        ));
-                    }
-                    data_bytes = streamed_bytes(paths).unwrap_or(0);
-                    Some(ReaderCost {
-                        window_cpu_s: (reader_at_end.unwrap_or_default()
-                            - reader_at_start.unwrap_or_default())
-                        .max(0.0),
-                        total_cpu_s: done.cpu.total(),
-                        peak_rss_mib: done.max_rss_kib as f64 / 1024.0,
-                        wall_s: done.wall.as_secs_f64(),
-                    })
-                }
-                None => None,
-            };
-            let window_cpu =
-                (perf_at_end.unwrap_or_default() - perf_at_start.unwrap_or_default()).max(0.0);
-            Some(PerfCost {
-                data_bytes,
-                window_cpu_s: window_cpu,
-                total_cpu_s: exit.cpu.total(),
-                max_rss_kib: exit.max_rss_kib,
-                wall_s: exit.wall.as_secs_f64(),
-                sink: spec.recording.map(|r| r.sink).unwrap_or_default(),
-                reader: reader_cost,
-            })
-        }
-        None => None,
-    };
+    let perf_cost = profiler.finish(paths)?;
     drop(kernel_device);
     let _ = server.child.stop(libc::SIGTERM, Duration::from_secs(10));
 
@@ -371,9 +298,63 @@ pub fn measure(
     })
 }
 
-/// Bytes the pipe reader counted, from the stats.json it wrote.
-fn streamed_bytes(paths: &MeasurePaths) -> Option<u64> {
-    let text = std::fs::read_to_string(paths.dir.join("stats.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.pointer("/records/bytes")?.as_u64()
+/// A program workload: every build runs as its own process for ramp + runtime and reports
+/// the work it did after its ramp; that work per second is the throughput ("IOPS" in the
+/// tables), and the programs' CPU per unit of it the CPU-per-I/O figure.
+fn measure_program(
+    spec: &MeasureSpec<'_>,
+    program_spec: &program::ProgramSpec,
+    paths: &MeasurePaths,
+    on_phase: &mut dyn FnMut(&str),
+) -> Result<Measured, MeasureError> {
+    let mut profiler = Profiler::start(spec.recording, &spec.perf, spec.ramp, paths)?;
+    let mut running = Vec::new();
+    for p in spec.programs {
+        let log = paths.dir.join(format!("{}.log", p.comm));
+        let child = program::start(program_spec, p, spec.ramp, spec.runtime, &log)?;
+        running.push((p, child, log));
+    }
+    on_phase("ramp");
+    process::sleep_interruptibly(spec.ramp)?;
+    on_phase("recording");
+    let window_start = Instant::now();
+    let at_start: Vec<CpuTimes> = running
+        .iter()
+        .map(|(_, c, _)| cpu::tree_cpu(c.pid()))
+        .collect();
+    profiler.window_start();
+    let mut exits = Vec::new();
+    for (_, child, _) in running.iter_mut() {
+        exits.push(child.wait_interruptibly(spec.runtime + Duration::from_secs(60))?);
+    }
+    let window_s = window_start.elapsed().as_secs_f64();
+    profiler.window_end();
+    on_phase("stopping");
+    let perf_cost = profiler.finish(paths)?;
+
+    let mut iterations = 0u64;
+    let mut cpu = 0f64;
+    for (((p, _, log), exit), start) in running.iter().zip(&exits).zip(&at_start) {
+        if !exit.status.success() {
+            return Err(MeasureError::ProgramFailed {
+                program: p.comm.clone(),
+                code: exit.code(),
+                log: log.clone(),
+            });
+        }
+        iterations += program::iterations(log).unwrap_or(0);
+        cpu += exit.cpu.saturating_sub(*start).total();
+    }
+    let runtime = spec.runtime.as_secs_f64();
+    Ok(Measured {
+        fio: FioResult {
+            iops: iterations as f64 / runtime,
+            total_ios: iterations,
+            ..FioResult::default()
+        },
+        window_s,
+        server_cpu_s: 0.0,
+        client_cpu_s: cpu,
+        perf: perf_cost,
+    })
 }

@@ -8,6 +8,7 @@
 pub mod cpu;
 pub mod measure;
 pub mod perf;
+pub mod profiler;
 
 use std::fmt;
 use std::str::FromStr;

@@ -112,7 +112,9 @@ pub fn write_differential(
 /// Links each mode's flame graphs (first successful repeat) and draws, for every other mode,
 /// a differential flame graph of the server against the frame-pointer recording of the same
 /// repeat.
-pub fn link_flamegraphs(results: &mut Results, run_dir: &Path, server_comm: &str) {
+pub fn link_flamegraphs(results: &mut Results, run_dir: &Path) {
+    let server_comm = results.workload.primary().to_string();
+    let server_comm = server_comm.as_str();
     let dir_of = |r: &RunRecord| -> PathBuf { run_dir.join(r.folder_name()) };
     let ok = |r: &&RunRecord| r.status == MeasurementStatus::Ok && r.analysis.is_some();
     for m in results.modes.iter_mut() {
@@ -157,7 +159,8 @@ pub fn link_flamegraphs(results: &mut Results, run_dir: &Path, server_comm: &str
 
 /// Draws every recording's flame graphs again from its stacks.folded (after an upgrade of
 /// the renderer, say): all processes and the server. Returns how many were drawn.
-pub fn redraw(results: &Results, run_dir: &Path, server_comm: &str) -> usize {
+pub fn redraw(results: &Results, run_dir: &Path) -> usize {
+    let server_comm = results.workload.primary();
     let mut drawn = 0;
     for r in results.runs.iter().filter(|r| r.analysis.is_some()) {
         let dir = run_dir.join(r.folder_name());

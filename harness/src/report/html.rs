@@ -100,8 +100,8 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
     o.push_str("<div class=\"banner note\"><b>How to read this.</b> Each unwinding mode was recorded with <code>perf record -a</code> over the same workload as an unprofiled baseline, in the same run, modes interleaved over the repeats. Figures are medians with [min–max] over the repeats. <i>overhead</i> is the throughput lost against the baseline (\"within noise\" when the baseline itself varies as much); <i>perf CPU</i> is perf's own CPU time as a share of the machine; <i>sample share</i> is perf's share of the samples (the reference post's measure); <i>CPU per I/O</i> is the extra CPU the workload spent per I/O. A stack is <i>complete</i> when it reaches a real bottom (<code>_start</code>, <code>__libc_start_call_main</code>, <code>start_thread</code>, <code>clone3</code>); incomplete stacks show up in the flame graphs as frames that are not attached to <code>main</code> or a thread start.</div>");
 
     o.push_str("<h2>Results</h2><table><tr>");
-    for c in table::COLUMNS {
-        let _ = write!(o, "<th>{}</th>", esc(c));
+    for c in table::column_titles(r) {
+        let _ = write!(o, "<th>{}</th>", esc(&c));
     }
     o.push_str("</tr>");
     for mode in &r.modes {
@@ -153,6 +153,26 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
             w.ramp_s,
             esc(&w.target)
         );
+    }
+
+    let scored: Vec<_> = r.modes.iter().filter(|m| !m.accuracy.is_empty()).collect();
+    if !scored.is_empty() {
+        o.push_str("<h2>Against the known stacks</h2><p>Every sample of the program is compared with the call chain it runs: <i>exact</i> is the whole chain from the thread's start to the leaf, <i>truncated</i> the leaf end of it with frames missing at the bottom, <i>wrong</i> anything with a frame that is not on the chain.</p><table><tr><th>type</th><th>process</th><th>exact</th><th>truncated</th><th>wrong</th><th>samples</th></tr>");
+        for m in scored {
+            for a in &m.accuracy {
+                let _ = write!(
+                    o,
+                    "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{}</td></tr>",
+                    esc(&m.title),
+                    esc(&a.comm),
+                    a.exact_share * 100.0,
+                    a.truncated_share * 100.0,
+                    a.wrong_share * 100.0,
+                    thousands(a.samples as f64)
+                );
+            }
+        }
+        o.push_str("</table>");
     }
 
     if let Some(c) = &r.reference {

@@ -82,6 +82,10 @@ pub fn render(r: &Results) -> String {
     out.push_str(&table::render(r, true));
     out.push_str("\nMedians over repeats, [min–max] beside them. ");
     out.push_str(COLUMN_NOTES);
+    if let Some(t) = table::accuracy(r) {
+        out.push_str("\n## Against the known stacks\n\nEvery sample of the program compared with the chain it runs: *exact* is the whole chain from the thread's start to the leaf, *truncated* its leaf end with frames missing at the bottom, *wrong* anything with a frame not on the chain.\n\n");
+        out.push_str(&t);
+    }
     if let Some(c) = &r.reference {
         out.push_str("\n## Against the reference post\n\n");
         out.push_str(&format!("{}. Absolute figures do not compare across machines; the ratios to frame pointers of the same run might.\n\n", c.source));

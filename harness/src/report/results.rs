@@ -61,14 +61,40 @@ pub struct Results {
 pub struct WorkloadInfo {
     pub name: String,
     pub description: String,
-    pub server: crate::workload::ServerSpec,
-    pub fio_job: PathBuf,
+    /// NBD workloads: the server and the fio job.
+    #[serde(default)]
+    pub server: Option<crate::workload::ServerSpec>,
+    #[serde(default)]
+    pub fio_job: Option<PathBuf>,
+    /// Program workloads: the program's parameters.
+    #[serde(default)]
+    pub program: Option<crate::workload::program::ProgramSpec>,
+    /// The processes the report looks at first (the server and the client, or the
+    /// program's builds).
+    #[serde(default = "nbd_focus")]
+    pub focus: Vec<String>,
     pub runtime_s: f64,
     pub ramp_s: f64,
     /// `nbd-engine` or `kernel-nbd`.
     pub target: String,
     /// Why the kernel NBD device was not used, when it was not.
     pub kernel_nbd_skipped: Option<String>,
+}
+
+fn nbd_focus() -> Vec<String> {
+    vec!["nbdkit".into(), "fio".into()]
+}
+
+impl WorkloadInfo {
+    /// The first focus process (the server): whose stacks the table and flame graphs show.
+    pub fn primary(&self) -> &str {
+        self.focus.first().map(String::as_str).unwrap_or("nbdkit")
+    }
+
+    /// The second focus process (the client), if any.
+    pub fn secondary(&self) -> Option<&str> {
+        self.focus.get(1).map(String::as_str)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -198,6 +224,10 @@ pub struct ModeSummary {
     /// Server samples by stack depth (frames), over all repeats.
     #[serde(default)]
     pub depth_histogram: BTreeMap<u32, u64>,
+    /// Against the workload's known stacks (program workloads): medians over the repeats,
+    /// per focus process.
+    #[serde(default)]
+    pub accuracy: Vec<crate::accuracy::Accuracy>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -228,6 +258,9 @@ pub struct RunAnalysis {
     /// The sweep of the largest-copy recording (dwarf:65528).
     #[serde(default)]
     pub sweep: Option<crate::sweep::SweepResult>,
+    /// Against the workload's known stacks, per focus process.
+    #[serde(default)]
+    pub accuracy: Vec<crate::accuracy::Accuracy>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

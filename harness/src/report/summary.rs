@@ -82,6 +82,7 @@ pub fn mode_summary(
         analysis_peak_rss_mib: None,
         flamegraphs: FlameGraphs::default(),
         depth_histogram: Default::default(),
+        accuracy: Vec::new(),
     };
     if let Some(why) = skipped {
         summary.status = ModeStatus::Skipped;
@@ -172,6 +173,7 @@ pub fn mode_summary(
     summary.depth_p99 = median(&depth_p99);
     summary.analysis_wall_s = median(&analysis_wall);
     summary.analysis_peak_rss_mib = median(&analysis_rss);
+    summary.accuracy = accuracy_medians(&ok);
     for r in &ok {
         if let Some(s) = server(r) {
             for (depth, n) in s.depth_histogram {
@@ -219,6 +221,46 @@ pub fn mode_summary(
         },
     };
     summary
+}
+
+/// Per focus process, the repeats' median shares (counts summed).
+fn accuracy_medians(ok: &[&RunRecord]) -> Vec<crate::accuracy::Accuracy> {
+    let mut comms: Vec<String> = Vec::new();
+    for r in ok {
+        for a in r.analysis.iter().flat_map(|a| &a.accuracy) {
+            if !comms.contains(&a.comm) {
+                comms.push(a.comm.clone());
+            }
+        }
+    }
+    comms
+        .into_iter()
+        .map(|comm| {
+            let of: Vec<&crate::accuracy::Accuracy> = ok
+                .iter()
+                .filter_map(|r| {
+                    r.analysis
+                        .as_ref()?
+                        .accuracy
+                        .iter()
+                        .find(|a| a.comm == comm)
+                })
+                .collect();
+            let med = |f: fn(&crate::accuracy::Accuracy) -> f64| {
+                Spread::of(of.iter().map(|a| f(a))).map_or(0.0, |s| s.median)
+            };
+            crate::accuracy::Accuracy {
+                samples: of.iter().map(|a| a.samples).sum(),
+                exact: of.iter().map(|a| a.exact).sum(),
+                truncated: of.iter().map(|a| a.truncated).sum(),
+                wrong: of.iter().map(|a| a.wrong).sum(),
+                exact_share: med(|a| a.exact_share),
+                truncated_share: med(|a| a.truncated_share),
+                wrong_share: med(|a| a.wrong_share),
+                comm,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

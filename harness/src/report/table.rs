@@ -217,6 +217,41 @@ pub const COLUMNS: [&str; 13] = [
 ];
 
 const FLAMEGRAPH_COLUMN: usize = 4;
+const COMPLETENESS_COLUMN: usize = 11;
+
+/// [`COLUMNS`] with the completeness column named after the workload's first process.
+pub fn column_titles(results: &Results) -> Vec<String> {
+    let mut titles: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+    titles[COMPLETENESS_COLUMN] = format!("{} stacks complete", results.workload.primary());
+    titles
+}
+
+/// The accuracy against known stacks as Markdown (program workloads), or None.
+pub fn accuracy(results: &Results) -> Option<String> {
+    let rows: Vec<String> = results
+        .modes
+        .iter()
+        .flat_map(|m| {
+            m.accuracy.iter().map(move |a| {
+                format!(
+                    "| {} | {} | {:.1}% | {:.1}% | {:.1}% | {} |\n",
+                    m.title,
+                    a.comm,
+                    a.exact_share * 100.0,
+                    a.truncated_share * 100.0,
+                    a.wrong_share * 100.0,
+                    thousands(a.samples as f64)
+                )
+            })
+        })
+        .collect();
+    (!rows.is_empty()).then(|| {
+        format!(
+            "| type | process | exact | truncated | wrong | samples |\n|---|---|---|---|---|---|\n{}",
+            rows.concat()
+        )
+    })
+}
 
 /// The table as aligned Markdown; `links` keeps the flame graph column (report.md), the
 /// terminal gets the table without it.
@@ -230,7 +265,7 @@ pub fn render(results: &Results, links: bool) -> String {
             .map(|(_, c)| c)
             .collect()
     };
-    let mut rows: Vec<Vec<String>> = vec![pick(COLUMNS.iter().map(|c| c.to_string()).collect())];
+    let mut rows: Vec<Vec<String>> = vec![pick(column_titles(results))];
     rows.extend(results.modes.iter().map(|m| pick(cells(m))));
     let ncol = rows[0].len();
     let widths: Vec<usize> = (0..ncol)

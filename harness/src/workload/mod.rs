@@ -14,10 +14,24 @@
 //! ramp = "5s"            # warm-up before measuring (perf waits it out with --delay)
 //! ```
 //!
-//! Only these documented fields reach nbdkit and fio, and each is checked, so a workload file
-//! cannot smuggle options into the commands the harness runs.
+//! Or a program of the repo with known stacks instead of server and client:
+//!
+//! ```toml
+//! [program]
+//! source = "programs/deepstack.c"  # relative to the workload file
+//! depth = 12                        # chain functions per thread
+//! frame_bytes = 2048                # locals per chain frame
+//! threads = 1
+//! builds = ["fp", "nofp"]           # run side by side
+//! runtime = "10s"
+//! ramp = "1s"
+//! ```
+//!
+//! Only these documented fields reach nbdkit, fio or the compiler, and each is checked, so a
+//! workload file cannot smuggle options into the commands the harness runs.
 
 pub mod fio;
+pub mod program;
 pub mod server;
 pub mod target;
 
@@ -75,11 +89,58 @@ struct FioSpecFile {
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
+struct ProgramFile {
+    source: PathBuf,
+    depth: u32,
+    frame_bytes: u32,
+    #[serde(default)]
+    threads: Option<u32>,
+    #[serde(default)]
+    builds: Option<Vec<program::Build>>,
+    runtime: String,
+    ramp: String,
+}
+
+impl ProgramFile {
+    fn spec(&self) -> program::ProgramSpec {
+        program::ProgramSpec {
+            source: self.source.clone(),
+            depth: self.depth,
+            frame_bytes: self.frame_bytes,
+            threads: self.threads.unwrap_or(1),
+            builds: self
+                .builds
+                .clone()
+                .unwrap_or_else(|| vec![program::Build::Fp, program::Build::Nofp]),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 struct WorkloadFile {
     #[serde(default)]
     description: String,
-    server: ServerSpec,
-    fio: FioSpecFile,
+    server: Option<ServerSpec>,
+    fio: Option<FioSpecFile>,
+    program: Option<ProgramFile>,
+}
+
+/// What runs during a measurement.
+#[derive(Clone, Debug, Serialize)]
+pub enum WorkloadKind {
+    /// An NBD server driven by fio through a raw device.
+    Nbd {
+        server: ServerSpec,
+        /// The fio job template (see [`fio::JobTemplate`]).
+        job: fio::JobTemplate,
+    },
+    /// A program of the repo with known stacks, in one or more builds.
+    Program {
+        spec: program::ProgramSpec,
+        /// The source file, resolved.
+        source: PathBuf,
+    },
 }
 
 /// A loaded, validated workload.
@@ -88,13 +149,34 @@ pub struct Workload {
     pub name: String,
     pub description: String,
     pub path: PathBuf,
-    pub server: ServerSpec,
-    /// The fio job template (see [`fio::JobTemplate`]).
-    pub job: fio::JobTemplate,
+    pub kind: WorkloadKind,
     #[serde(serialize_with = "secs")]
     pub runtime: Duration,
     #[serde(serialize_with = "secs")]
     pub ramp: Duration,
+}
+
+impl Workload {
+    /// The processes whose stacks the report looks at first: the server and the client,
+    /// or the program's builds.
+    pub fn focus(&self) -> Vec<String> {
+        match &self.kind {
+            WorkloadKind::Nbd { .. } => vec!["nbdkit".into(), "fio".into()],
+            WorkloadKind::Program { spec, .. } => {
+                spec.builds.iter().map(|b| spec.comm(*b)).collect()
+            }
+        }
+    }
+
+    /// The stacks every sample of each focus process should show, when known.
+    pub fn ground_truth(&self) -> Vec<crate::accuracy::GroundTruth> {
+        match &self.kind {
+            WorkloadKind::Nbd { .. } => Vec::new(),
+            WorkloadKind::Program { spec, .. } => {
+                spec.builds.iter().map(|b| spec.ground_truth(*b)).collect()
+            }
+        }
+    }
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -139,6 +221,11 @@ impl ProjectDirs {
 
     pub fn reports(&self) -> PathBuf {
         self.root.join("reports")
+    }
+
+    /// Where the harness builds things (programs of program workloads); not committed.
+    pub fn build(&self) -> PathBuf {
+        self.root.join("build")
     }
 
     /// Names of the workloads under `workloads/`, sorted.
@@ -217,20 +304,47 @@ impl Workload {
             .and_then(|s| s.to_str())
             .unwrap_or("workload")
             .to_string();
-        server::validate(&file.server).map_err(invalid)?;
-        let runtime = parse_duration(&file.fio.runtime).map_err(|e| invalid(e.to_string()))?;
-        let ramp = parse_duration(&file.fio.ramp).map_err(|e| invalid(e.to_string()))?;
+        let (kind, runtime, ramp) = match (file.server, file.fio, file.program) {
+            (Some(server), Some(fio), None) => {
+                server::validate(&server).map_err(invalid)?;
+                let job_path = resolve_job(path, jobs_dir, &fio.job).map_err(invalid)?;
+                let job = fio::JobTemplate::load(&job_path)?;
+                (WorkloadKind::Nbd { server, job }, fio.runtime, fio.ramp)
+            }
+            (None, None, Some(p)) => {
+                let spec = p.spec();
+                spec.validate().map_err(invalid)?;
+                let source = path.parent().unwrap_or(Path::new(".")).join(&spec.source);
+                if !source.is_file() || spec.source.is_absolute() {
+                    return Err(invalid(format!(
+                        "program.source `{}` not found next to the workload (looked for {})",
+                        spec.source.display(),
+                        source.display()
+                    )));
+                }
+                (
+                    WorkloadKind::Program { spec, source },
+                    p.runtime,
+                    p.ramp,
+                )
+            }
+            _ => {
+                return Err(invalid(
+                    "a workload has [server] and [fio] (an NBD workload) or [program], not both or neither"
+                        .into(),
+                ))
+            }
+        };
+        let runtime = parse_duration(&runtime).map_err(|e| invalid(e.to_string()))?;
+        let ramp = parse_duration(&ramp).map_err(|e| invalid(e.to_string()))?;
         if runtime.is_zero() {
-            return Err(invalid("fio.runtime must be greater than zero".into()));
+            return Err(invalid("the runtime must be greater than zero".into()));
         }
-        let job_path = resolve_job(path, jobs_dir, &file.fio.job).map_err(invalid)?;
-        let job = fio::JobTemplate::load(&job_path)?;
         Ok(Workload {
             name,
             description: file.description,
             path: path.to_path_buf(),
-            server: file.server,
-            job,
+            kind,
             runtime,
             ramp,
         })
@@ -286,8 +400,14 @@ mod tests {
             assert!(!w.description.is_empty(), "{name}");
         }
         let w = dirs.load_workload("nbd-null").unwrap();
-        assert_eq!(w.server.plugin, "null");
+        let WorkloadKind::Nbd { server, .. } = &w.kind else {
+            panic!("nbd-null is an NBD workload")
+        };
+        assert_eq!(server.plugin, "null");
         assert_eq!(w.runtime, Duration::from_secs(60));
+        let d = dirs.load_workload("deepstack").unwrap();
+        assert_eq!(d.focus(), ["deepstack-fp", "deepstack-nofp"]);
+        assert_eq!(d.ground_truth().len(), 2);
     }
 
     #[test]

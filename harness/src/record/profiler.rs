@@ -1,0 +1,161 @@
+//! perf around a measured window: started before the workload (enabling its events after the
+//! ramp, `--delay`), its CPU read at the window's edges, stopped after; for the pipe sink,
+//! with the analyzer reading its stream as it is written.
+
+use std::time::Duration;
+
+use super::cpu;
+use super::measure::{MeasureError, MeasurePaths, PerfCost, ReaderCost};
+use super::perf::{self, PerfOptions};
+use super::{Recording, Sink};
+use crate::process::{self, Child};
+
+/// perf (and the pipe's reader) over one measurement; does nothing for the baseline.
+pub struct Profiler {
+    recording: Option<(Recording, perf::Running)>,
+    reader: Option<Child>,
+    perf_cpu: [Option<f64>; 2],
+    reader_cpu: [Option<f64>; 2],
+}
+
+/// Starts `unwindbench analyze -` on the measurement's folder, reading stdin; returns it and
+/// the pipe to give perf as stdout.
+fn start_reader(paths: &MeasurePaths) -> Result<(Child, std::process::ChildStdin), MeasureError> {
+    let exe = std::env::current_exe().map_err(|source| MeasureError::Io {
+        path: "/proc/self/exe".into(),
+        source,
+    })?;
+    let exe = exe.display().to_string();
+    let dir = paths.dir.display().to_string();
+    let truth = paths.truth().display().to_string();
+    let mut args = vec!["analyze", "-", "--out", dir.as_str()];
+    if paths.truth().exists() {
+        args.extend(["--truth", truth.as_str()]);
+    }
+    let mut cmd = process::command(&exe, &args);
+    let io = |source| MeasureError::Io {
+        path: paths.analysis_log(),
+        source,
+    };
+    cmd.stdout(process::to_file(&paths.analysis_log()).map_err(io)?);
+    cmd.stderr(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(paths.analysis_log())
+            .map_err(io)?,
+    );
+    Ok(process::spawn_with_stdin(&exe, cmd)?)
+}
+
+impl Profiler {
+    /// Starts perf for `recording` (None: the baseline, nothing to start), waiting until it
+    /// has set up so the workload started next is recorded from the end of its ramp on.
+    pub fn start(
+        recording: Option<Recording>,
+        opts: &PerfOptions,
+        ramp: Duration,
+        paths: &MeasurePaths,
+    ) -> Result<Profiler, MeasureError> {
+        let mut p = Profiler {
+            recording: None,
+            reader: None,
+            perf_cpu: [None; 2],
+            reader_cpu: [None; 2],
+        };
+        let Some(rec) = recording else {
+            return Ok(p);
+        };
+        let opts = PerfOptions {
+            delay: ramp,
+            ..opts.clone()
+        };
+        let stdout = match rec.sink {
+            Sink::Pipe => {
+                let (child, pipe) = start_reader(paths)?;
+                p.reader = Some(child);
+                Some(std::process::Stdio::from(pipe))
+            }
+            Sink::File => None,
+        };
+        let running = perf::start(rec, &opts, &paths.perf_data(), &paths.perf_log(), stdout)?;
+        p.recording = Some((rec, running));
+        Ok(p)
+    }
+
+    fn sample(&self) -> (Option<f64>, Option<f64>) {
+        (
+            self.recording
+                .as_ref()
+                .and_then(|(_, r)| cpu::thread_run_seconds(r.pid())),
+            self.reader
+                .as_ref()
+                .and_then(|r| cpu::thread_run_seconds(r.pid())),
+        )
+    }
+
+    pub fn window_start(&mut self) {
+        let (perf, reader) = self.sample();
+        self.perf_cpu[0] = perf;
+        self.reader_cpu[0] = reader;
+    }
+
+    pub fn window_end(&mut self) {
+        let (perf, reader) = self.sample();
+        self.perf_cpu[1] = perf;
+        self.reader_cpu[1] = reader;
+    }
+
+    /// Stops perf (SIGINT: it finalizes its output), lets the pipe's reader finish, and
+    /// returns what the recording cost.
+    pub fn finish(mut self, paths: &MeasurePaths) -> Result<Option<PerfCost>, MeasureError> {
+        let Some((rec, running)) = self.recording.take() else {
+            return Ok(None);
+        };
+        let output = running.output.clone();
+        let exit = running.stop()?;
+        let mut data_bytes = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+        let window = |edges: [Option<f64>; 2]| {
+            (edges[1].unwrap_or_default() - edges[0].unwrap_or_default()).max(0.0)
+        };
+        // The reader ends when perf closes the pipe; its stats say how many bytes flowed.
+        let reader = match self.reader.as_mut() {
+            Some(r) => {
+                let done = r.wait_interruptibly(Duration::from_secs(3 * 3600))?;
+                if !done.status.success() {
+                    let log = std::fs::read_to_string(paths.analysis_log()).unwrap_or_default();
+                    return Err(MeasureError::Reader(
+                        log.lines()
+                            .rfind(|l| !l.trim().is_empty())
+                            .unwrap_or("the reader failed without a message")
+                            .trim_start_matches("error: ")
+                            .to_string(),
+                    ));
+                }
+                data_bytes = streamed_bytes(paths).unwrap_or(0);
+                Some(ReaderCost {
+                    window_cpu_s: window(self.reader_cpu),
+                    total_cpu_s: done.cpu.total(),
+                    peak_rss_mib: done.max_rss_kib as f64 / 1024.0,
+                    wall_s: done.wall.as_secs_f64(),
+                })
+            }
+            None => None,
+        };
+        Ok(Some(PerfCost {
+            data_bytes,
+            window_cpu_s: window(self.perf_cpu),
+            total_cpu_s: exit.cpu.total(),
+            max_rss_kib: exit.max_rss_kib,
+            wall_s: exit.wall.as_secs_f64(),
+            sink: rec.sink,
+            reader,
+        }))
+    }
+}
+
+/// Bytes the pipe reader counted, from the stats.json it wrote.
+fn streamed_bytes(paths: &MeasurePaths) -> Option<u64> {
+    let text = std::fs::read_to_string(paths.dir.join("stats.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.pointer("/records/bytes")?.as_u64()
+}
