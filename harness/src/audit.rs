@@ -16,7 +16,9 @@ pub struct BinaryAudit {
     /// What the binary is in the workload (e.g. `nbdkit`, `libc`).
     pub role: String,
     pub path: PathBuf,
-    /// Functions examined, and how many start with the frame-pointer prologue.
+    /// Functions that build a stack frame, and how many of them link it with a frame
+    /// pointer (functions without a frame, like tail-call stubs, do not break chains and are
+    /// not counted).
     pub functions: usize,
     pub with_frame_pointer: usize,
     /// Whether the symbols came from the full symbol table or only the exported ones.
@@ -53,14 +55,51 @@ pub struct AuditError {
 
 const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
 
+/// How far into a function its frame set-up may sit: at -O2, gcc's shrink-wrapping moves it
+/// past the checks of early-return paths.
+const PROLOGUE_WINDOW: usize = 64;
+
+/// What a function's first instructions say about its frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// `push %rbp; mov %rsp,%rbp`: the frame is linked, frame-pointer unwinding gets through.
+    Linked,
+    /// A frame (callee-saved pushes, `sub $n,%rsp`) without that: the chain breaks here.
+    Unlinked,
+    /// No frame at all (tail-call stubs, tiny leaves): neutral for unwinding.
+    None,
+}
+
+/// Reads the frame set-up from a function's first bytes (x86-64).
+pub fn frame_of(bytes: &[u8]) -> Frame {
+    let code = bytes.strip_prefix(&ENDBR64[..]).unwrap_or(bytes);
+    let window = &code[..code.len().min(PROLOGUE_WINDOW)];
+    if window
+        .windows(4)
+        .any(|w| matches!(w, [0x55, 0x48, 0x89, 0xe5] | [0x55, 0x48, 0x8b, 0xec]))
+    {
+        return Frame::Linked;
+    }
+    // A frame is built when the first instructions push a callee-saved register (rbx, rbp,
+    // r12-r15) or subtract from rsp. Only the start is read: pushes after a jump are unknown.
+    let starts_frame = matches!(
+        window,
+        [0x53, ..]
+            | [0x55, ..]
+            | [0x41, 0x54..=0x57, ..]
+            | [0x48, 0x83, 0xec, ..]
+            | [0x48, 0x81, 0xec, ..]
+    );
+    if starts_frame {
+        Frame::Unlinked
+    } else {
+        Frame::None
+    }
+}
+
 /// Whether code starting at `bytes` sets up a frame pointer in its first instructions.
 pub fn starts_with_frame_pointer_prologue(bytes: &[u8]) -> bool {
-    let code = bytes.strip_prefix(&ENDBR64[..]).unwrap_or(bytes);
-    // push %rbp ; mov %rsp,%rbp  (either encoding of the mov)
-    matches!(
-        code,
-        [0x55, 0x48, 0x89, 0xe5, ..] | [0x55, 0x48, 0x8b, 0xec, ..]
-    )
+    frame_of(bytes) == Frame::Linked
 }
 
 pub fn audit_binary(role: &str, path: &Path) -> Result<BinaryAudit, AuditError> {
@@ -98,9 +137,13 @@ pub fn audit_binary(role: &str, path: &Path) -> Result<BinaryAudit, AuditError> 
         let Some(code) = data.get(start as usize..) else {
             continue;
         };
-        functions += 1;
-        if starts_with_frame_pointer_prologue(&code[..code.len().min(16)]) {
-            with_fp += 1;
+        match frame_of(&code[..code.len().min(sym.size() as usize)]) {
+            Frame::Linked => {
+                functions += 1;
+                with_fp += 1;
+            }
+            Frame::Unlinked => functions += 1,
+            Frame::None => {}
         }
     }
     let has = |name: &str| obj.section_by_name(name).is_some();
@@ -151,8 +194,12 @@ pub fn linked_libraries(binary: &Path) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-/// Full path of a program on PATH.
+/// Full path of a program: the tool folder's copy (`--fp-built`), else the one on PATH.
 pub fn which(program: &str) -> Option<PathBuf> {
+    let resolved = crate::process::resolve(program);
+    if resolved.is_absolute() {
+        return Some(resolved);
+    }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
@@ -176,6 +223,18 @@ mod tests {
             0x48, 0x83, 0xec, 0x18
         ]));
         assert!(!starts_with_frame_pointer_prologue(&[0x55]));
+        assert_eq!(
+            frame_of(&[0x55]),
+            Frame::Unlinked,
+            "rbp pushed as a callee-saved register"
+        );
+        assert_eq!(frame_of(&[0x41, 0x57, 0x41, 0x56]), Frame::Unlinked);
+        assert_eq!(frame_of(&[0xe9, 0, 0, 0, 0]), Frame::None, "tail-call stub");
+        assert_eq!(frame_of(&[0xc3]), Frame::None);
+        // shrink-wrapped: an early-exit test first, then the frame
+        assert!(starts_with_frame_pointer_prologue(&[
+            0x48, 0x85, 0xff, 0x74, 0x20, 0x55, 0x48, 0x89, 0xe5
+        ]));
     }
 
     #[test]

@@ -119,6 +119,9 @@ pub struct SweepArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run nbdkit, libnbd and fio rebuilt with frame pointers (scripts/build-fp-workloads.sh).
+    #[arg(long)]
+    pub fp_built: bool,
 }
 
 impl SweepArgs {
@@ -136,6 +139,7 @@ impl SweepArgs {
             sinks: vec![Sink::File],
             knobs: Vec::new(),
             sweep: Some(self.sink),
+            fp_built: self.fp_built,
         }
     }
 }
@@ -218,6 +222,9 @@ pub struct CompareArgs {
     /// Also run the stack-size sweep (a dwarf:65528 recording through a pipe).
     #[arg(long)]
     pub sweep: bool,
+    /// Run nbdkit, libnbd and fio rebuilt with frame pointers (scripts/build-fp-workloads.sh).
+    #[arg(long)]
+    pub fp_built: bool,
 }
 
 impl CompareArgs {
@@ -241,6 +248,7 @@ impl CompareArgs {
             sinks: self.sink.0.clone(),
             knobs: self.knob.clone().map(|k| k.0).unwrap_or_default(),
             sweep: self.sweep.then_some(Sink::Pipe),
+            fp_built: self.fp_built,
         }
     }
 }
@@ -256,6 +264,9 @@ pub struct DoctorArgs {
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Check the frame-pointer builds of scripts/build-fp-workloads.sh instead of the system's.
+    #[arg(long)]
+    pub fp_built: bool,
 }
 
 #[derive(Args, Debug)]

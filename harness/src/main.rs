@@ -103,6 +103,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Doctor(args) => {
+            if args.fp_built {
+                compare::use_fp_builds(&unwindbench::workload::ProjectDirs::locate())?;
+            }
             let workload = compare::load_workload(&args.workload)?;
             let machine = Machine::probe();
             // The disk check is against the largest recording of a default comparison.

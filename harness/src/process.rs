@@ -144,10 +144,31 @@ pub struct Child {
     reaped: bool,
 }
 
+/// A folder searched before PATH for the workload's tools: the frame-pointer builds of
+/// nbdkit and fio (`--fp-built`). Set once, before anything is started.
+static TOOL_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Makes [`command`] and [`capture`] take programs from `dir` when it has them.
+pub fn set_tool_dir(dir: std::path::PathBuf) -> Result<(), std::path::PathBuf> {
+    TOOL_DIR.set(dir)
+}
+
+/// The path a program name resolves to: the tool folder's copy, else the name (PATH).
+pub fn resolve(program: &str) -> std::path::PathBuf {
+    if let Some(p) = TOOL_DIR
+        .get()
+        .map(|d| d.join(program))
+        .filter(|p| p.is_file())
+    {
+        return p;
+    }
+    std::path::PathBuf::from(program)
+}
+
 /// Builds a [`Command`] for `program` that will run in its own process group and die with the
 /// harness. Arguments are passed as a vector, never through a shell.
 pub fn command<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Command {
-    let mut cmd = Command::new(program);
+    let mut cmd = Command::new(resolve(program));
     cmd.args(args).stdin(Stdio::null()).process_group(0);
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
@@ -370,7 +391,7 @@ fn kill_group(pgid: libc::pid_t) {
 /// Runs a short command to completion and returns its stdout (for version probes and the
 /// like). Fails if it cannot start; the exit status is returned beside the output.
 pub fn capture(program: &str, args: &[&str]) -> Result<(ExitStatus, String, String), ProcessError> {
-    let mut cmd = Command::new(program);
+    let mut cmd = Command::new(resolve(program));
     cmd.args(args).stdin(Stdio::null());
     let out = cmd.output().map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {

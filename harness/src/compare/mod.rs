@@ -55,6 +55,9 @@ pub struct CompareOptions {
     pub knobs: Vec<Knob>,
     /// Add the stack-size sweep: a dwarf:65528 recording through this sink. Default: none.
     pub sweep: Option<Sink>,
+    /// Run the frame-pointer builds of nbdkit, libnbd and fio from
+    /// scripts/build-fp-workloads.sh instead of the system's. Default: no.
+    pub fp_built: bool,
 }
 
 impl Default for CompareOptions {
@@ -73,6 +76,7 @@ impl Default for CompareOptions {
             sinks: vec![Sink::File],
             knobs: Vec::new(),
             sweep: None,
+            fp_built: false,
         }
     }
 }
@@ -176,6 +180,9 @@ pub fn compare(
     make_progress: &dyn Fn(Duration) -> Box<dyn Progress>,
 ) -> Result<Outcome, CompareError> {
     let dirs = ProjectDirs::locate();
+    if opts.fp_built {
+        use_fp_builds(&dirs)?;
+    }
     let workload = dirs.load_workload(&opts.workload)?;
     let runtime = opts.runtime.unwrap_or(workload.runtime);
     let ramp = opts.ramp.unwrap_or(workload.ramp);
@@ -274,6 +281,17 @@ pub fn compare(
             notes.push(format!("fio drove the server through its nbd engine; the kernel NBD device was not used: {why}."));
         }
     }
+    if opts.fp_built {
+        let rebuilt: Vec<&str> = ["nbdkit", "fio"]
+            .into_iter()
+            .filter(|t| process::resolve(t).is_absolute())
+            .collect();
+        notes.push(format!(
+            "--fp-built: {} rebuilt with frame pointers by scripts/build-fp-workloads.sh (with libnbd); {}libc is the system's, without frame pointers.",
+            rebuilt.join(" and "),
+            if rebuilt.contains(&"nbdkit") { "" } else { "nbdkit is the system's (its source package could not be fetched); " }
+        ));
+    }
     if !opts.keep_data {
         notes.push(
             "perf.data files were deleted after analysis; pass --keep-data to keep them.".into(),
@@ -318,6 +336,7 @@ pub fn compare(
             sinks: opts.sinks.clone(),
             knobs: opts.knobs.iter().map(|k| k.to_string()).collect(),
             sweep: opts.sweep.is_some(),
+            fp_built: opts.fp_built,
             repeat: opts.repeat,
             freq: opts.freq,
             sink: if opts.sinks.contains(&Sink::Pipe) && opts.sinks.contains(&Sink::File) {
@@ -568,6 +587,22 @@ pub fn save(results: &Results, dir: &Path) -> Result<(), CompareError> {
     for exporter in report::exporters() {
         exporter.export(results, dir)?;
     }
+    Ok(())
+}
+
+/// Points the harness at the frame-pointer builds of scripts/build-fp-workloads.sh.
+pub fn use_fp_builds(dirs: &ProjectDirs) -> Result<(), CompareError> {
+    let bin = dirs.build().join("fp/prefix/bin");
+    // fio (with the rebuilt libnbd) is what the script can always build; nbdkit's source is
+    // not fetchable from every mirror, and the system's nbdkit then stays in use.
+    if !bin.join("fio").is_file() {
+        return Err(CompareError::Invalid(format!(
+            "--fp-built: {} not found; build it first with scripts/build-fp-workloads.sh",
+            bin.join("fio").display()
+        )));
+    }
+    // A second call (tests running several comparisons) keeps the first folder: the same.
+    let _ = process::set_tool_dir(bin);
     Ok(())
 }
 

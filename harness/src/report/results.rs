@@ -108,6 +108,9 @@ pub struct Settings {
     pub knobs: Vec<String>,
     #[serde(default)]
     pub sweep: bool,
+    /// Whether the frame-pointer builds of nbdkit, libnbd and fio ran.
+    #[serde(default)]
+    pub fp_built: bool,
     pub repeat: usize,
     /// Sampling frequency asked for; None: perf's default.
     pub freq: Option<u32>,
