@@ -39,6 +39,59 @@ pub enum Command {
     /// per process, the smallest copy giving 90/99/100% complete stacks; real recordings at
     /// smaller sizes check the prediction.
     Sweep(SweepArgs),
+    /// Trends over many runs (nights, hosts): latest value against each metric's own past on
+    /// the same host, regressions flagged beyond the noise; history.{md,html,json} + charts.
+    History(HistoryArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Folders searched recursively for results.json (run folders, or their parent).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Output folder [default: FIRST_DIR/history].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Only hosts whose name contains this.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Earlier runs the baseline is the median of.
+    #[arg(long, default_value_t = 7)]
+    pub window: usize,
+    /// Fewest earlier runs before a metric is judged.
+    #[arg(long, default_value_t = 3)]
+    pub min_runs: usize,
+    /// Noise band half-width, in median absolute deviations of the baseline runs.
+    #[arg(long, default_value_t = 3.0)]
+    pub mad_k: f64,
+    /// Smallest relative change that counts (0.10 = 10%).
+    #[arg(long, default_value_t = 0.10)]
+    pub min_change: f64,
+    /// Exit with status 4 (one line per regression on stderr) when anything regressed.
+    #[arg(long)]
+    pub fail_on_regression: bool,
+    /// Print history.json on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl HistoryArgs {
+    pub fn options(&self) -> crate::history::HistoryOptions {
+        crate::history::HistoryOptions {
+            dirs: self.dirs.clone(),
+            out: self
+                .out
+                .clone()
+                .unwrap_or_else(|| self.dirs[0].join("history")),
+            host: self.host.clone(),
+            thresholds: crate::history::detect::Thresholds {
+                window: self.window.max(1),
+                min_runs: self.min_runs.max(1),
+                mad_k: self.mad_k,
+                min_relative: self.min_change,
+            },
+        }
+    }
 }
 
 /// Sinks as `file`, `pipe` or `file,pipe`.
@@ -155,6 +208,13 @@ pub struct ReportArgs {
 pub enum Preset {
     /// The reference post: nbd-null, fp + DWARF 4K/8K/16K/32K, one minute each.
     Reference,
+    /// Short enough for a nightly CI job (about 4 minutes): nbd-null, fp + DWARF 8K, 20 s
+    /// measured after a 3 s ramp, 3 repeats.
+    Nightly,
+}
+
+fn default_modes() -> Vec<UnwindMode> {
+    parse_mode_list(DEFAULT_MODES).unwrap_or_default()
 }
 
 /// A parsed `--unwind` list (one clap value, many modes).
@@ -233,13 +293,25 @@ impl CompareArgs {
         // minute of the post, whatever a workload file says.
         let runtime = match self.preset {
             Some(Preset::Reference) => self.runtime.or(Some(std::time::Duration::from_secs(60))),
+            Some(Preset::Nightly) => self.runtime.or(Some(std::time::Duration::from_secs(20))),
             None => self.runtime,
+        };
+        let ramp = match self.preset {
+            Some(Preset::Nightly) => self.ramp.or(Some(std::time::Duration::from_secs(3))),
+            _ => self.ramp,
+        };
+        // The nightly modes, unless --unwind named others.
+        let modes = match self.preset {
+            Some(Preset::Nightly) if self.unwind.0 == default_modes() => {
+                vec![UnwindMode::Fp, UnwindMode::Dwarf { stack_bytes: 8192 }]
+            }
+            _ => self.unwind.0.clone(),
         };
         CompareOptions {
             workload: self.workload.clone(),
-            modes: self.unwind.0.clone(),
+            modes,
             runtime,
-            ramp: self.ramp,
+            ramp,
             repeat: self.repeat,
             freq: self.freq,
             out: self.out.clone(),
@@ -375,6 +447,34 @@ mod tests {
         assert_eq!(
             o.modes.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
             ["fp", "dwarf:4k", "dwarf:8k", "dwarf:16k", "dwarf:32k"]
+        );
+    }
+
+    #[test]
+    fn nightly_preset_is_short() {
+        let cli = Cli::try_parse_from(["unwindbench", "compare", "--preset", "nightly"]).unwrap();
+        let Command::Compare(args) = cli.command else {
+            panic!("not compare")
+        };
+        let o = args.options();
+        assert_eq!(o.runtime, Some(std::time::Duration::from_secs(20)));
+        assert_eq!(o.modes.len(), 2);
+        let cli = Cli::try_parse_from([
+            "unwindbench",
+            "compare",
+            "--preset",
+            "nightly",
+            "--unwind",
+            "fp",
+        ])
+        .unwrap();
+        let Command::Compare(args) = cli.command else {
+            panic!("not compare")
+        };
+        assert_eq!(
+            args.options().modes,
+            vec![UnwindMode::Fp],
+            "explicit options win"
         );
     }
 

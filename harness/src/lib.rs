@@ -29,6 +29,7 @@ pub mod compare;
 pub mod fasthash;
 pub mod figures;
 pub mod fold;
+pub mod history;
 pub mod machine;
 pub mod mode;
 pub mod perfdata;

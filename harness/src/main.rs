@@ -19,6 +19,8 @@ use unwindbench::report::table;
 const EXIT_ERROR: u8 = 1;
 const EXIT_PARTIAL: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 130;
+/// `history --fail-on-regression` found a regression.
+const EXIT_REGRESSION: u8 = 4;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -77,6 +79,29 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Compare(args) => run_compare(args.options(), args.json, args.quiet),
         Command::Sweep(args) => run_compare(args.options(), args.json, args.quiet),
+        Command::History(args) => {
+            let opts = args.options();
+            let h = unwindbench::history::run(&opts)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&h)?);
+            }
+            for s in &h.skipped {
+                eprintln!("skipped {}: {}", s.path.display(), s.reason);
+            }
+            eprintln!(
+                "{} runs, {} regression(s); wrote {}/history.{{md,html,json}}",
+                h.runs_read,
+                h.regressions.len(),
+                opts.out.display()
+            );
+            if args.fail_on_regression && !h.regressions.is_empty() {
+                for r in &h.regressions {
+                    eprintln!("{}", r.line());
+                }
+                return Ok(EXIT_REGRESSION);
+            }
+            Ok(0)
+        }
         Command::Report(args) => {
             let r = compare::rerender(&args.run_dir)?;
             print!("{}", table::render(&r, false));
