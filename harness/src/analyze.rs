@@ -193,7 +193,8 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         let PerfFileRecord::EventRecord { record, .. } = &record else {
             continue;
         };
-        let Ok(event) = record.parse() else {
+        let Some(event) = perfdata::parse_record(record) else {
+            stats.stats.unparsable_records += 1;
             continue;
         };
         stats.event(&event);

@@ -175,6 +175,14 @@ pub struct SweepArgs {
     /// Run nbdkit, libnbd and fio rebuilt with frame pointers (scripts/build-fp-workloads.sh).
     #[arg(long)]
     pub fp_built: bool,
+    /// Stop any file-sink recording whose perf.data grows past SIZE (e.g. 2G); it is marked
+    /// truncated in the results.
+    #[arg(long, value_parser = parse_size_arg)]
+    pub max_data: Option<u64>,
+}
+
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    crate::units::parse_size(s).map_err(|e| e.to_string())
 }
 
 impl SweepArgs {
@@ -193,6 +201,7 @@ impl SweepArgs {
             knobs: Vec::new(),
             sweep: Some(self.sink),
             fp_built: self.fp_built,
+            max_data: self.max_data,
         }
     }
 }
@@ -285,6 +294,10 @@ pub struct CompareArgs {
     /// Run nbdkit, libnbd and fio rebuilt with frame pointers (scripts/build-fp-workloads.sh).
     #[arg(long)]
     pub fp_built: bool,
+    /// Stop any file-sink recording whose perf.data grows past SIZE (e.g. 2G); it is marked
+    /// truncated in the results.
+    #[arg(long, value_parser = parse_size_arg)]
+    pub max_data: Option<u64>,
 }
 
 impl CompareArgs {
@@ -321,6 +334,7 @@ impl CompareArgs {
             knobs: self.knob.clone().map(|k| k.0).unwrap_or_default(),
             sweep: self.sweep.then_some(Sink::Pipe),
             fp_built: self.fp_built,
+            max_data: self.max_data,
         }
     }
 }

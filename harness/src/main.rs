@@ -170,6 +170,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     modes: args.unwind.0.clone(),
                     out_dir: Some(unwindbench::workload::ProjectDirs::locate().reports()),
                     predicted_bytes: predicted,
+                    predicted_min_bytes: 0,
                     audit: true,
                 },
                 &machine,

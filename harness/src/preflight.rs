@@ -64,8 +64,11 @@ pub struct DoctorOptions<'a> {
     /// Where the run folder will be (free disk is checked there).
     pub out_dir: Option<PathBuf>,
     /// Bytes the recordings are predicted to need at once (the largest one, or all of them
-    /// with --keep-data).
+    /// Bytes the recordings are predicted to need at once: the largest one (or all of
+    /// them with --keep-data), and the smallest. The run stops only when even the smallest
+    /// cannot fit; larger ones are refused one by one when their turn comes.
     pub predicted_bytes: u64,
+    pub predicted_min_bytes: u64,
     /// Audit the workload's binaries for frame pointers (reads a few MB of ELF).
     pub audit: bool,
 }
@@ -107,8 +110,8 @@ pub fn lbr_supported() -> Option<String> {
     }
 }
 
-/// Free bytes on the filesystem holding `path` (or its nearest existing parent).
-pub fn free_bytes(path: &Path) -> Option<u64> {
+/// Free and total bytes of the filesystem holding `path` (or its nearest existing parent).
+pub fn disk_space(path: &Path) -> Option<(u64, u64)> {
     let existing = path.ancestors().find(|p| p.exists())?;
     let c = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
     // SAFETY: statvfs writes into the zeroed struct we own.
@@ -116,12 +119,14 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
         return None;
     }
-    Some(st.f_bavail as u64 * st.f_frsize as u64)
+    let frsize = st.f_frsize as u64;
+    Some((st.f_bavail as u64 * frsize, st.f_blocks as u64 * frsize))
 }
 
-/// Space kept free beside a recording: 1 GiB or 5% of what is free, whichever is larger.
-pub fn disk_margin(free: u64) -> u64 {
-    (1u64 << 30).max(free / 20)
+/// Space kept free beside a recording: 5% of the filesystem, at least 64 MiB and at most
+/// 2 GiB, so a big disk keeps room for the system and a small one can still be used.
+pub fn disk_margin(total: u64) -> u64 {
+    (total / 20).clamp(64 << 20, 2 << 30)
 }
 
 pub fn diagnose(opts: &DoctorOptions<'_>, machine: &Machine) -> Diagnosis {
@@ -243,21 +248,7 @@ pub fn diagnose(opts: &DoctorOptions<'_>, machine: &Machine) -> Diagnosis {
             let engine = crate::process::capture("fio", &["--enghelp=nbd"])
                 .map(|(_, out, err)| format!("{out}{err}"))
                 .unwrap_or_default();
-            if engine.contains("uri") {
-                f.push(finding(
-                    "fio nbd engine",
-                    Status::Pass,
-                    "fio has its nbd engine (libnbd)",
-                    "",
-                ));
-            } else {
-                f.push(finding(
-                    "fio nbd engine",
-                    Status::Fail,
-                    "this fio has no nbd engine",
-                    "install Debian's fio (built with libnbd), or build fio with --enable-libnbd",
-                ));
-            }
+            f.push(nbd_engine_finding(&engine));
         }
         None => f.push(finding("fio", Status::Fail, "fio is not installed", SETUP)),
     }
@@ -291,21 +282,25 @@ pub fn diagnose(opts: &DoctorOptions<'_>, machine: &Machine) -> Diagnosis {
     }
 
     if let Some(out) = &opts.out_dir {
-        match free_bytes(out) {
-            Some(free) => {
-                let need = opts.predicted_bytes + disk_margin(free);
+        match disk_space(out) {
+            Some((free, total)) => {
+                let margin = disk_margin(total);
                 let detail = format!(
-                    "{} free at {}; recordings predicted to need up to {} at once",
+                    "{} free at {}; recordings predicted to need up to {} at once (keeping {} spare)",
                     human_bytes(free),
                     out.display(),
-                    human_bytes(opts.predicted_bytes)
+                    human_bytes(opts.predicted_bytes),
+                    human_bytes(margin)
                 );
-                if opts.predicted_bytes > 0 && need > free {
+                let fix = "free space, pass --out on a larger disk, shorten --runtime, or drop the largest dwarf modes (and --keep-data)";
+                if opts.predicted_min_bytes > 0 && opts.predicted_min_bytes + margin > free {
+                    f.push(finding("disk", Status::Fail, detail, fix));
+                } else if opts.predicted_bytes + margin > free {
                     f.push(finding(
                         "disk",
-                        Status::Fail,
-                        detail,
-                        "free space, pass --out on a larger disk, shorten --runtime, or drop the largest dwarf modes (and --keep-data)",
+                        Status::Warn,
+                        format!("{detail}: the largest recordings will be refused when their turn comes"),
+                        fix,
                     ));
                 } else {
                     f.push(finding("disk", Status::Pass, detail, ""));
@@ -420,6 +415,29 @@ fn plugin_path(plugin: &str) -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
+/// What `fio --enghelp=nbd` says about the nbd engine: its option list (with `uri`) when
+/// fio was built with libnbd, an error otherwise.
+pub fn nbd_engine_finding(enghelp: &str) -> Finding {
+    if enghelp.lines().any(|l| l.trim_start().starts_with("uri")) {
+        finding(
+            "fio nbd engine",
+            Status::Pass,
+            "fio has its nbd engine (libnbd)",
+            "",
+        )
+    } else {
+        finding(
+            "fio nbd engine",
+            Status::Fail,
+            format!(
+                "this fio has no nbd engine ({})",
+                enghelp.lines().next().unwrap_or("no output").trim()
+            ),
+            "install Debian's fio (built with libnbd), or build fio with --enable-libnbd",
+        )
+    }
+}
+
 /// The doctor's findings as aligned text lines.
 pub fn render(d: &Diagnosis) -> String {
     let width = d.findings.iter().map(|f| f.check.len()).max().unwrap_or(0);
@@ -436,4 +454,30 @@ pub fn render(d: &Diagnosis) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nbd_engine_from_real_fio_output() {
+        // Debian's fio 3.33.
+        let with = "uri                     : Name of NBD URI\n";
+        assert_eq!(nbd_engine_finding(with).status, Status::Pass);
+        // fio 3.33 configured without --enable-libnbd (built here while writing the
+        // frame-pointer build script).
+        let without = "fio: engine nbd not loadable\n";
+        let f = nbd_engine_finding(without);
+        assert_eq!(f.status, Status::Fail);
+        assert!(f.detail.contains("engine nbd not loadable"), "{}", f.detail);
+        assert!(f.fix.contains("--enable-libnbd"));
+    }
+
+    #[test]
+    fn disk_margin_fits_small_and_large_disks() {
+        assert_eq!(disk_margin(400 << 20), 64 << 20);
+        assert_eq!(disk_margin(20 << 30), 1 << 30);
+        assert_eq!(disk_margin(250 << 30), 2 << 30);
+    }
 }

@@ -300,6 +300,31 @@ impl Child {
         }
     }
 
+    /// Like [`Child::wait_interruptibly`], calling `tick` between polls (to watch something
+    /// while the child runs).
+    pub fn wait_ticking(
+        &mut self,
+        timeout: Duration,
+        tick: &mut dyn FnMut(),
+    ) -> Result<Exit, ProcessError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(exit) = self.try_wait()? {
+                return Ok(exit);
+            }
+            check_interrupt()?;
+            if Instant::now() >= deadline {
+                self.kill();
+                return Err(ProcessError::Timeout {
+                    program: self.program.clone(),
+                    seconds: timeout.as_secs_f64(),
+                });
+            }
+            tick();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Asks the group to stop with `signal`, waits up to `grace`, then kills it.
     pub fn stop(&mut self, signal: i32, grace: Duration) -> Result<Exit, ProcessError> {
         if let Some(exit) = self.try_wait()? {

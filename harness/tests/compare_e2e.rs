@@ -22,34 +22,6 @@ fn results(dir: &Path) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Processes whose command line mentions `needle` (our run folder or socket).
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if pid == std::process::id() {
-            continue;
-        }
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(needle) {
-            found.push(format!("{pid}: {cmdline}"));
-        }
-    }
-    found
-}
-
-/// Children of the harness that are not its own (nbdkit, fio, perf) by name, still alive
-/// after it exited: none may remain. perf's command line names the run folder; nbdkit's and
-/// fio's name the socket folder, which is under the temp dir with the harness's pid.
-fn leftovers(run_dir: &Path, harness_pid: u32) -> Vec<String> {
-    let mut left = processes_mentioning(&run_dir.display().to_string());
-    left.extend(processes_mentioning(&format!("unwindbench-{harness_pid}-")));
-    left
-}
-
 #[test]
 fn short_comparison_reports_every_mode() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -117,9 +89,9 @@ fn short_comparison_reports_every_mode() {
     }
     assert!(modes[1]["flamegraphs"]["diff_vs_fp"].is_string());
     assert!(
-        leftovers(&run_dir, pid).is_empty(),
+        common::leftovers(&run_dir, pid).is_empty(),
         "{:?}",
-        leftovers(&run_dir, pid)
+        common::leftovers(&run_dir, pid)
     );
 }
 
@@ -168,9 +140,9 @@ fn ctrl_c_while_recording_stops_everything_and_keeps_what_finished() {
     // Give the kernel a moment to reap the killed groups, then look for survivors.
     std::thread::sleep(Duration::from_millis(500));
     assert!(
-        leftovers(&run_dir, pid).is_empty(),
+        common::leftovers(&run_dir, pid).is_empty(),
         "{:?}",
-        leftovers(&run_dir, pid)
+        common::leftovers(&run_dir, pid)
     );
 }
 

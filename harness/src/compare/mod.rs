@@ -7,26 +7,22 @@ use std::time::{Duration, SystemTime};
 
 use crate::machine::Machine;
 use crate::mode::UnwindMode;
-use crate::preflight::{self, DoctorOptions};
 use crate::process;
 use crate::progress::Progress;
-use crate::record::measure::{self, MeasurePaths, MeasureSpec};
-use crate::record::perf::{self as perf_rec, PerfOptions};
 use crate::record::{Knob, Recording, Sink};
-use crate::report::results::{
-    MeasurementStatus, Results, RunRecord, RunStatus, Settings, WorkloadInfo, SCHEMA_VERSION,
-};
+use crate::report::results::{MeasurementStatus, Results, RunStatus};
 use crate::report::{self, summary};
 use crate::timestamp;
-use crate::units::human_bytes;
-use crate::workload::program;
-use crate::workload::target::{self, TargetChoice, TargetKind};
-use crate::workload::{ProjectDirs, Workload, WorkloadKind};
+use crate::workload::target::{self, TargetChoice};
+use crate::workload::{ProjectDirs, Workload};
 
+mod measurement;
 mod plan;
+mod prepare;
 mod steps;
 
 pub use plan::{Plan, SWEEP_COPY};
+pub use prepare::{predict_recording_bytes, use_fp_builds};
 
 /// Options of `compare`; defaults are those of the reference experiment.
 #[derive(Clone, Debug)]
@@ -58,6 +54,8 @@ pub struct CompareOptions {
     /// Run the frame-pointer builds of nbdkit, libnbd and fio from
     /// scripts/build-fp-workloads.sh instead of the system's. Default: no.
     pub fp_built: bool,
+    /// Stop any file-sink recording whose perf.data grows past this. Default: no limit.
+    pub max_data: Option<u64>,
 }
 
 impl Default for CompareOptions {
@@ -77,6 +75,7 @@ impl Default for CompareOptions {
             knobs: Vec::new(),
             sweep: None,
             fp_built: false,
+            max_data: None,
         }
     }
 }
@@ -108,39 +107,35 @@ pub struct Outcome {
     pub results: Results,
 }
 
-/// Bytes a recording of `mode` may write in `window`: an upper bound from the sampling rate
-/// (every CPU sampled at the full frequency) and the record size the mode implies.
-pub fn predict_recording_bytes(mode: UnwindMode, freq: u32, cpus: usize, window: Duration) -> u64 {
-    // header + ip/tid/time/addr/id/cpu/period
-    let base = 72u64;
-    let per_sample = base
-        + match mode {
-            UnwindMode::None => 0,
-            // kernel + user return addresses, ~32 frames
-            UnwindMode::Fp => 8 * 34,
-            // kernel callchain, 20 user registers, stack size + copy + dynamic size
-            UnwindMode::Dwarf { stack_bytes } => 8 * 18 + 8 + 20 * 8 + 16 + u64::from(stack_bytes),
-            // callchain plus 32 branch entries of 24 bytes
-            UnwindMode::Lbr => 8 * 34 + 8 + 32 * 24,
-        };
-    let samples = u64::from(freq) * cpus as u64 * window.as_secs().max(1);
-    // Non-sample records (mmap, comm, ...) and perf's header: 10% on top.
-    samples * per_sample * 11 / 10
-}
-
-/// perf's default frequency, as capped by the kernel.
-fn effective_freq(asked: Option<u32>, machine: &Machine) -> u32 {
-    let f = asked.unwrap_or(4000);
-    machine
-        .perf_event_max_sample_rate
-        .map_or(f, |cap| f.min(cap))
-}
-
 /// A private folder for the NBD socket: short, so the socket path fits in 108 bytes.
 struct SocketDir(PathBuf);
 
 impl SocketDir {
+    /// Removes socket folders of earlier runs that were killed (SIGKILL leaves no chance to
+    /// clean up): `unwindbench-PID-*` whose PID is gone.
+    fn sweep_stale() {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix("unwindbench-")
+                .and_then(|r| r.split('-').next())
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            // SAFETY: signal 0 only checks whether the process exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0;
+            if !alive {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
     fn create() -> std::io::Result<SocketDir> {
+        SocketDir::sweep_stale();
         use std::os::unix::fs::DirBuilderExt;
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -179,183 +174,20 @@ pub fn compare(
     command: Vec<String>,
     make_progress: &dyn Fn(Duration) -> Box<dyn Progress>,
 ) -> Result<Outcome, CompareError> {
-    let dirs = ProjectDirs::locate();
-    if opts.fp_built {
-        use_fp_builds(&dirs)?;
-    }
-    let workload = dirs.load_workload(&opts.workload)?;
-    let runtime = opts.runtime.unwrap_or(workload.runtime);
-    let ramp = opts.ramp.unwrap_or(workload.ramp);
-    if runtime.is_zero() {
-        return Err(CompareError::Invalid(
-            "--runtime must be greater than zero (e.g. --runtime 60s)".into(),
-        ));
-    }
-    if ramp < Duration::from_secs(1) {
-        return Err(CompareError::Invalid(
-            "--ramp must be at least 1s: it covers perf's start-up and fio's warm-up".into(),
-        ));
-    }
-    if opts.repeat == 0 {
-        return Err(CompareError::Invalid("--repeat must be at least 1".into()));
-    }
-    if opts.freq == Some(0) {
-        return Err(CompareError::Invalid(
-            "--freq must be greater than zero".into(),
-        ));
-    }
-
-    let started = SystemTime::now();
-    let run_dir = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| dirs.reports().join(timestamp::folder_stamp(started)));
-    std::fs::create_dir_all(&run_dir).map_err(|source| CompareError::OutDir {
-        path: run_dir.clone(),
-        source,
-    })?;
-    probe_writable(&run_dir)?;
-
-    let programs = match &workload.kind {
-        WorkloadKind::Program { spec, source } => {
-            program::build(spec, source, &dirs.build().join("programs"))?
-        }
-        WorkloadKind::Nbd { .. } => Vec::new(),
-    };
-    let truth = workload.ground_truth();
-    let mut machine = Machine::probe();
-    let perf_build = process::capture("perf", &["version", "--build-options"])
-        .map(|(_, out, _)| out)
-        .unwrap_or_default();
-    let plan = plan::plan(
-        &opts.modes,
-        &opts.sinks,
-        &opts.knobs,
-        opts.sweep,
-        &perf_build,
-    );
+    let prepare::Prepared {
+        run_dir,
+        workload,
+        runtime,
+        ramp,
+        programs,
+        truth,
+        mut machine,
+        plan,
+        freq,
+        target,
+        mut results,
+    } = prepare::prepare(opts, command)?;
     let recorded = plan.recorded();
-    let freq = effective_freq(opts.freq, &machine);
-    let sizes: Vec<u64> = recorded
-        .iter()
-        .filter(|r| r.sink == Sink::File)
-        .map(|r| {
-            predict_recording_bytes(
-                r.mode,
-                freq,
-                machine.online_cpus,
-                runtime + Duration::from_secs(1),
-            )
-        })
-        .collect();
-    let predicted = if opts.keep_data {
-        sizes.iter().sum::<u64>() * opts.repeat as u64
-    } else {
-        sizes.iter().copied().max().unwrap_or(0)
-    };
-    let diagnosis = preflight::diagnose(
-        &DoctorOptions {
-            workload: Some(&workload),
-            programs: programs
-                .iter()
-                .map(|p| (p.comm.clone(), p.path.clone()))
-                .collect(),
-            modes: opts.modes.clone(),
-            out_dir: Some(run_dir.clone()),
-            predicted_bytes: predicted,
-            audit: true,
-        },
-        &machine,
-    );
-    if let Some(summary) = diagnosis.failure_summary() {
-        return Err(CompareError::Doctor(summary));
-    }
-    let target_plan = target::plan(opts.target)?;
-
-    let mut notes = Vec::new();
-    if !machine.hardware_pmu {
-        notes.push("This machine has no hardware PMU: perf sampled with the software cpu-clock event. Compare ratios within this run, not absolute figures across machines.".to_string());
-    }
-    if let Some(why) = &target_plan.kernel_nbd_skipped {
-        if target_plan.kind == TargetKind::NbdEngine {
-            notes.push(format!("fio drove the server through its nbd engine; the kernel NBD device was not used: {why}."));
-        }
-    }
-    if opts.fp_built {
-        let rebuilt: Vec<&str> = ["nbdkit", "fio"]
-            .into_iter()
-            .filter(|t| process::resolve(t).is_absolute())
-            .collect();
-        notes.push(format!(
-            "--fp-built: {} rebuilt with frame pointers by scripts/build-fp-workloads.sh (with libnbd); {}libc is the system's, without frame pointers.",
-            rebuilt.join(" and "),
-            if rebuilt.contains(&"nbdkit") { "" } else { "nbdkit is the system's (its source package could not be fetched); " }
-        ));
-    }
-    if !opts.keep_data {
-        notes.push(
-            "perf.data files were deleted after analysis; pass --keep-data to keep them.".into(),
-        );
-    }
-    notes.push("lost events = max(sum of LOST records, perf's end-of-run LOST_SAMPLES counters) + kernel LOST_SAMPLES: perf 6.x reports the same drops both ways, so they are not added.".into());
-
-    let mut results = Results {
-        schema_version: SCHEMA_VERSION,
-        tool: format!("unwindbench {}", env!("CARGO_PKG_VERSION")),
-        status: RunStatus::Running,
-        started_at: timestamp::rfc3339(started),
-        finished_at: None,
-        command,
-        machine: machine.clone(),
-        workload: WorkloadInfo {
-            name: workload.name.clone(),
-            description: workload.description.clone(),
-            server: match &workload.kind {
-                WorkloadKind::Nbd { server, .. } => Some(server.clone()),
-                WorkloadKind::Program { .. } => None,
-            },
-            fio_job: match &workload.kind {
-                WorkloadKind::Nbd { job, .. } => Some(job.path.clone()),
-                WorkloadKind::Program { .. } => None,
-            },
-            program: match &workload.kind {
-                WorkloadKind::Program { spec, .. } => Some(spec.clone()),
-                WorkloadKind::Nbd { .. } => None,
-            },
-            focus: workload.focus(),
-            runtime_s: runtime.as_secs_f64(),
-            ramp_s: ramp.as_secs_f64(),
-            target: match target_plan.kind {
-                TargetKind::NbdEngine => "nbd-engine".into(),
-                TargetKind::KernelNbd => "kernel-nbd".into(),
-            },
-            kernel_nbd_skipped: target_plan.kernel_nbd_skipped.clone(),
-        },
-        settings: Settings {
-            modes: opts.modes.iter().map(|m| m.to_string()).collect(),
-            sinks: opts.sinks.clone(),
-            knobs: opts.knobs.iter().map(|k| k.to_string()).collect(),
-            sweep: opts.sweep.is_some(),
-            fp_built: opts.fp_built,
-            repeat: opts.repeat,
-            freq: opts.freq,
-            sink: if opts.sinks.contains(&Sink::Pipe) && opts.sinks.contains(&Sink::File) {
-                "file+pipe".into()
-            } else if opts.sinks.contains(&Sink::Pipe) {
-                "pipe".into()
-            } else {
-                "file".into()
-            },
-            keep_data: opts.keep_data,
-        },
-        baseline: Default::default(),
-        modes: Vec::new(),
-        runs: Vec::new(),
-        doctor: diagnosis,
-        notes,
-        reference: None,
-        sweep: None,
-    };
     let refresh = |results: &mut Results, machine: &Machine| {
         results.machine = machine.clone();
         results.baseline = summary::baseline(&results.runs);
@@ -386,6 +218,20 @@ pub fn compare(
     let mut progress = make_progress(per_measurement * total as u32);
     let mut index = 0;
     let mut interrupted = false;
+    let focus = results.workload.focus.clone();
+    let ctx = measurement::Context {
+        opts,
+        workload: &workload,
+        runtime,
+        ramp,
+        target,
+        programs: &programs,
+        truth: &truth,
+        freq,
+        run_dir: &run_dir,
+        sock_dir: &sock_dir.0,
+        focus: &focus,
+    };
     'rounds: for r in 0..opts.repeat {
         for rec in round_order(&recorded, r) {
             index += 1;
@@ -396,132 +242,16 @@ pub fn compare(
                 &format!("repeat {}/{} · {label}", r + 1, opts.repeat),
                 per_measurement,
             );
-            let paths = MeasurePaths {
-                dir: run_dir.join(format!("r{}-{}", r + 1, label.replace(':', "-"))),
-                // (the same name as RunRecord::folder_name)
-            };
-            if !truth.is_empty() {
-                let written = std::fs::create_dir_all(&paths.dir).and_then(|_| {
-                    std::fs::write(
-                        paths.truth(),
-                        serde_json::to_vec_pretty(&truth).unwrap_or_default(),
-                    )
-                });
-                if let Err(source) = written {
-                    return Err(CompareError::OutDir {
-                        path: paths.dir.clone(),
-                        source,
-                    });
-                }
-            }
-            let mut record = RunRecord {
-                repeat: r + 1,
-                label: label.clone(),
-                status: MeasurementStatus::Ok,
-                error: None,
-                started_at: timestamp::now_rfc3339(),
-                measured: None,
-                stats: None,
-                stats_error: None,
-                warnings: Vec::new(),
-                perf_data: None,
-                analysis: None,
-            };
-            let guard = rec.filter(|r| r.sink == Sink::File).and_then(|r| {
-                steps::disk_guard(r, &results.runs, freq, &machine, runtime, &run_dir)
-            });
-            let outcome = match guard {
-                Some(refusal) => Err(refusal),
-                None => {
-                    let spec = MeasureSpec {
-                        workload: &workload,
-                        runtime,
-                        ramp,
-                        target: target_plan.kind,
-                        recording: rec,
-                        perf: PerfOptions {
-                            freq: opts.freq,
-                            delay: ramp,
-                        },
-                        sock_dir: &sock_dir.0,
-                        programs: &programs,
-                    };
-                    measure::measure(&spec, &paths, &mut |phase| progress.phase(phase)).map_err(
-                        |e| {
-                            if e.is_interrupt() {
-                                interrupted = true;
-                            }
-                            e.to_string()
-                        },
-                    )
-                }
-            };
-            match outcome {
-                Ok(measured) => {
-                    record
-                        .warnings
-                        .extend(steps::fio_skew_warning(&measured, ramp + runtime));
-                    record.measured = Some(measured);
-                    if let Some(rec) = rec {
-                        record
-                            .warnings
-                            .extend(perf_rec::warnings(&paths.perf_log()));
-                        progress.phase("analyzing");
-                        let analysis = match record
-                            .measured
-                            .as_ref()
-                            .and_then(|m| m.perf.as_ref()?.reader.clone())
-                        {
-                            // The pipe's reader analyzed the stream as it came.
-                            Some(reader) if rec.sink == Sink::Pipe => steps::read_analysis(
-                                &paths,
-                                &results.workload.focus,
-                                reader.wall_s,
-                                reader.total_cpu_s,
-                                reader.peak_rss_mib,
-                            ),
-                            _ => steps::analyze_recording(&paths, &results.workload.focus),
-                        };
-                        match analysis {
-                            Ok((stats, analysis)) => {
-                                record.stats = Some(stats);
-                                record.analysis = Some(analysis);
-                            }
-                            Err(e) => record.stats_error = Some(e),
-                        }
-                        if let Some(event) =
-                            record.stats.as_ref().and_then(|s| s.sampling_event.clone())
-                        {
-                            machine.sampling_event.get_or_insert(event.name);
-                        }
-                        if let Some(e) = &record.stats_error {
-                            record.status = MeasurementStatus::Failed;
-                            record.error = Some(format!("analyzing perf.data: {e}"));
-                        }
-                    }
-                }
-                Err(message) => {
-                    record.status = if interrupted {
-                        MeasurementStatus::Interrupted
-                    } else {
-                        MeasurementStatus::Failed
-                    };
-                    record.error = Some(message);
-                }
-            }
-            if opts.keep_data
-                && paths.perf_data().exists()
-                && record.status == MeasurementStatus::Ok
-            {
-                record.perf_data = paths
-                    .perf_data()
-                    .strip_prefix(&run_dir)
-                    .ok()
-                    .map(Path::to_path_buf);
-            } else {
-                let _ = std::fs::remove_file(paths.perf_data());
-            }
-            progress.end(&outcome_phrase(&record));
+            let (record, stopped) = measurement::measure_one(
+                &ctx,
+                r,
+                rec,
+                &label,
+                &results.runs,
+                &mut machine,
+                progress.as_mut(),
+            )?;
+            interrupted |= stopped;
             results.runs.push(record);
             refresh(&mut results, &machine);
             save(&results, &run_dir)?;
@@ -552,57 +282,11 @@ pub fn compare(
     Ok(Outcome { run_dir, results })
 }
 
-fn outcome_phrase(r: &RunRecord) -> String {
-    match (&r.status, &r.measured) {
-        (MeasurementStatus::Ok, Some(m)) => {
-            let mut s = format!("{:.0} IOPS", m.iops());
-            if let Some(p) = &m.perf {
-                s.push_str(&format!(", perf.data {}", human_bytes(p.data_bytes)));
-            }
-            if let Some(st) = &r.stats {
-                s.push_str(&format!(
-                    ", {} samples, {} lost chunks",
-                    st.samples, st.lost_chunks
-                ));
-            }
-            s
-        }
-        (MeasurementStatus::Interrupted, _) => "interrupted".into(),
-        _ => format!("FAILED: {}", r.error.as_deref().unwrap_or("unknown error")),
-    }
-}
-
-fn probe_writable(dir: &Path) -> Result<(), CompareError> {
-    let probe = dir.join(".write-test");
-    std::fs::write(&probe, b"").map_err(|source| CompareError::OutDir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
-}
-
 /// Writes results.json and every other export.
 pub fn save(results: &Results, dir: &Path) -> Result<(), CompareError> {
     for exporter in report::exporters() {
         exporter.export(results, dir)?;
     }
-    Ok(())
-}
-
-/// Points the harness at the frame-pointer builds of scripts/build-fp-workloads.sh.
-pub fn use_fp_builds(dirs: &ProjectDirs) -> Result<(), CompareError> {
-    let bin = dirs.build().join("fp/prefix/bin");
-    // fio (with the rebuilt libnbd) is what the script can always build; nbdkit's source is
-    // not fetchable from every mirror, and the system's nbdkit then stays in use.
-    if !bin.join("fio").is_file() {
-        return Err(CompareError::Invalid(format!(
-            "--fp-built: {} not found; build it first with scripts/build-fp-workloads.sh",
-            bin.join("fio").display()
-        )));
-    }
-    // A second call (tests running several comparisons) keeps the first folder: the same.
-    let _ = process::set_tool_dir(bin);
     Ok(())
 }
 

@@ -58,8 +58,8 @@ pub fn disk_guard(
         Some(rate) => (rate * window.as_secs_f64() * 1.25) as u64,
         None => predict_recording_bytes(mode, freq, machine.online_cpus, window),
     };
-    let free = preflight::free_bytes(run_dir)?;
-    let margin = preflight::disk_margin(free);
+    let (free, total) = preflight::disk_space(run_dir)?;
+    let margin = preflight::disk_margin(total);
     (predicted + margin > free).then(|| {
         format!(
             "not enough disk for {label}: predicted {} but only {} free at {} (keeping {} spare); free space, use --out on a larger disk or a shorter --runtime",

@@ -7,12 +7,15 @@
 //! memory stays bounded by a round, not by the file.
 
 pub mod address_space;
+mod byte_source;
 pub mod salvage;
 pub mod stats;
 pub mod threads;
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
+
+use byte_source::{Counting, MappedFile};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -50,105 +53,6 @@ pub enum PerfDataError {
         offset: u64,
         message: String,
     },
-}
-
-/// A reader that counts the bytes consumed, so that a parse error can name where it happened.
-struct Counting<R> {
-    inner: R,
-    position: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.position.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
-impl<R: Seek> Seek for Counting<R> {
-    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        let at = self.inner.seek(pos)?;
-        self.position.store(at, Ordering::Relaxed);
-        Ok(at)
-    }
-}
-
-/// A memory-mapped file read front to back. Pages behind the reader are dropped from the
-/// mapping as it goes (the records were copied out by then), so resident memory stays near
-/// [`RELEASE_EVERY`] however large the file: a 10 GB recording must not show up as 10 GB of
-/// RSS. Dropping pages of a read-only file mapping only unmaps them; the page cache keeps
-/// the data and a later read faults it back in.
-pub struct MappedFile {
-    map: memmap2::Mmap,
-    pos: u64,
-    released: u64,
-}
-
-const RELEASE_EVERY: u64 = 64 << 20;
-
-impl MappedFile {
-    fn new(map: memmap2::Mmap) -> MappedFile {
-        MappedFile {
-            map,
-            pos: 0,
-            released: 0,
-        }
-    }
-
-    fn release_behind(&mut self) {
-        const PAGE: u64 = 4096;
-        if self.pos < self.released + RELEASE_EVERY {
-            return;
-        }
-        // Keep the last megabyte: the current record may straddle it.
-        let end = (self.pos.saturating_sub(1 << 20)) / PAGE * PAGE;
-        if end <= self.released {
-            return;
-        }
-        // SAFETY: the range lies inside our mapping; MADV_DONTNEED on a private read-only
-        // file mapping cannot change what later reads see.
-        unsafe {
-            libc::madvise(
-                self.map.as_ptr().add(self.released as usize) as *mut libc::c_void,
-                (end - self.released) as usize,
-                libc::MADV_DONTNEED,
-            );
-        }
-        self.released = end;
-    }
-}
-
-impl Read for MappedFile {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let start = (self.pos as usize).min(self.map.len());
-        let n = buf.len().min(self.map.len() - start);
-        buf[..n].copy_from_slice(&self.map[start..start + n]);
-        self.pos += n as u64;
-        self.release_behind();
-        Ok(n)
-    }
-}
-
-impl Seek for MappedFile {
-    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        let len = self.map.len() as i128;
-        let target = match pos {
-            SeekFrom::Start(p) => p as i128,
-            SeekFrom::End(d) => len + d as i128,
-            SeekFrom::Current(d) => self.pos as i128 + d as i128,
-        };
-        if target < 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "seek before the start",
-            ));
-        }
-        self.pos = target as u64;
-        // Seeking back (the crate reads the metadata at the end first) re-reads from there.
-        self.released = self.released.min(self.pos / 4096 * 4096);
-        Ok(self.pos)
-    }
 }
 
 /// Files are read through a memory map: no read() syscalls and no kernel-to-user copy of
@@ -226,6 +130,51 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
+/// Checks every section the header points at against the file's length before the crate
+/// reads them: linux-perf-data allocates a metadata section at the size the header claims, so
+/// one flipped bit there would ask for terabytes (found by the mutation test).
+fn check_sections(file: &mut File, file_len: u64, header: &FileHeader) -> Result<(), String> {
+    let mut buf = [0u8; FILE_HEADER_SIZE as usize];
+    file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+    read_up_to(file, &mut buf).map_err(|e| e.to_string())?;
+    let at = |i: usize| u64::from_le_bytes(buf[i..i + 8].try_into().unwrap_or([0; 8]));
+    let attr_size = at(16);
+    let within = |name: &str, offset: u64, size: u64| {
+        if offset.checked_add(size).is_some_and(|end| end <= file_len) {
+            Ok(())
+        } else {
+            Err(format!(
+                "its {name} section claims bytes {offset}..{} but the file has {file_len}",
+                offset.saturating_add(size)
+            ))
+        }
+    };
+    within("attribute", at(24), at(32))?;
+    if at(32) > 0 && !(64..=4096).contains(&attr_size) {
+        return Err(format!(
+            "its header gives an impossible attribute size ({attr_size} bytes)"
+        ));
+    }
+    within("event types", at(56), at(64))?;
+    // The feature sections' table follows the data; one 16-byte entry per feature bit set.
+    let features: u32 = (0..4).map(|w| at(72 + 8 * w).count_ones()).sum();
+    let table = header.data_offset.saturating_add(header.data_size);
+    if header.data_size == 0 || features == 0 {
+        return Ok(());
+    }
+    within("feature table", table, u64::from(features) * 16)?;
+    file.seek(SeekFrom::Start(table))
+        .map_err(|e| e.to_string())?;
+    for _ in 0..features {
+        let mut entry = [0u8; 16];
+        read_up_to(file, &mut entry).map_err(|e| e.to_string())?;
+        let offset = u64::from_le_bytes(entry[..8].try_into().unwrap_or([0; 8]));
+        let size = u64::from_le_bytes(entry[8..].try_into().unwrap_or([0; 8]));
+        within("metadata", offset, size)?;
+    }
+    Ok(())
+}
+
 /// Opens a perf.data file (file format, or a pipe-format stream saved to a file). With
 /// `partial`, a truncated file is read up to its last whole record instead of refused.
 pub fn open(path: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
@@ -297,6 +246,14 @@ pub fn open(path: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
         });
     }
     let expected_end = header.data_offset.saturating_add(header.data_size);
+    if expected_end <= file_len {
+        check_sections(&mut file, file_len, &header).map_err(|message| PerfDataError::Corrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            message,
+        })?;
+        file.seek(SeekFrom::Start(0)).map_err(open_err)?;
+    }
     if expected_end > file_len && !partial {
         return Err(PerfDataError::Truncated {
             path: path.to_path_buf(),
@@ -536,6 +493,17 @@ fn describe(e: &linux_perf_data::Error) -> String {
         }
         other => other.to_string().replace('\n', " "),
     }
+}
+
+/// Parses a kernel record, guarding against the parser panicking on a hostile length
+/// (linux-perf-event-reader multiplies a callchain length from the file without checking;
+/// found by fuzzing). None: the record cannot be parsed; callers skip and count it.
+pub fn parse_record<'a>(
+    record: &linux_perf_data::linux_perf_event_reader::RawEventRecord<'a>,
+) -> Option<linux_perf_data::linux_perf_event_reader::EventRecord<'a>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| record.parse()))
+        .ok()?
+        .ok()
 }
 
 /// A u64 from the start of a raw record body, in the file's byte order.

@@ -44,6 +44,9 @@ pub struct RecordStats {
     pub perf_version: Option<String>,
     /// Bytes read from the stream.
     pub bytes: u64,
+    /// Records whose contents could not be parsed (corrupt): skipped, never guessed at.
+    #[serde(default)]
+    pub unparsable_records: u64,
 }
 
 impl RecordStats {
@@ -160,8 +163,9 @@ impl StatsCollector {
             return;
         }
         if let PerfFileRecord::EventRecord { record, .. } = record {
-            if let Ok(event) = record.parse() {
-                self.event(&event);
+            match super::parse_record(record) {
+                Some(event) => self.event(&event),
+                None => self.stats.unparsable_records += 1,
             }
         }
     }

@@ -89,6 +89,12 @@ pub struct PerfCost {
     /// The pipe sink's reader (the analyzer reading perf's stream while it is written).
     #[serde(default)]
     pub reader: Option<ReaderCost>,
+    /// Set when the recording was stopped early (--max-data): why, and the seconds of the
+    /// window it covers.
+    #[serde(default)]
+    pub truncated: Option<String>,
+    #[serde(default)]
+    pub recorded_s: Option<f64>,
 }
 
 /// What reading a pipe-sink recording live cost: it competes with the workload for CPUs.
@@ -185,6 +191,8 @@ pub struct MeasureSpec<'a> {
     pub sock_dir: &'a Path,
     /// The built binaries of a program workload (empty for NBD workloads).
     pub programs: &'a [BuiltProgram],
+    /// Stop a file-sink recording once its perf.data passes this many bytes.
+    pub max_data: Option<u64>,
 }
 
 /// Runs one measurement; `on_phase` hears "starting", "ramp", "recording", "stopping".
@@ -266,7 +274,9 @@ fn measure_nbd(
     let client_at_start = cpu::tree_cpu(fio.pid());
     profiler.window_start();
 
-    let fio_exit = fio.wait_interruptibly(spec.runtime + Duration::from_secs(120))?;
+    let fio_exit = fio.wait_ticking(spec.runtime + Duration::from_secs(120), &mut || {
+        profiler.watch(spec.max_data, window_start)
+    })?;
     let window_s = window_start.elapsed().as_secs_f64();
     let server_at_end = cpu::tree_cpu(server.child.pid());
     profiler.window_end();
@@ -325,7 +335,11 @@ fn measure_program(
     profiler.window_start();
     let mut exits = Vec::new();
     for (_, child, _) in running.iter_mut() {
-        exits.push(child.wait_interruptibly(spec.runtime + Duration::from_secs(60))?);
+        exits.push(
+            child.wait_ticking(spec.runtime + Duration::from_secs(60), &mut || {
+                profiler.watch(spec.max_data, window_start)
+            })?,
+        );
     }
     let window_s = window_start.elapsed().as_secs_f64();
     profiler.window_end();

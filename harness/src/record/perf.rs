@@ -143,6 +143,12 @@ impl Running {
         self.child.pid()
     }
 
+    /// Ends the recording early (SIGINT: perf still finalizes its file); [`Running::stop`]
+    /// then only collects it.
+    pub fn interrupt(&self) {
+        self.child.signal_group(libc::SIGINT);
+    }
+
     /// Stops the recording with SIGINT (perf then flushes and finalizes the file) and waits.
     /// perf re-raises the SIGINT as it exits, so dying of SIGINT is its normal end.
     pub fn stop(mut self) -> Result<Exit, PerfError> {

@@ -16,6 +16,8 @@ pub struct Profiler {
     reader: Option<Child>,
     perf_cpu: [Option<f64>; 2],
     reader_cpu: [Option<f64>; 2],
+    /// Set when --max-data stopped the recording: why, and after how many seconds.
+    truncated: Option<(String, f64)>,
 }
 
 /// Starts `unwindbench analyze -` on the measurement's folder, reading stdin; returns it and
@@ -61,6 +63,7 @@ impl Profiler {
             reader: None,
             perf_cpu: [None; 2],
             reader_cpu: [None; 2],
+            truncated: None,
         };
         let Some(rec) = recording else {
             return Ok(p);
@@ -91,6 +94,35 @@ impl Profiler {
                 .as_ref()
                 .and_then(|r| cpu::thread_run_seconds(r.pid())),
         )
+    }
+
+    /// Stops a file-sink recording that has grown past `max` bytes (the window started at
+    /// `since`). A full disk is worse than a short recording: what was written stays usable.
+    pub fn watch(&mut self, max: Option<u64>, since: std::time::Instant) {
+        let (Some(max), None) = (max, &self.truncated) else {
+            return;
+        };
+        let Some((rec, running)) = &self.recording else {
+            return;
+        };
+        if rec.sink != Sink::File {
+            return;
+        }
+        let size = std::fs::metadata(&running.output)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if size > max {
+            running.interrupt();
+            let after = since.elapsed().as_secs_f64();
+            self.truncated = Some((
+                format!(
+                    "recording stopped at {} (--max-data {}) after {after:.1} s of the window",
+                    crate::units::human_bytes(size),
+                    crate::units::human_bytes(max)
+                ),
+                after,
+            ));
+        }
     }
 
     pub fn window_start(&mut self) {
@@ -149,6 +181,8 @@ impl Profiler {
             wall_s: exit.wall.as_secs_f64(),
             sink: rec.sink,
             reader,
+            truncated: self.truncated.as_ref().map(|(why, _)| why.clone()),
+            recorded_s: self.truncated.as_ref().map(|(_, s)| *s),
         }))
     }
 }

@@ -168,6 +168,12 @@ pub fn analysis_summary(a: &crate::analyze::Analysis, out: &Path) -> String {
             a.missing_modules.len()
         ));
     }
+    if r.unparsable_records > 0 {
+        s.push_str(&format!(
+            "warning: {} record(s) were malformed and skipped (the file is damaged); their samples are not in the figures\n",
+            r.unparsable_records
+        ));
+    }
     if !a.kernel_symbols {
         s.push_str("kernel frames are unnamed: kallsyms of this boot is unreadable or hidden (run as root)\n");
     }

@@ -194,6 +194,10 @@ pub struct ModeSummary {
     pub reason: Option<String>,
     /// Successful repeats behind the medians.
     pub repeats: usize,
+    /// Repeats whose recording was stopped early by --max-data (their figures cover part
+    /// of the window).
+    #[serde(default)]
+    pub truncated_runs: usize,
     pub perf_data_bytes: Option<f64>,
     pub perf_data_mb_per_s: Option<f64>,
     pub samples: Option<f64>,

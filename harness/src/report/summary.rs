@@ -74,6 +74,7 @@ pub fn mode_summary(
             throughput: None,
             cpu_per_io: None,
         },
+        truncated_runs: 0,
         completeness: None,
         client_completeness: None,
         depth_p50: None,
@@ -115,7 +116,9 @@ pub fn mode_summary(
     let bytes = Spread::of(ok.iter().filter_map(|r| Some(perf(r)?.data_bytes as f64)));
     let rate = Spread::of(ok.iter().filter_map(|r| {
         let m = r.measured.as_ref()?;
-        Some(m.perf.as_ref()?.data_bytes as f64 / 1e6 / m.window_s)
+        let p = m.perf.as_ref()?;
+        // A recording stopped early (--max-data) covers only part of the window.
+        Some(p.data_bytes as f64 / 1e6 / p.recorded_s.unwrap_or(m.window_s).max(1e-3))
     }));
     let samples = Spread::of(ok.iter().filter_map(|r| Some(stats(r)?.samples as f64)));
     let chunks = Spread::of(ok.iter().filter_map(|r| Some(stats(r)?.lost_chunks as f64)));
@@ -165,6 +168,15 @@ pub fn mode_summary(
     let analysis_rss = Spread::of(ok.iter().filter_map(|r| Some(analysis(r)?.peak_rss_mib)));
 
     let median = |s: &Option<Spread>| s.map(|s| s.median);
+    summary.truncated_runs = ok
+        .iter()
+        .filter(|r| {
+            r.measured
+                .as_ref()
+                .and_then(|m| m.perf.as_ref())
+                .is_some_and(|p| p.truncated.is_some())
+        })
+        .count();
     summary.completeness = median(&completeness);
     summary.client_completeness = median(&Spread::of(
         ok.iter().filter_map(|r| analysis(r)?.client?.completeness),
@@ -297,6 +309,8 @@ mod tests {
                     wall_s: 12.0,
                     sink: Default::default(),
                     reader: None,
+                    truncated: None,
+                    recorded_s: None,
                 }),
             }),
             stats: perf_bytes.map(|_| RecordStats {

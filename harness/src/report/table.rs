@@ -131,9 +131,13 @@ pub fn cells(m: &ModeSummary) -> Vec<String> {
         m.perf_data_bytes
             .map(|b| {
                 format!(
-                    "{}{}",
+                    "{}{}{}",
                     megabytes(b),
-                    range(s.perf_data_bytes.as_ref(), megabytes_number)
+                    range(s.perf_data_bytes.as_ref(), megabytes_number),
+                    match m.truncated_runs {
+                        0 => String::new(),
+                        n => format!(" ({n} truncated by --max-data)"),
+                    }
                 )
             })
             .unwrap_or_else(dash),

@@ -1,3 +1,6 @@
+// Each test file uses a part of these helpers; the rest would be dead code there.
+#![allow(dead_code)]
+
 //! Checks shared by the test files that look at rendered run folders.
 
 use std::path::Path;
@@ -65,4 +68,32 @@ pub fn check_run_folder(dir: &Path) {
             }
         }
     }
+}
+
+/// Processes whose command line mentions `needle` (our run folder or socket).
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!("{pid}: {cmdline}"));
+        }
+    }
+    found
+}
+
+/// Children of the harness that are not its own (nbdkit, fio, perf) by name, still alive
+/// after it exited: none may remain. perf's command line names the run folder; nbdkit's and
+/// fio's name the socket folder, which is under the temp dir with the harness's pid.
+pub fn leftovers(run_dir: &Path, harness_pid: u32) -> Vec<String> {
+    let mut left = processes_mentioning(&run_dir.display().to_string());
+    left.extend(processes_mentioning(&format!("unwindbench-{harness_pid}-")));
+    left
 }
