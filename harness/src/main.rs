@@ -23,19 +23,66 @@ const EXIT_INTERRUPTED: u8 = 130;
 const EXIT_REGRESSION: u8 = 4;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     process::install_interrupt_handler();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            // One line: the error and its causes.
-            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("error: {}", chain.join(": "));
+            eprintln!("error: {}", one_line(&e));
             if process::interrupted().is_some() {
                 ExitCode::from(EXIT_INTERRUPTED)
             } else {
                 ExitCode::from(EXIT_ERROR)
             }
+        }
+    }
+}
+
+/// The error and its causes on one line. A cause whose text the message already quotes
+/// (an error that prints its source) is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// Bad arguments: clap's first line, which names the argument and (for our validators) the
+/// valid forms; help and version output pass through unchanged.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        kind => {
+            // clap's message, its list of missing arguments and its tip, without the usage
+            // block that follows.
+            let text = e.to_string();
+            let parts: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+                .filter(|l| !l.is_empty())
+                .collect();
+            let line = parts.join(" ").replace(" tip:", "; tip:");
+            if kind == ErrorKind::ValueValidation {
+                eprintln!("{line}");
+            } else {
+                eprintln!("{line} (see unwindbench --help)");
+            }
+            ExitCode::from(2)
         }
     }
 }

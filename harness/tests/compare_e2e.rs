@@ -151,6 +151,7 @@ fn one_line_error(args: &[&str]) -> String {
     assert!(!out.status.success(), "{args:?} succeeded");
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     stderr
 }
 
@@ -163,7 +164,6 @@ fn bad_input_is_refused_in_one_line() {
     let e = one_line_error(&["compare", "--workload", "no-such-workload"]);
     assert!(e.contains("known workloads: "), "{e}");
     assert!(e.contains("nbd-null"), "{e}");
-    assert_eq!(e.lines().count(), 1, "{e}");
     let e = one_line_error(&[
         "compare",
         "--runtime",
@@ -172,13 +172,18 @@ fn bad_input_is_refused_in_one_line() {
         "/tmp/unwindbench-never",
     ]);
     assert!(e.contains("--runtime must be greater than zero"), "{e}");
-    assert_eq!(e.lines().count(), 1, "{e}");
     let e = one_line_error(&["compare", "--runtime", "abc"]);
     assert!(e.contains("bad duration"), "{e}");
     let e = one_line_error(&["compare", "--ramp", "0s", "--out", "/tmp/unwindbench-never"]);
     assert!(e.contains("--ramp must be at least 1s"), "{e}");
     let e = one_line_error(&["compare", "--target", "floppy"]);
     assert!(e.contains("auto, nbd-engine or kernel-nbd"), "{e}");
+    let e = one_line_error(&["compare", "--no-such-flag"]);
+    assert!(e.contains("--no-such-flag") && e.contains("--help"), "{e}");
+    let e = one_line_error(&["analyze"]);
+    assert!(e.contains("<INPUT>"), "{e}");
+    let e = one_line_error(&["analyze", "/nonexistent/perf.data"]);
+    assert_eq!(e.matches("No such file").count(), 1, "cause said once: {e}");
     assert!(!Path::new("/tmp/unwindbench-never").exists());
 }
 

@@ -133,44 +133,53 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Checks every section the header points at against the file's length before the crate
 /// reads them: linux-perf-data allocates a metadata section at the size the header claims, so
 /// one flipped bit there would ask for terabytes (found by the mutation test).
-fn check_sections(file: &mut File, file_len: u64, header: &FileHeader) -> Result<(), String> {
+fn check_sections(
+    file: &mut File,
+    file_len: u64,
+    header: &FileHeader,
+) -> Result<(), (u64, String)> {
+    let io = |e: std::io::Error| (0, e.to_string());
     let mut buf = [0u8; FILE_HEADER_SIZE as usize];
-    file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-    read_up_to(file, &mut buf).map_err(|e| e.to_string())?;
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    read_up_to(file, &mut buf).map_err(io)?;
     let at = |i: usize| u64::from_le_bytes(buf[i..i + 8].try_into().unwrap_or([0; 8]));
     let attr_size = at(16);
-    let within = |name: &str, offset: u64, size: u64| {
+    // `field` is where the offending (offset, size) pair is stored: the error names it.
+    let within = |name: &str, field: u64, offset: u64, size: u64| {
         if offset.checked_add(size).is_some_and(|end| end <= file_len) {
             Ok(())
         } else {
-            Err(format!(
-                "its {name} section claims bytes {offset}..{} but the file has {file_len}",
-                offset.saturating_add(size)
+            Err((
+                field,
+                format!(
+                    "its {name} section claims bytes {offset}..{} but the file has {file_len}",
+                    offset.saturating_add(size)
+                ),
             ))
         }
     };
-    within("attribute", at(24), at(32))?;
+    within("attribute", 24, at(24), at(32))?;
     if at(32) > 0 && !(64..=4096).contains(&attr_size) {
-        return Err(format!(
-            "its header gives an impossible attribute size ({attr_size} bytes)"
+        return Err((
+            16,
+            format!("its header gives an impossible attribute size ({attr_size} bytes)"),
         ));
     }
-    within("event types", at(56), at(64))?;
+    within("event types", 56, at(56), at(64))?;
     // The feature sections' table follows the data; one 16-byte entry per feature bit set.
     let features: u32 = (0..4).map(|w| at(72 + 8 * w).count_ones()).sum();
     let table = header.data_offset.saturating_add(header.data_size);
     if header.data_size == 0 || features == 0 {
         return Ok(());
     }
-    within("feature table", table, u64::from(features) * 16)?;
-    file.seek(SeekFrom::Start(table))
-        .map_err(|e| e.to_string())?;
-    for _ in 0..features {
+    within("feature table", 40, table, u64::from(features) * 16)?;
+    file.seek(SeekFrom::Start(table)).map_err(io)?;
+    for i in 0..u64::from(features) {
         let mut entry = [0u8; 16];
-        read_up_to(file, &mut entry).map_err(|e| e.to_string())?;
+        read_up_to(file, &mut entry).map_err(io)?;
         let offset = u64::from_le_bytes(entry[..8].try_into().unwrap_or([0; 8]));
         let size = u64::from_le_bytes(entry[8..].try_into().unwrap_or([0; 8]));
-        within("metadata", offset, size)?;
+        within("metadata", table + 16 * i, offset, size)?;
     }
     Ok(())
 }
@@ -247,10 +256,12 @@ pub fn open(path: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
     }
     let expected_end = header.data_offset.saturating_add(header.data_size);
     if expected_end <= file_len {
-        check_sections(&mut file, file_len, &header).map_err(|message| PerfDataError::Corrupt {
-            path: path.to_path_buf(),
-            offset: 0,
-            message,
+        check_sections(&mut file, file_len, &header).map_err(|(offset, message)| {
+            PerfDataError::Corrupt {
+                path: path.to_path_buf(),
+                offset,
+                message,
+            }
         })?;
         file.seek(SeekFrom::Start(0)).map_err(open_err)?;
     }
@@ -495,15 +506,58 @@ fn describe(e: &linux_perf_data::Error) -> String {
     }
 }
 
-/// Parses a kernel record, guarding against the parser panicking on a hostile length
-/// (linux-perf-event-reader multiplies a callchain length from the file without checking;
-/// found by fuzzing). None: the record cannot be parsed; callers skip and count it.
+/// Parses a kernel record. None: the record cannot be parsed; callers skip and count it.
+///
+/// linux-perf-event-reader multiplies a sample's callchain length from the file by 8 without
+/// checking (found by fuzzing): that overflow is refused here before the crate sees it, and
+/// any other panic in the parser is caught as a last resort.
 pub fn parse_record<'a>(
     record: &linux_perf_data::linux_perf_event_reader::RawEventRecord<'a>,
 ) -> Option<linux_perf_data::linux_perf_event_reader::EventRecord<'a>> {
+    if !callchain_fits(record) {
+        return None;
+    }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| record.parse()))
         .ok()?
         .ok()
+}
+
+/// False when a sample's callchain length claims more entries than the record holds.
+fn callchain_fits(record: &linux_perf_data::linux_perf_event_reader::RawEventRecord<'_>) -> bool {
+    use linux_perf_data::linux_perf_event_reader::{RecordType, SampleFormat};
+    let format = record.parse_info.sample_format;
+    if record.record_type != RecordType::SAMPLE
+        || !format.contains(SampleFormat::CALLCHAIN)
+        // READ values have a variable size; such recordings are not ours, and the catch
+        // above still stands guard.
+        || format.contains(SampleFormat::READ)
+    {
+        return true;
+    }
+    // The fixed 8-byte fields that come before the callchain, in the kernel's order.
+    let before = [
+        SampleFormat::IDENTIFIER,
+        SampleFormat::IP,
+        SampleFormat::TID,
+        SampleFormat::TIME,
+        SampleFormat::ADDR,
+        SampleFormat::ID,
+        SampleFormat::STREAM_ID,
+        SampleFormat::CPU,
+        SampleFormat::PERIOD,
+    ]
+    .iter()
+    .filter(|f| format.contains(**f))
+    .count()
+        * 8;
+    let data = record.data.as_slice();
+    let Some(nr) = data
+        .get(before..)
+        .and_then(|d| leading_u64(d, record.parse_info.endian))
+    else {
+        return true; // too short: the crate reports that itself
+    };
+    nr <= (data.len() - before - 8) as u64 / 8
 }
 
 /// A u64 from the start of a raw record body, in the file's byte order.

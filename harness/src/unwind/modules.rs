@@ -193,6 +193,11 @@ impl FileFinder {
         }
         let mut mismatched = None;
         for path in self.candidates(module) {
+            // Paths come from the recording, which may be damaged or hostile: only regular
+            // files are read (opening a FIFO would block, a device could be endless).
+            if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                continue;
+            }
             let Ok(file) = std::fs::File::open(&path) else {
                 continue;
             };
@@ -400,5 +405,33 @@ mod tests {
             .err()
             .unwrap()
             .contains("not found"));
+    }
+
+    /// A damaged recording can name a FIFO or a device as a module: it is skipped, not opened
+    /// (opening a FIFO blocks until a writer appears, which would hang the analysis).
+    #[test]
+    fn special_files_named_by_a_recording_are_not_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("lib.so");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut t = ModuleTable::default();
+            let fifo_id = t.intern(fifo.as_os_str().as_encoded_bytes(), None, false);
+            let zero_id = t.intern(b"/dev/zero", None, false);
+            let finder = FileFinder::default();
+            let errors =
+                [fifo_id, zero_id].map(|id| t.get(id).elf(&finder).err().map(String::from));
+            let _ = tx.send(errors);
+        });
+        // A hang detector, not a speed check: any answer at all is the point.
+        let errors = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("loading a module named after a FIFO hung");
+        for e in errors {
+            assert!(e.is_some_and(|e| e.contains("not found")));
+        }
     }
 }
