@@ -306,6 +306,38 @@ fn missing_tools_permissions_and_bad_folders_are_one_line_errors() {
     );
     assert!(e.contains("fio is not installed"), "{e}");
 
+    // Workloads out of reach are "cannot read", not "unknown".
+    let private = dir.path().join("private");
+    std::fs::create_dir_all(private.join("workloads")).unwrap();
+    std::fs::write(private.join("workloads/nbd-null.toml"), "").unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let e = one_line_error(
+        Command::new("setpriv")
+            .env("UNWINDBENCH_HOME", &private)
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                env!("CARGO_BIN_EXE_unwindbench"),
+                "compare",
+                "--unwind",
+                "fp",
+            ]),
+    );
+    assert!(
+        e.contains("cannot read workload") && e.contains("Permission denied"),
+        "{e}"
+    );
+
     // Not root, and perf_event_paranoid forbids system-wide sampling to others.
     let paranoid: i32 = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
         .unwrap()
@@ -322,24 +354,37 @@ fn missing_tools_permissions_and_bad_folders_are_one_line_errors() {
         .unwrap();
         std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777))
             .unwrap();
+        // The checkout may sit in a folder only root can enter (CI clones into a 0700 temp
+        // folder): give the unprivileged run its own readable copy of the project's data.
+        let home = dir.path().join("home");
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        for sub in ["workloads", "fio-jobs"] {
+            std::fs::create_dir_all(home.join(sub)).unwrap();
+            for entry in std::fs::read_dir(repo.join(sub)).unwrap().flatten() {
+                if entry.path().is_file() {
+                    std::fs::copy(entry.path(), home.join(sub).join(entry.file_name())).unwrap();
+                }
+            }
+        }
         let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_unwindbench"),
-        ])
-        .args([
-            "compare",
-            "--unwind",
-            "fp",
-            "--runtime",
-            "1s",
-            "--ramp",
-            "1s",
-            "--out",
-        ])
-        .arg(&out);
+        c.env("UNWINDBENCH_HOME", &home)
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                env!("CARGO_BIN_EXE_unwindbench"),
+            ])
+            .args([
+                "compare",
+                "--unwind",
+                "fp",
+                "--runtime",
+                "1s",
+                "--ramp",
+                "1s",
+                "--out",
+            ])
+            .arg(&out);
         let e = one_line_error(&mut c);
         assert!(
             e.contains("perf_event_paranoid") && e.contains("run as root"),

@@ -251,7 +251,21 @@ impl ProjectDirs {
         } else {
             self.workloads().join(format!("{name_or_path}.toml"))
         };
+        if let Err(source) = std::fs::metadata(&path) {
+            // A file that is there but out of reach is not "unknown": say what stopped us.
+            if source.kind() == std::io::ErrorKind::PermissionDenied {
+                return Err(WorkloadError::Read { path, source });
+            }
+        }
         if !path.is_file() {
+            if let Err(source) = std::fs::read_dir(self.workloads()) {
+                if source.kind() == std::io::ErrorKind::PermissionDenied {
+                    return Err(WorkloadError::Read {
+                        path: self.workloads(),
+                        source,
+                    });
+                }
+            }
             let known = self.known_workloads();
             return Err(WorkloadError::Unknown {
                 name: name_or_path.to_string(),
