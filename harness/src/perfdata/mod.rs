@@ -3,11 +3,14 @@
 //! [`open`] checks the file header before any record is read, so a file that perf never
 //! finished, a truncated copy or something that is not perf.data at all is reported in one
 //! line with the offsets involved, instead of failing somewhere deep in the parser. Records are
-//! streamed in time order (the crate sorts each round between FINISHED_ROUND records), so
-//! memory stays bounded by a round, not by the file.
+//! streamed in time order (each round between FINISHED_ROUND records is sorted), so memory
+//! stays bounded by a round, not by the file. The crate parses headers, metadata, pipe
+//! streams and compressed files; records of finished files are read in place from a memory
+//! map by [`mapped`], which avoids copying every record.
 
 pub mod address_space;
 mod byte_source;
+mod mapped;
 pub mod salvage;
 pub mod stats;
 pub mod threads;
@@ -61,6 +64,9 @@ type FileIter = PerfRecordIter<Counting<MappedFile>>;
 type PipeIter = PerfRecordIter<Counting<BufReader<Box<dyn Read + Send>>>>;
 
 enum Iter {
+    /// Finished files, read in place (see [`mapped`]).
+    Mapped(mapped::MappedRecords),
+    /// Files the in-place reader leaves to the crate (compressed, AUX trace, simpleperf).
     File(FileIter),
     Pipe(PipeIter),
     /// A damaged file read with --partial (see [`salvage`]).
@@ -294,11 +300,25 @@ pub fn open(path: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
             format!("unreadable header or metadata: {e}")
         },
     })?;
+    let iter = if mapped::MappedRecords::suits(&perf_file) {
+        drop(record_iter);
+        // SAFETY: as above.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(open_err)?;
+        Iter::Mapped(mapped::MappedRecords::new(
+            map,
+            &perf_file,
+            header.data_offset,
+            header.data_size,
+            position.clone(),
+        ))
+    } else {
+        Iter::File(record_iter)
+    };
     Ok(PerfData {
         path: path.to_path_buf(),
         format: Format::File,
         file: Some(perf_file),
-        iter: Iter::File(record_iter),
+        iter,
         damage: None,
         position,
         data_end: Some(expected_end),
@@ -350,6 +370,19 @@ impl PerfData {
     /// The next record in time order, or None at the end.
     pub fn next_record(&mut self) -> Result<Option<PerfFileRecord<'_>>, PerfDataError> {
         let result = match &mut self.iter {
+            Iter::Mapped(it) => {
+                return match it.next_record() {
+                    Ok(record) => Ok(record),
+                    // Truncated files reach here only with --partial: read up to where the
+                    // bytes end, as for the crate's reader below.
+                    Err(_) if self.partial => Ok(None),
+                    Err((offset, message)) => Err(PerfDataError::Corrupt {
+                        path: self.path.clone(),
+                        offset,
+                        message,
+                    }),
+                };
+            }
             Iter::File(it) => it.next_record(self.file.as_mut().expect("file-format metadata")),
             Iter::Pipe(it) => it.next_record(self.file.as_mut().expect("pipe-format metadata")),
             Iter::Salvage(it) => {
