@@ -133,6 +133,50 @@ pub enum AnalyzeError {
     },
 }
 
+/// What MMAP and MMAP2 records say alike; MMAP2 adds protection and a build id.
+struct MapRecord<'a> {
+    pid: i32,
+    cpu_mode: CpuMode,
+    path: std::borrow::Cow<'a, [u8]>,
+    address: u64,
+    length: u64,
+    page_offset: u64,
+    executable: bool,
+    build_id: Option<&'a [u8]>,
+}
+
+impl<'a> MapRecord<'a> {
+    fn of(event: &'a EventRecord<'a>) -> Option<MapRecord<'a>> {
+        const PROT_EXEC: u32 = 4;
+        match event {
+            EventRecord::Mmap(m) => Some(MapRecord {
+                pid: m.pid,
+                cpu_mode: m.cpu_mode,
+                path: m.path.as_slice(),
+                address: m.address,
+                length: m.length,
+                page_offset: m.page_offset,
+                executable: m.is_executable,
+                build_id: None,
+            }),
+            EventRecord::Mmap2(m) => Some(MapRecord {
+                pid: m.pid,
+                cpu_mode: m.cpu_mode,
+                path: m.path.as_slice(),
+                address: m.address,
+                length: m.length,
+                page_offset: m.page_offset,
+                executable: m.protection & PROT_EXEC != 0,
+                build_id: match &m.file_id {
+                    Mmap2FileId::BuildId(id) => Some(id.as_slice()),
+                    _ => None,
+                },
+            }),
+            _ => None,
+        }
+    }
+}
+
 fn recorded_mode(data: &PerfData) -> Recorded {
     let Some(attr) = data.first_attr() else {
         return Recorded::None;
@@ -292,41 +336,18 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
                     sample.period.unwrap_or(1),
                 );
             }
-            EventRecord::Mmap(m) => {
+            EventRecord::Mmap(_) | EventRecord::Mmap2(_) => {
+                let Some(m) = MapRecord::of(&event) else {
+                    continue;
+                };
                 let kernel = m.pid == -1 || m.cpu_mode == CpuMode::Kernel;
-                let path = m.path.as_slice();
-                if kernel && path.starts_with(b"[kernel.kallsyms]") {
+                if kernel && m.path.starts_with(b"[kernel.kallsyms]") {
                     recorded_text.get_or_insert(m.page_offset);
                 }
-                if !m.is_executable && !kernel {
+                if !m.executable && !kernel {
                     continue;
                 }
-                let module = modules.intern(&path, None, kernel);
-                let mapping = Mapping {
-                    start: m.address,
-                    end: m.address.saturating_add(m.length),
-                    pgoff: m.page_offset,
-                    module,
-                };
-                if let Some(ev) = spaces.map(if kernel { -1 } else { m.pid }, mapping) {
-                    dwarf.apply(&ev, &modules, &finder);
-                }
-            }
-            EventRecord::Mmap2(m) => {
-                let kernel = m.pid == -1 || m.cpu_mode == CpuMode::Kernel;
-                let path = m.path.as_slice();
-                if kernel && path.starts_with(b"[kernel.kallsyms]") {
-                    recorded_text.get_or_insert(m.page_offset);
-                }
-                const PROT_EXEC: u32 = 4;
-                if m.protection & PROT_EXEC == 0 && !kernel {
-                    continue;
-                }
-                let build_id = match &m.file_id {
-                    Mmap2FileId::BuildId(id) => Some(id.as_slice()),
-                    _ => None,
-                };
-                let module = modules.intern(&path, build_id, kernel);
+                let module = modules.intern(&m.path, m.build_id, kernel);
                 let mapping = Mapping {
                     start: m.address,
                     end: m.address.saturating_add(m.length),

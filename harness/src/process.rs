@@ -187,20 +187,23 @@ pub fn to_file(path: &Path) -> std::io::Result<Stdio> {
     Ok(Stdio::from(File::create(path)?))
 }
 
+/// Why `program` did not start: missing (with the fix) or another error.
+fn start_error(program: &str, source: std::io::Error) -> ProcessError {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        ProcessError::NotFound {
+            program: program.to_string(),
+        }
+    } else {
+        ProcessError::Spawn {
+            program: program.to_string(),
+            source,
+        }
+    }
+}
+
 /// Starts `cmd`. A missing program becomes [`ProcessError::NotFound`], with the fix.
 pub fn spawn(program: &str, mut cmd: Command) -> Result<Child, ProcessError> {
-    let child = cmd.spawn().map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            ProcessError::NotFound {
-                program: program.to_string(),
-            }
-        } else {
-            ProcessError::Spawn {
-                program: program.to_string(),
-                source,
-            }
-        }
-    })?;
+    let child = cmd.spawn().map_err(|source| start_error(program, source))?;
     let pid = child.id() as libc::pid_t;
     // The std handle is dropped without waiting: reaping is ours (wait4), so that the child's
     // resource usage is not lost.
@@ -220,18 +223,7 @@ pub fn spawn_with_stdin(
     mut cmd: Command,
 ) -> Result<(Child, std::process::ChildStdin), ProcessError> {
     cmd.stdin(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            ProcessError::NotFound {
-                program: program.to_string(),
-            }
-        } else {
-            ProcessError::Spawn {
-                program: program.to_string(),
-                source,
-            }
-        }
-    })?;
+    let mut child = cmd.spawn().map_err(|source| start_error(program, source))?;
     let pid = child.id() as libc::pid_t;
     let stdin = child.stdin.take().ok_or_else(|| ProcessError::Spawn {
         program: program.to_string(),
@@ -418,18 +410,9 @@ fn kill_group(pgid: libc::pid_t) {
 pub fn capture(program: &str, args: &[&str]) -> Result<(ExitStatus, String, String), ProcessError> {
     let mut cmd = Command::new(resolve(program));
     cmd.args(args).stdin(Stdio::null());
-    let out = cmd.output().map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            ProcessError::NotFound {
-                program: program.to_string(),
-            }
-        } else {
-            ProcessError::Spawn {
-                program: program.to_string(),
-                source,
-            }
-        }
-    })?;
+    let out = cmd
+        .output()
+        .map_err(|source| start_error(program, source))?;
     Ok((
         out.status,
         String::from_utf8_lossy(&out.stdout).into_owned(),
