@@ -32,11 +32,30 @@ pub struct UserUnwind {
     pub bytes_copied: u64,
 }
 
+/// A process's framehop unwinder and its own rule cache.
+///
+/// framehop's cache can be shared between unwinders, but an entry only hits for the unwinder
+/// generation that stored it: with one cache for all processes, every switch between two
+/// sampled processes (fio, nbdkit) turned the other's entries into misses, and CFI was
+/// evaluated again for most frames. One cache per process keeps its entries warm.
+struct ProcessUnwinder {
+    unwinder: UnwinderX86_64<Bytes>,
+    cache: Box<CacheX86_64>,
+}
+
+impl ProcessUnwinder {
+    fn new(unwinder: UnwinderX86_64<Bytes>) -> ProcessUnwinder {
+        ProcessUnwinder {
+            unwinder,
+            cache: Box::default(),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct DwarfUnwinder {
-    unwinders: HashMap<i32, UnwinderX86_64<Bytes>>,
+    unwinders: HashMap<i32, ProcessUnwinder>,
     built: HashMap<(u32, u64, u64), Option<FhModule>>,
-    cache: CacheX86_64,
 }
 
 impl DwarfUnwinder {
@@ -44,8 +63,11 @@ impl DwarfUnwinder {
     pub fn apply(&mut self, event: &SpaceEvent, modules: &ModuleTable, finder: &FileFinder) {
         match event {
             SpaceEvent::Forked { pid, parent } => {
-                match self.unwinders.get(parent).cloned() {
-                    Some(u) => self.unwinders.insert(*pid, u),
+                match self.unwinders.get(parent) {
+                    Some(u) => {
+                        let child = ProcessUnwinder::new(u.unwinder.clone());
+                        self.unwinders.insert(*pid, child)
+                    }
                     None => self.unwinders.remove(pid),
                 };
             }
@@ -65,10 +87,10 @@ impl DwarfUnwinder {
                     return;
                 };
                 for r in removed {
-                    u.remove_module(r.start);
+                    u.unwinder.remove_module(r.start);
                 }
                 if let Some(m) = module {
-                    u.add_module(m);
+                    u.unwinder.add_module(m);
                 }
             }
         }
@@ -105,7 +127,7 @@ impl DwarfUnwinder {
                 }
             }
         }
-        self.unwinders.insert(pid, u);
+        self.unwinders.insert(pid, ProcessUnwinder::new(u));
     }
 
     /// Unwinds the user stack of `sample` into `out` (lookup addresses, leaf first) and, per
@@ -157,13 +179,13 @@ impl DwarfUnwinder {
             Ok(u64::from_le_bytes(word.try_into().map_err(|_| ())?))
         };
         self.ensure_unwinder(pid, spaces.space(pid), modules, finder);
-        let (Some(unwinder), cache) = (self.unwinders.get(&pid), &mut self.cache) else {
+        let Some(ProcessUnwinder { unwinder, cache }) = self.unwinders.get_mut(&pid) else {
             return none;
         };
         let mut frames = unwinder.iter_frames(
             ip,
             UnwindRegsX86_64::new(ip, sp, bp),
-            cache,
+            &mut **cache,
             &mut read_stack,
         );
         let end = loop {
