@@ -387,6 +387,10 @@ pub struct AnalyzeArgs {
     /// (compare writes one per measurement of a program workload).
     #[arg(long)]
     pub truth: Option<PathBuf>,
+    /// Threads that read and unwind a finished file, each taking a share of the samples; the
+    /// output is the same for any number [default: the processors available].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
 }
 
 impl AnalyzeArgs {
@@ -422,6 +426,9 @@ impl AnalyzeArgs {
         o.search = self.search.clone();
         o.kallsyms = self.kallsyms.clone();
         o.truths = truths;
+        if let Some(n) = self.threads {
+            o.threads = usize::from(n);
+        }
         Ok(o)
     }
 }

@@ -160,6 +160,35 @@ impl StackTable {
         w.period += period;
     }
 
+    /// Adds the stacks of another table (another pass's share of the samples); its module
+    /// ids become `module_ids[id]`.
+    pub fn merge(&mut self, other: StackTable, module_ids: &[ModuleId]) {
+        let frame_ids: Vec<u32> = other
+            .frames
+            .iter()
+            .map(|&f| {
+                self.frame(match f {
+                    FrameKey::User { module, offset } => FrameKey::User {
+                        module: module_ids[module as usize],
+                        offset,
+                    },
+                    other => other,
+                })
+            })
+            .collect();
+        let comm_ids: Vec<u32> = other.comms.iter().map(|c| self.comm(c)).collect();
+        for (key, w) in other.stacks {
+            let key = StackKey {
+                comm: comm_ids[key.comm as usize],
+                frames: key.frames.iter().map(|&f| frame_ids[f as usize]).collect(),
+                ..key
+            };
+            let mine = self.stacks.entry(key).or_default();
+            mine.samples += w.samples;
+            mine.period += w.period;
+        }
+    }
+
     pub fn distinct_stacks(&self) -> usize {
         self.stacks.len()
     }
@@ -188,19 +217,25 @@ impl StackTable {
                 FrameKey::Unmapped => names[id] = vec!["[unknown]".to_string()],
             }
         }
-        for (module, frames) in per_module {
-            let m = modules.get(module);
-            let offsets: Vec<u64> = frames.iter().map(|&(_, o)| o).collect();
-            let resolved = match m.elf(finder) {
-                Ok(elf) => symbolizer.user(&elf.file, &offsets),
-                Err(_) => vec![None; offsets.len()],
-            };
-            for ((id, _), name) in frames.iter().zip(resolved) {
-                names[*id as usize] = name.unwrap_or_else(|| vec![m.unknown_name.clone()]);
-            }
-        }
+        // Kernel names (kallsyms: the kernel formats ~10 MB of text on read) come on a
+        // second thread while the user modules are named on this one.
         let addrs: Vec<u64> = kernel.iter().map(|&(_, a)| a).collect();
-        for ((id, _), name) in kernel.iter().zip(symbolizer.kernel(&addrs)) {
+        let kernel_names = std::thread::scope(|scope| {
+            let kernel_names = scope.spawn(|| symbolizer.kernel(&addrs));
+            for (module, frames) in per_module {
+                let m = modules.get(module);
+                let offsets: Vec<u64> = frames.iter().map(|&(_, o)| o).collect();
+                let resolved = match m.elf(finder) {
+                    Ok(elf) => symbolizer.user(&elf.file, &offsets),
+                    Err(_) => vec![None; offsets.len()],
+                };
+                for ((id, _), name) in frames.iter().zip(resolved) {
+                    names[*id as usize] = name.unwrap_or_else(|| vec![m.unknown_name.clone()]);
+                }
+            }
+            kernel_names.join().expect("kernel symbolization panicked")
+        });
+        for ((id, _), name) in kernel.iter().zip(kernel_names) {
             names[*id as usize] = vec![name.unwrap_or_else(|| "[kernel.kallsyms]".to_string())];
         }
         names

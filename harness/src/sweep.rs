@@ -89,6 +89,26 @@ impl SweepCollector {
         }
     }
 
+    /// Adds what another collector saw (another pass's share of the samples).
+    pub fn merge(&mut self, other: SweepCollector) {
+        fn add(mine: &mut Vec<u64>, theirs: &[u64]) {
+            if mine.len() < theirs.len() {
+                mine.resize(theirs.len(), 0);
+            }
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                *m += t;
+            }
+        }
+        for (comm, h) in other.per_comm {
+            let mine = self.per_comm.entry(comm).or_default();
+            mine.user_samples += h.user_samples;
+            add(&mut mine.complete_at, &h.complete_at);
+            add(&mut mine.needed, &h.needed);
+            mine.beyond_copy += h.beyond_copy;
+            mine.unwind_errors += h.unwind_errors;
+        }
+    }
+
     pub fn finish(self) -> SweepResult {
         let copy = self.copy_bytes;
         let processes = self

@@ -50,8 +50,10 @@ struct KernelSymbols {
     delta: u64,
 }
 
+/// Holds no blazesym state of its own: each batch (one module, or the kernel) gets a fresh
+/// blazesym symbolizer, which is not `Sync`, so batches can run on different threads. Every
+/// module is named in one batch, so nothing cached across batches is lost.
 pub struct Symbolizer {
-    blaze: Blaze,
     inline: bool,
     kernel: Option<KernelSymbols>,
 }
@@ -78,12 +80,6 @@ impl Symbolizer {
     /// `recorded_text`: the kernel's `_text` when the recording was made (perf's kernel
     /// mapping); kernel frames are only named when it and this boot's kallsyms are known.
     pub fn new(inline: bool, kallsyms: &Path, recorded_text: Option<u64>) -> Symbolizer {
-        let blaze = Blaze::builder()
-            .enable_auto_reload(false)
-            .enable_code_info(inline)
-            .enable_inlined_fns(inline)
-            .enable_demangling(true)
-            .build();
         let kernel = match (kallsyms_text(kallsyms), recorded_text) {
             (Some(now), Some(then)) => Some(KernelSymbols {
                 kallsyms: kallsyms.to_path_buf(),
@@ -91,11 +87,16 @@ impl Symbolizer {
             }),
             _ => None,
         };
-        Symbolizer {
-            blaze,
-            inline,
-            kernel,
-        }
+        Symbolizer { inline, kernel }
+    }
+
+    fn blaze(&self) -> Blaze {
+        Blaze::builder()
+            .enable_auto_reload(false)
+            .enable_code_info(self.inline)
+            .enable_inlined_fns(self.inline)
+            .enable_demangling(true)
+            .build()
     }
 
     pub fn kernel_available(&self) -> bool {
@@ -109,16 +110,14 @@ impl Symbolizer {
         // Debug info finds symbols of stripped distro libraries through their debug link.
         elf.debug_syms = true;
         let source = Source::from(elf);
-        let symbolized = match self.blaze.symbolize(&source, Input::FileOffset(offsets)) {
+        let blaze = self.blaze();
+        let symbolized = match blaze.symbolize(&source, Input::FileOffset(offsets)) {
             Ok(s) => s,
             Err(_) => {
                 // A broken debug link must not cost the module its ELF symbols.
                 let mut elf = Elf::new(file);
                 elf.debug_syms = false;
-                match self
-                    .blaze
-                    .symbolize(&Source::from(elf), Input::FileOffset(offsets))
-                {
+                match blaze.symbolize(&Source::from(elf), Input::FileOffset(offsets)) {
                     Ok(s) => s,
                     Err(_) => return vec![None; offsets.len()],
                 }
@@ -152,7 +151,7 @@ impl Symbolizer {
             debug_syms: false,
             ..Default::default()
         });
-        match self.blaze.symbolize(&source, Input::AbsAddr(&shifted)) {
+        match self.blaze().symbolize(&source, Input::AbsAddr(&shifted)) {
             Ok(v) => v
                 .into_iter()
                 .map(|s| match s {

@@ -212,3 +212,46 @@ fn damaged_input_fails_in_one_line_or_reads_partially() {
     assert!(a.partial_error.is_some());
     assert!(a.records.samples > 0);
 }
+
+/// Threads split a file's samples between them (`--threads`); the stacks and every figure of
+/// stats.json must come out exactly as with one.
+#[test]
+fn any_number_of_threads_gives_the_same_result() {
+    for name in [
+        "callchain-fp.data",
+        "callchain-dwarf4k.data",
+        "callchain-lost.data",
+    ] {
+        let results: Vec<(String, serde_json::Value)> = [1, 2, 3]
+            .into_iter()
+            .map(|threads| {
+                let out = tempfile::tempdir().unwrap();
+                let mut o = AnalyzeOptions::new(
+                    fixtures().join("perf").join(name),
+                    out.path().to_path_buf(),
+                );
+                o.search = vec![fixtures().join("bin")];
+                o.threads = threads;
+                let mut a = analyze(&o).unwrap();
+                // Timings differ from run to run, whatever the threads.
+                a.wall_s = 0.0;
+                a.mb_per_s = 0.0;
+                a.phases = Default::default();
+                let folded = std::fs::read_to_string(out.path().join("stacks.folded")).unwrap();
+                (folded, serde_json::to_value(&a).unwrap())
+            })
+            .collect();
+        assert!(
+            results[0].0.lines().count() >= 2,
+            "{name}: {}",
+            results[0].0
+        );
+        for (threads, r) in [2, 3].iter().zip(&results[1..]) {
+            assert_eq!(
+                r.0, results[0].0,
+                "{name}: folded stacks with {threads} threads"
+            );
+            assert_eq!(r.1, results[0].1, "{name}: stats with {threads} threads");
+        }
+    }
+}

@@ -87,8 +87,22 @@ fn nbdkit_run_stacks_are_complete_on_every_recording() {
             ],
             &data,
         );
-        let o = AnalyzeOptions::new(data.clone(), dir.path().join(format!("out{i}")));
+        let mut o = AnalyzeOptions::new(data.clone(), dir.path().join(format!("out{i}")));
+        o.threads = 2;
         let a = analyze(&o).unwrap();
+        if i == 0 {
+            // Two threads unwinding alternate samples of processes that fork and exec must
+            // give what one thread gives.
+            let mut one = o.clone();
+            one.threads = 1;
+            one.out_dir = dir.path().join("one-thread");
+            let b = analyze(&one).unwrap();
+            let folded = |d: &Path| std::fs::read_to_string(d.join("stacks.folded")).unwrap();
+            assert_eq!(folded(&o.out_dir), folded(&one.out_dir));
+            assert_eq!(a.stacks, b.stacks);
+            assert_eq!(a.sweep, b.sweep);
+            assert_eq!(a.records, b.records);
+        }
         let f = &a.stacks["nbdkit"];
         assert!(f.user_samples > 50, "too few nbdkit samples: {f:?}");
         let c = f.completeness.unwrap();

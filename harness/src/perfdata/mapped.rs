@@ -26,6 +26,7 @@ use linux_perf_data::{
 };
 
 /// How to tell which attribute (event) a record belongs to.
+#[derive(Clone, Copy)]
 enum AttrLookup {
     /// One event: every record is attribute 0.
     Single,
@@ -54,7 +55,11 @@ struct Pending {
 
 /// The records of one memory-mapped perf.data file, in time order, without copying.
 pub(super) struct MappedRecords {
-    map: memmap2::Mmap,
+    /// Shared with sibling readers (see [`MappedRecords::sibling`]): one mapping, so a page
+    /// one reader faulted in is there for the others.
+    map: Arc<memmap2::Mmap>,
+    /// Where the data section starts.
+    start: usize,
     /// Next unread byte, and where the data section ends (clamped to the file's length).
     pos: usize,
     end: usize,
@@ -144,7 +149,8 @@ impl MappedRecords {
         let end = declared_end.min(map.len() as u64) as usize;
         let pos = (data_offset as usize).min(end);
         MappedRecords {
-            map,
+            map: Arc::new(map),
+            start: pos,
             pos,
             end,
             declared_end,
@@ -152,6 +158,31 @@ impl MappedRecords {
             parse_infos,
             lookup,
             id_to_attr,
+            outgoing: VecDeque::new(),
+            incoming: Vec::new(),
+            prev_max: SortKey::default(),
+            cur_max: SortKey::default(),
+            incoming_lte_prev_max: 0,
+            finished: false,
+            released: 0,
+            error: None,
+            position,
+        }
+    }
+
+    /// A second reader of the same file from its first record, sharing the mapping: it
+    /// yields the same records in the same order, independently of this one.
+    pub(super) fn sibling(&self, position: Arc<AtomicU64>) -> MappedRecords {
+        MappedRecords {
+            map: self.map.clone(),
+            start: self.start,
+            pos: self.start,
+            end: self.end,
+            declared_end: self.declared_end,
+            endian: self.endian,
+            parse_infos: self.parse_infos.clone(),
+            lookup: self.lookup,
+            id_to_attr: self.id_to_attr.clone(),
             outgoing: VecDeque::new(),
             incoming: Vec::new(),
             prev_max: SortKey::default(),

@@ -411,6 +411,27 @@ impl PerfData {
         }
     }
 
+    /// A second reader of the same finished file, from its first record, sharing the memory
+    /// map: it yields the same records in the same order as this one, independently, so
+    /// threads can split the work of one file. None where the file is not read in place
+    /// (pipe streams, compressed or AUX-trace files, salvaged damage).
+    pub fn sibling(&self) -> Option<PerfData> {
+        let Iter::Mapped(records) = &self.iter else {
+            return None;
+        };
+        let position = Arc::new(AtomicU64::new(0));
+        Some(PerfData {
+            path: self.path.clone(),
+            format: self.format,
+            file: None,
+            iter: Iter::Mapped(records.sibling(position.clone())),
+            damage: None,
+            position,
+            data_end: self.data_end,
+            partial: self.partial,
+        })
+    }
+
     /// For a damaged file read with --partial: where and why reading stopped.
     pub fn damage(&self) -> Option<String> {
         self.damage.as_ref().map(|d| {

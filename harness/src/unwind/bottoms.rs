@@ -40,7 +40,12 @@ pub fn find(elf: &Elf) -> Vec<Bottom> {
     let mut files = vec![elf.file.clone()];
     files.extend(elf.build_id.as_deref().and_then(debug_file));
     for path in files {
-        let Ok(data) = std::fs::read(&path) else {
+        // Mapped, not read: a debug file is megabytes, of which the symbol table is a part.
+        let Ok(file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        // SAFETY: read-only map of a binary, as in `modules`.
+        let Ok(data) = (unsafe { memmap2::Mmap::map(&file) }) else {
             continue;
         };
         let Ok(obj) = object::File::parse(&*data) else {

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::ops::{Deref, Range};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use object::{Object, ObjectSection, ObjectSegment};
 
@@ -127,7 +127,7 @@ impl Module {
     /// The parsed ELF, loading it on first use; Err says why it is not available.
     pub fn elf(&self, finder: &FileFinder) -> Result<&Arc<Elf>, &str> {
         self.elf
-            .get_or_init(|| finder.load(self).map(Arc::new))
+            .get_or_init(|| finder.load_once(self))
             .as_ref()
             .map_err(String::as_str)
     }
@@ -139,12 +139,28 @@ impl Module {
 }
 
 /// Where module files are looked for.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct FileFinder {
     /// perf's build-id cache, `~/.debug` of the user that recorded (root, here).
     pub debug_dir: Option<PathBuf>,
     /// Extra folders searched by file name (`analyze --search`).
     pub search_dirs: Vec<PathBuf>,
+    /// Files already loaded, by recorded path and build id: the passes of one analysis (one
+    /// per thread, each with its own module table) load and parse each file once.
+    loaded: Arc<Mutex<Loaded>>,
+}
+
+type LoadResult = Result<Arc<Elf>, String>;
+/// Loaded files by recorded path and build id.
+type Loaded = HashMap<(String, Option<Vec<u8>>), LoadResult>;
+
+impl std::fmt::Debug for FileFinder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileFinder")
+            .field("debug_dir", &self.debug_dir)
+            .field("search_dirs", &self.search_dirs)
+            .finish_non_exhaustive()
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -164,7 +180,19 @@ impl FileFinder {
         FileFinder {
             debug_dir: std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".debug")),
             search_dirs,
+            loaded: Arc::default(),
         }
+    }
+
+    /// [`FileFinder::load`], once per (path, build id) for everyone sharing this finder.
+    fn load_once(&self, module: &Module) -> LoadResult {
+        let key = (module.path.clone(), module.build_id.clone());
+        // Held while loading: the other passes need the same file and would wait anyway.
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        loaded
+            .entry(key)
+            .or_insert_with(|| self.load(module).map(Arc::new))
+            .clone()
     }
 
     fn candidates(&self, module: &Module) -> Vec<PathBuf> {
@@ -342,6 +370,44 @@ impl ModuleTable {
         });
         self.by_path.insert(path.into(), id);
         id
+    }
+
+    /// Takes in the modules of another table of the same recording: each gets its id here
+    /// (returned, indexed by its id there), and files loaded there need not load again here.
+    pub fn absorb(&mut self, other: ModuleTable) -> Vec<ModuleId> {
+        let mut ids = Vec::with_capacity(other.modules.len());
+        for (index, theirs) in other.modules.into_iter().enumerate() {
+            let same = |id: ModuleId| {
+                let m = &self.modules[id as usize];
+                m.path == theirs.path && m.build_id == theirs.build_id
+            };
+            let at_index = Some(index as ModuleId).filter(|&i| (i as usize) < self.modules.len());
+            let found = at_index.filter(|&i| same(i)).or_else(|| {
+                self.by_path
+                    .get(theirs.path.as_bytes())
+                    .copied()
+                    .filter(|&i| same(i))
+            });
+            let id = match found {
+                Some(id) => id,
+                None => {
+                    // Not seen here (cannot happen for two passes over the same records, but
+                    // a wrong id would silently misname frames): a module of its own.
+                    let id = self.modules.len() as ModuleId;
+                    self.modules.push(Module {
+                        elf: OnceLock::new(),
+                        ..theirs
+                    });
+                    ids.push(id);
+                    continue;
+                }
+            };
+            if let Some(loaded) = theirs.elf.into_inner() {
+                let _ = self.modules[id as usize].elf.set(loaded);
+            }
+            ids.push(id);
+        }
+        ids
     }
 
     pub fn get(&self, id: ModuleId) -> &Module {

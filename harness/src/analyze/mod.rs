@@ -1,0 +1,315 @@
+//! `analyze`: one perf.data (file or pipe stream) to folded stacks, a flame graph and
+//! `stats.json`, without `perf script`.
+//!
+//! One pass over the records in time order (or several in parallel, see [`pass`]):
+//! statistics, address spaces, unwinding and interning of stacks as they come; then one
+//! naming pass over the distinct frames; then the outputs.
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Read};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use linux_perf_data::linux_perf_event_reader::SampleFormat;
+use serde::{Deserialize, Serialize};
+
+use crate::fold::{self, StackFigures, Weighting};
+use crate::perfdata::stats::{RecordStats, StatsCollector};
+use crate::perfdata::{self, PerfData, PerfDataError};
+use crate::report::flamegraph;
+use crate::sweep::{SweepCollector, SweepResult};
+use crate::symbolize::Symbolizer;
+use crate::unwind::modules::{FileFinder, ModuleTable};
+
+mod pass;
+use pass::{Context, Pass, Share};
+
+/// Options of `analyze`.
+#[derive(Clone, Debug)]
+pub struct AnalyzeOptions {
+    /// The perf.data file, or `-` for a pipe-format stream on stdin.
+    pub input: PathBuf,
+    /// Output folder. Default: beside the input, `<input>.analysis/`.
+    pub out_dir: PathBuf,
+    /// Only samples of these process names (comm) go into the stacks; empty: all.
+    pub processes: Vec<String>,
+    /// Folded counts: samples (default) or summed periods.
+    pub weighting: Weighting,
+    /// Read a truncated or corrupt file up to the damage instead of failing.
+    pub partial: bool,
+    /// Inlined functions as frames of their own. Default: off (what perf script prints).
+    pub inline: bool,
+    /// Folders searched for binaries that moved or were rebuilt since recording.
+    pub search: Vec<PathBuf>,
+    /// Kernel symbols of this boot. Default: /proc/kallsyms.
+    pub kallsyms: PathBuf,
+    /// Title of the flame graph. Default: the input's name and the unwinding mode.
+    pub title: Option<String>,
+    /// Write flamegraph.svg. Default: yes.
+    pub flamegraph: bool,
+    /// Known stacks to score against (program workloads). Default: none.
+    pub truths: Vec<crate::accuracy::GroundTruth>,
+    /// Threads that unwind (files read in place only; the result does not depend on it).
+    /// Default: the processors available.
+    pub threads: usize,
+}
+
+impl AnalyzeOptions {
+    pub fn new(input: PathBuf, out_dir: PathBuf) -> AnalyzeOptions {
+        AnalyzeOptions {
+            input,
+            out_dir,
+            processes: Vec::new(),
+            weighting: Weighting::Samples,
+            partial: false,
+            inline: false,
+            search: Vec::new(),
+            kallsyms: PathBuf::from("/proc/kallsyms"),
+            title: None,
+            flamegraph: true,
+            truths: Vec::new(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// How the recording collected stacks, read from its event attributes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Recorded {
+    /// No call graph.
+    None,
+    /// Kernel callchains (frame pointers, or LBR).
+    Callchain,
+    /// Registers and `stack_bytes` of user stack per sample.
+    Dwarf { stack_bytes: u32 },
+}
+
+/// Everything `analyze` found: `stats.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Analysis {
+    pub input: String,
+    pub format: perfdata::Format,
+    pub recorded: Recorded,
+    pub records: RecordStats,
+    /// Stack figures per process name; `*` is all processes together.
+    pub stacks: BTreeMap<String, StackFigures>,
+    pub distinct_stacks: usize,
+    pub distinct_frames: usize,
+    pub weighting: Weighting,
+    /// Modules whose files could not be used, and why (their frames are `[name]`).
+    pub missing_modules: BTreeMap<String, String>,
+    /// Whether kernel frames could be named (kallsyms of this boot readable).
+    pub kernel_symbols: bool,
+    /// Set when the input was damaged and read with --partial up to the damage.
+    pub partial_error: Option<String>,
+    /// Wall seconds of the analysis, and input bytes per second.
+    pub wall_s: f64,
+    pub mb_per_s: f64,
+    /// Where the time went: reading and unwinding, naming frames, writing the outputs.
+    #[serde(default)]
+    pub phases: Phases,
+    /// DWARF recordings: the copy size each sample's stack needed (see [`crate::sweep`]).
+    #[serde(default)]
+    pub sweep: Option<SweepResult>,
+    /// Against known stacks (--truth), per process.
+    #[serde(default)]
+    pub accuracy: Vec<crate::accuracy::Accuracy>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Phases {
+    pub read_unwind_s: f64,
+    pub symbolize_s: f64,
+    pub write_s: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error(transparent)]
+    PerfData(#[from] PerfDataError),
+    #[error("an unwinding thread failed (a bug: please report it with the perf.data); rerun with --threads 1")]
+    Thread,
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn recorded_mode(data: &PerfData) -> Recorded {
+    let Some(attr) = data.first_attr() else {
+        return Recorded::None;
+    };
+    let format = attr.sample_format;
+    if format.contains(SampleFormat::STACK_USER) && format.contains(SampleFormat::REGS_USER) {
+        Recorded::Dwarf {
+            stack_bytes: attr.sample_stack_user,
+        }
+    } else if format.contains(SampleFormat::CALLCHAIN) {
+        Recorded::Callchain
+    } else {
+        Recorded::None
+    }
+}
+
+/// Opens the input: a path, or stdin for `-`.
+pub fn open_input(input: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
+    if input == Path::new("-") {
+        let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
+        perfdata::open_pipe(Path::new("<stdin>"), stdin, partial)
+    } else {
+        perfdata::open(input, partial)
+    }
+}
+
+pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
+    let started = Instant::now();
+    let mut data = open_input(&opts.input, opts.partial)?;
+    let recorded = recorded_mode(&data);
+    let finder = FileFinder::from_env(opts.search.clone());
+    let ctx = Context {
+        recorded,
+        endian: data.endian(),
+        finder: &finder,
+        processes: &opts.processes,
+        partial: opts.partial,
+    };
+    let build_ids = data.build_ids();
+    // Threads beyond the first each read the file again through a sibling reader and unwind
+    // their share of the samples (see [`pass`]); pipes and files not read in place get one.
+    let siblings: Vec<PerfData> = (1..opts.threads.max(1))
+        .map_while(|_| data.sibling())
+        .collect();
+    let count = siblings.len() as u64 + 1;
+    let mut main = Pass::new(
+        Share { index: 0, count },
+        ModuleTable::new(build_ids.clone()),
+        StatsCollector::new(&data),
+        recorded,
+    );
+    let (outcome, helped) = std::thread::scope(|scope| {
+        let running: Vec<_> = siblings
+            .into_iter()
+            .zip(1..)
+            .map(|(mut sibling, index)| {
+                let modules = ModuleTable::new(build_ids.clone());
+                let ctx = &ctx;
+                scope.spawn(move || {
+                    let share = Share { index, count };
+                    let mut pass = Pass::new(share, modules, StatsCollector::default(), recorded);
+                    // Its outcome is the first pass's: the same records, the same damage.
+                    let _ = pass.run(&mut sibling, ctx);
+                    pass
+                })
+            })
+            .collect();
+        let outcome = main.run(&mut data, &ctx);
+        let helped: Result<Vec<Pass>, _> = running.into_iter().map(|h| h.join()).collect();
+        (outcome, helped)
+    });
+    // Every pass read the same records, so they met the same damage: the first pass's
+    // outcome speaks for all.
+    let partial_error = outcome?;
+    for pass in helped.map_err(|_| AnalyzeError::Thread)? {
+        main.absorb(pass);
+    }
+    let partial_error = data.damage().or(partial_error);
+    let bytes = data.position();
+    let Pass {
+        modules,
+        stats,
+        table,
+        sweep,
+        recorded_text,
+        ..
+    } = main;
+    let records = stats.finish(bytes);
+    let read_unwind_s = started.elapsed().as_secs_f64();
+    let symbolizer = Symbolizer::new(opts.inline, &opts.kallsyms, recorded_text);
+    let names = table.name_frames(&modules, &finder, &symbolizer);
+    let symbolize_s = started.elapsed().as_secs_f64() - read_unwind_s;
+    let (folded, figures) = table.finish(&names, opts.weighting);
+    let accuracy = table.score(&names, &opts.truths);
+
+    std::fs::create_dir_all(&opts.out_dir).map_err(|source| AnalyzeError::Write {
+        path: opts.out_dir.clone(),
+        source,
+    })?;
+    let folded_path = opts.out_dir.join("stacks.folded");
+    let write_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| AnalyzeError::Write { path, source }
+    };
+    let file = std::fs::File::create(&folded_path).map_err(write_err(&folded_path))?;
+    fold::write_folded(&folded, BufWriter::new(file)).map_err(write_err(&folded_path))?;
+
+    let input_name = opts.input.display().to_string();
+    if opts.flamegraph && !folded.is_empty() {
+        let svg = opts.out_dir.join("flamegraph.svg");
+        let title = opts
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("{input_name} — {}", describe(recorded)));
+        let subtitle = format!(
+            "{} samples, {} lost; sampled with {}",
+            records.samples,
+            records.lost_events,
+            records
+                .sampling_event
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "unknown event".into())
+        );
+        flamegraph::write(&folded, &title, Some(&subtitle), opts.weighting, &svg)
+            .map_err(write_err(&svg))?;
+    }
+
+    let missing_modules = modules
+        .iter()
+        .filter_map(|(_, m)| Some((m.path.clone(), m.load_error()?.to_string())))
+        .collect();
+    let wall_s = started.elapsed().as_secs_f64();
+    let analysis = Analysis {
+        input: input_name,
+        format: data.format,
+        recorded,
+        mb_per_s: bytes as f64 / 1e6 / wall_s.max(1e-9),
+        records,
+        stacks: figures,
+        distinct_stacks: table.distinct_stacks(),
+        distinct_frames: table.distinct_frames(),
+        weighting: opts.weighting,
+        missing_modules,
+        kernel_symbols: symbolizer.kernel_available(),
+        partial_error,
+        wall_s,
+        sweep: sweep.map(SweepCollector::finish),
+        accuracy,
+        phases: Phases {
+            read_unwind_s,
+            symbolize_s,
+            write_s: wall_s - read_unwind_s - symbolize_s,
+        },
+    };
+    let stats_path = opts.out_dir.join("stats.json");
+    let json = serde_json::to_vec_pretty(&analysis).map_err(|e| AnalyzeError::Write {
+        path: stats_path.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    crate::report::results::write_atomically(&stats_path, &json).map_err(|e| {
+        AnalyzeError::Write {
+            path: stats_path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        }
+    })?;
+    Ok(analysis)
+}
+
+fn describe(r: Recorded) -> String {
+    match r {
+        Recorded::None => "no call graph".into(),
+        Recorded::Callchain => "kernel callchains (frame pointers)".into(),
+        Recorded::Dwarf { stack_bytes } => format!("DWARF, {stack_bytes}-byte stack copies"),
+    }
+}

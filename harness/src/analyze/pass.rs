@@ -1,0 +1,338 @@
+//! One pass over a recording's records in time order: statistics, address spaces, unwinding,
+//! and interning of stacks as they come.
+//!
+//! A finished file can be read by several passes at once, one per thread (see
+//! [`PerfData::sibling`]). Every pass reads every record and keeps its own address spaces and
+//! unwinders in step with them, but unwinds only its share of the samples (sample k goes to
+//! pass k mod n); only the first pass counts the statistics. The passes' stacks are then
+//! merged: the result is the same whatever the number of passes, because each sample is
+//! unwound with the address space of its own time, and modules get the same ids in every
+//! pass (they are numbered in the order of the mapping records, which all passes read alike).
+
+use linux_perf_data::linux_perf_event_reader::{
+    CpuMode, EventRecord, Mmap2FileId, RecordType, SampleRecord,
+};
+use linux_perf_data::{Endianness, PerfFileRecord};
+
+use super::Recorded;
+use crate::fold::{FrameKey, StackTable};
+use crate::perfdata::address_space::{AddressSpaces, Mapping};
+use crate::perfdata::stats::StatsCollector;
+use crate::perfdata::{self, PerfData, PerfDataError};
+use crate::sweep::SweepCollector;
+use crate::unwind::callchain;
+use crate::unwind::dwarf::DwarfUnwinder;
+use crate::unwind::modules::{FileFinder, ModuleTable};
+use crate::unwind::{Frames, UserEnd};
+
+/// Which samples a pass unwinds: those whose number (in time order) is `index` mod `count`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Share {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Share {
+    /// The first pass also counts records and samples for the statistics.
+    fn keeps_stats(self) -> bool {
+        self.index == 0
+    }
+}
+
+/// What every pass of one analysis shares.
+pub(super) struct Context<'a> {
+    pub recorded: Recorded,
+    pub endian: Endianness,
+    pub finder: &'a FileFinder,
+    /// Only samples of these process names go into the stacks; empty: all.
+    pub processes: &'a [String],
+    /// Stop at damage with its description instead of failing (--partial).
+    pub partial: bool,
+}
+
+impl Context<'_> {
+    fn wanted(&self, comm: &str) -> bool {
+        self.processes.is_empty() || self.processes.iter().any(|p| p == comm)
+    }
+}
+
+/// One pass's state and findings.
+pub(super) struct Pass {
+    pub share: Share,
+    pub modules: ModuleTable,
+    pub stats: StatsCollector,
+    pub table: StackTable,
+    pub sweep: Option<SweepCollector>,
+    /// The kernel's `_text` at recording time, from perf's kernel mapping.
+    pub recorded_text: Option<u64>,
+    spaces: AddressSpaces,
+    dwarf: DwarfUnwinder,
+    frames: Frames,
+    frame_bytes: Vec<u32>,
+}
+
+/// What MMAP and MMAP2 records say alike; MMAP2 adds protection and a build id.
+struct MapRecord<'a> {
+    pid: i32,
+    cpu_mode: CpuMode,
+    path: std::borrow::Cow<'a, [u8]>,
+    address: u64,
+    length: u64,
+    page_offset: u64,
+    executable: bool,
+    build_id: Option<&'a [u8]>,
+}
+
+impl<'a> MapRecord<'a> {
+    fn of(event: &'a EventRecord<'a>) -> Option<MapRecord<'a>> {
+        const PROT_EXEC: u32 = 4;
+        match event {
+            EventRecord::Mmap(m) => Some(MapRecord {
+                pid: m.pid,
+                cpu_mode: m.cpu_mode,
+                path: m.path.as_slice(),
+                address: m.address,
+                length: m.length,
+                page_offset: m.page_offset,
+                executable: m.is_executable,
+                build_id: None,
+            }),
+            EventRecord::Mmap2(m) => Some(MapRecord {
+                pid: m.pid,
+                cpu_mode: m.cpu_mode,
+                path: m.path.as_slice(),
+                address: m.address,
+                length: m.length,
+                page_offset: m.page_offset,
+                executable: m.protection & PROT_EXEC != 0,
+                build_id: match &m.file_id {
+                    Mmap2FileId::BuildId(id) => Some(id.as_slice()),
+                    _ => None,
+                },
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl Pass {
+    pub fn new(
+        share: Share,
+        modules: ModuleTable,
+        stats: StatsCollector,
+        recorded: Recorded,
+    ) -> Pass {
+        Pass {
+            share,
+            modules,
+            stats,
+            table: StackTable::default(),
+            sweep: match recorded {
+                Recorded::Dwarf { stack_bytes } => Some(SweepCollector::new(stack_bytes)),
+                _ => None,
+            },
+            recorded_text: None,
+            spaces: AddressSpaces::default(),
+            dwarf: DwarfUnwinder::default(),
+            frames: Frames::default(),
+            frame_bytes: Vec::new(),
+        }
+    }
+
+    /// Reads `data` to its end. Ok(Some(error)): damage met with `partial` set; the records
+    /// before it were taken in.
+    pub fn run(
+        &mut self,
+        data: &mut PerfData,
+        ctx: &Context,
+    ) -> Result<Option<String>, PerfDataError> {
+        let mut sample_number: u64 = 0;
+        loop {
+            let record = match data.next_record() {
+                Ok(Some(r)) => r,
+                Ok(None) => return Ok(None),
+                Err(e) if ctx.partial => return Ok(Some(e.to_string())),
+                Err(e) => return Err(e),
+            };
+            let mine = match &record {
+                PerfFileRecord::EventRecord { record, .. }
+                    if record.record_type == RecordType::SAMPLE =>
+                {
+                    sample_number += 1;
+                    (sample_number - 1) % self.share.count == self.share.index
+                }
+                _ => true,
+            };
+            if !mine && !self.share.keeps_stats() {
+                // Another pass's sample: not even parsed here.
+                continue;
+            }
+            if !self.stats.count(&record, ctx.endian) {
+                continue;
+            }
+            let PerfFileRecord::EventRecord { record, .. } = &record else {
+                continue;
+            };
+            let Some(event) = perfdata::parse_record(record) else {
+                self.stats.stats.unparsable_records += 1;
+                continue;
+            };
+            self.stats.event(&event);
+            match &event {
+                EventRecord::Sample(sample) if mine => self.sample(sample, ctx),
+                EventRecord::Mmap(_) | EventRecord::Mmap2(_) => self.map(&event, ctx.finder),
+                EventRecord::Fork(f) => {
+                    if let Some(ev) = self.spaces.fork(f.pid, f.ppid) {
+                        self.dwarf.apply(&ev, &self.modules, ctx.finder);
+                    }
+                }
+                EventRecord::Comm(c) if c.is_execve => {
+                    let ev = self.spaces.exec(c.pid);
+                    self.dwarf.apply(&ev, &self.modules, ctx.finder);
+                }
+                EventRecord::Exit(e) => {
+                    if let Some(ev) = self.spaces.exit(e.pid, e.tid) {
+                        self.dwarf.apply(&ev, &self.modules, ctx.finder);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn map(&mut self, event: &EventRecord, finder: &FileFinder) {
+        let Some(m) = MapRecord::of(event) else {
+            return;
+        };
+        let kernel = m.pid == -1 || m.cpu_mode == CpuMode::Kernel;
+        if kernel && m.path.starts_with(b"[kernel.kallsyms]") {
+            self.recorded_text.get_or_insert(m.page_offset);
+        }
+        if !m.executable && !kernel {
+            return;
+        }
+        let module = self.modules.intern(&m.path, m.build_id, kernel);
+        let mapping = Mapping {
+            start: m.address,
+            end: m.address.saturating_add(m.length),
+            pgoff: m.page_offset,
+            module,
+        };
+        if let Some(ev) = self.spaces.map(if kernel { -1 } else { m.pid }, mapping) {
+            self.dwarf.apply(&ev, &self.modules, finder);
+        }
+    }
+
+    fn sample(&mut self, sample: &SampleRecord, ctx: &Context) {
+        let tid = sample.tid.unwrap_or(-1);
+        let pid = sample.pid.unwrap_or(-1);
+        let comm = self.stats.threads.name(tid);
+        if !ctx.wanted(comm) {
+            return;
+        }
+        let frames = &mut self.frames;
+        let modules = &self.modules;
+        let spaces = &self.spaces;
+        let end = match ctx.recorded {
+            Recorded::Dwarf { .. } => {
+                match &sample.callchain {
+                    Some(chain) => callchain::split(chain, frames),
+                    None => frames.kernel.clear(),
+                }
+                let user = self.dwarf.unwind(
+                    sample,
+                    spaces,
+                    modules,
+                    ctx.finder,
+                    &mut frames.user,
+                    &mut self.frame_bytes,
+                );
+                if let Some(sweep) = self.sweep.as_mut() {
+                    let space = spaces.space(pid);
+                    let main_thread = pid == tid && pid > 0;
+                    let is_bottom = |k: usize| {
+                        let addr = frames.user[k];
+                        space
+                            .and_then(|s| s.find(addr))
+                            .and_then(|m| {
+                                let elf = modules.get(m.module).elf(ctx.finder).ok()?;
+                                Some(crate::unwind::bottoms::is_bottom(
+                                    elf.bottoms(),
+                                    m.file_offset(addr),
+                                    main_thread,
+                                ))
+                            })
+                            .unwrap_or(false)
+                    };
+                    sweep.add(
+                        comm,
+                        user.end,
+                        &self.frame_bytes,
+                        is_bottom,
+                        user.bytes_used,
+                    );
+                }
+                if frames.user.is_empty() && sample.cpu_mode == CpuMode::User {
+                    // No stack copy (e.g. mid-exec): at least the sampled address.
+                    frames.user.extend(sample.ip);
+                }
+                user.end
+            }
+            Recorded::Callchain => {
+                match &sample.callchain {
+                    Some(chain) => callchain::split(chain, frames),
+                    None => {
+                        frames.kernel.clear();
+                        frames.user.clear();
+                    }
+                }
+                if frames.user.is_empty() {
+                    UserEnd::NoUser
+                } else {
+                    UserEnd::Ended
+                }
+            }
+            Recorded::None => {
+                frames.kernel.clear();
+                frames.user.clear();
+                let ip = sample.ip.unwrap_or(0);
+                if sample.cpu_mode == CpuMode::Kernel {
+                    frames.kernel.push(ip);
+                } else {
+                    frames.user.push(ip);
+                }
+                UserEnd::NoUser
+            }
+        };
+        let space = spaces.space(pid);
+        let user_keys = frames
+            .user
+            .iter()
+            .map(|&a| match space.and_then(|s| s.find(a)) {
+                Some(m) => FrameKey::User {
+                    module: m.module,
+                    offset: m.file_offset(a),
+                },
+                None => FrameKey::Unmapped,
+            });
+        let kernel_keys = frames.kernel.iter().map(|&addr| FrameKey::Kernel { addr });
+        self.table.add(
+            comm,
+            pid == tid && pid > 0,
+            user_keys,
+            kernel_keys,
+            end,
+            sample.period.unwrap_or(1),
+        );
+    }
+
+    /// Takes in what another pass over the same records found: its stacks, its sweep, and
+    /// the module files it loaded (so naming need not load them again).
+    pub fn absorb(&mut self, other: Pass) {
+        let module_ids = self.modules.absorb(other.modules);
+        self.table.merge(other.table, &module_ids);
+        if let (Some(mine), Some(theirs)) = (self.sweep.as_mut(), other.sweep) {
+            mine.merge(theirs);
+        }
+    }
+}
