@@ -6,6 +6,7 @@
 //! no symbol is named after its module, `[libc.so.6]`, as perf and inferno do.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use blazesym::symbolize::source::{Elf, Kernel, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer as Blaze};
@@ -43,11 +44,23 @@ pub fn tidy(name: &str) -> String {
     name[..cut].replace(';', ":")
 }
 
-/// The kernel's symbols as of this boot, shifted to the recording's addresses.
+/// A kallsyms file and how to shift recorded addresses into it.
 struct KernelSymbols {
     kallsyms: PathBuf,
-    /// Add to a recorded kernel address to get this boot's address (KASLR differs per boot).
+    /// Add to a recorded kernel address to get this file's address (KASLR differs per boot).
     delta: u64,
+}
+
+impl KernelSymbols {
+    /// `recorded_text`: the kernel's `_text` in the recording; None when the file is
+    /// unreadable or its addresses are hidden.
+    fn new(kallsyms: &Path, recorded_text: Option<u64>) -> Option<KernelSymbols> {
+        let text = kallsyms_text(kallsyms)?;
+        Some(KernelSymbols {
+            kallsyms: kallsyms.to_path_buf(),
+            delta: text.wrapping_sub(recorded_text?),
+        })
+    }
 }
 
 /// Holds no blazesym state of its own: each batch (one module, or the kernel) gets a fresh
@@ -55,7 +68,15 @@ struct KernelSymbols {
 /// module is named in one batch, so nothing cached across batches is lost.
 pub struct Symbolizer {
     inline: bool,
-    kernel: Option<KernelSymbols>,
+    /// perf's copy of kallsyms in its build-id cache, taken when the kernel was recorded:
+    /// a plain file, where /proc/kallsyms makes the kernel format 10 MB of text on every
+    /// read (23 ms here, a tenth of an analysis). Kernel modules loaded after the copy are
+    /// missing from it, so what it cannot name is looked up in `kernel` after all.
+    recorded_copy: Option<KernelSymbols>,
+    /// The running kernel's symbols (--kallsyms), read only when needed.
+    kallsyms: PathBuf,
+    recorded_text: Option<u64>,
+    kernel: OnceLock<Option<KernelSymbols>>,
 }
 
 /// `_text` in a kallsyms file, or None when the file is unreadable or its addresses are
@@ -76,18 +97,46 @@ pub fn kallsyms_text(path: &Path) -> Option<u64> {
         })
 }
 
+/// perf's build-id cache copy of the kernel's symbols for a kernel build id:
+/// `~/.debug/[kernel.kallsyms]/<build id>/kallsyms`.
+pub fn recorded_kallsyms(debug_dir: &Path, build_id: &[u8]) -> Option<PathBuf> {
+    let hex: String = build_id.iter().map(|b| format!("{b:02x}")).collect();
+    let path = debug_dir
+        .join("[kernel.kallsyms]")
+        .join(hex)
+        .join("kallsyms");
+    std::fs::metadata(&path)
+        .is_ok_and(|m| m.is_file())
+        .then_some(path)
+}
+
 impl Symbolizer {
     /// `recorded_text`: the kernel's `_text` when the recording was made (perf's kernel
-    /// mapping); kernel frames are only named when it and this boot's kallsyms are known.
-    pub fn new(inline: bool, kallsyms: &Path, recorded_text: Option<u64>) -> Symbolizer {
-        let kernel = match (kallsyms_text(kallsyms), recorded_text) {
-            (Some(now), Some(then)) => Some(KernelSymbols {
-                kallsyms: kallsyms.to_path_buf(),
-                delta: now.wrapping_sub(then),
-            }),
-            _ => None,
-        };
-        Symbolizer { inline, kernel }
+    /// mapping); kernel frames are only named when it is known. `recorded_copy`: perf's
+    /// kallsyms copy for the recorded kernel, if there is one.
+    pub fn new(
+        inline: bool,
+        kallsyms: &Path,
+        recorded_text: Option<u64>,
+        recorded_copy: Option<&Path>,
+    ) -> Symbolizer {
+        Symbolizer {
+            inline,
+            recorded_copy: recorded_copy.and_then(|p| KernelSymbols::new(p, recorded_text)),
+            kallsyms: kallsyms.to_path_buf(),
+            recorded_text,
+            kernel: OnceLock::new(),
+        }
+    }
+
+    fn running_kernel(&self) -> Option<&KernelSymbols> {
+        self.kernel
+            .get_or_init(|| KernelSymbols::new(&self.kallsyms, self.recorded_text))
+            .as_ref()
+    }
+
+    pub fn kernel_available(&self) -> bool {
+        self.recorded_copy.is_some() || self.running_kernel().is_some()
     }
 
     fn blaze(&self) -> Blaze {
@@ -97,10 +146,6 @@ impl Symbolizer {
             .enable_inlined_fns(self.inline)
             .enable_demangling(true)
             .build()
-    }
-
-    pub fn kernel_available(&self) -> bool {
-        self.kernel.is_some()
     }
 
     /// Names for `offsets` (file offsets) in `file`: per offset the function and, with inline
@@ -138,11 +183,27 @@ impl Symbolizer {
             .collect()
     }
 
-    /// Names for kernel addresses as recorded.
+    /// Names for kernel addresses as recorded: from perf's copy of kallsyms where it names
+    /// them, from the running kernel's otherwise.
     pub fn kernel(&self, addrs: &[u64]) -> Vec<Option<String>> {
-        let Some(k) = &self.kernel else {
-            return vec![None; addrs.len()];
+        let mut names = match &self.recorded_copy {
+            Some(copy) => self.kernel_from(copy, addrs),
+            None => vec![None; addrs.len()],
         };
+        let unnamed: Vec<usize> = (0..addrs.len()).filter(|&i| names[i].is_none()).collect();
+        if unnamed.is_empty() {
+            return names;
+        }
+        if let Some(running) = self.running_kernel() {
+            let rest: Vec<u64> = unnamed.iter().map(|&i| addrs[i]).collect();
+            for (i, name) in unnamed.into_iter().zip(self.kernel_from(running, &rest)) {
+                names[i] = name;
+            }
+        }
+        names
+    }
+
+    fn kernel_from(&self, k: &KernelSymbols, addrs: &[u64]) -> Vec<Option<String>> {
         let shifted: Vec<u64> = addrs.iter().map(|a| a.wrapping_add(k.delta)).collect();
         let source = Source::Kernel(Kernel {
             kallsyms: MaybeDefault::Some(k.kallsyms.clone()),
@@ -184,6 +245,41 @@ mod tests {
         assert_eq!(tidy("main.(*T).Method"), "main.(*T).Method");
         assert_eq!(tidy("a;b"), "a:b");
         assert_eq!(tidy("operator()(int)"), "operator");
+    }
+
+    #[test]
+    fn kernel_names_come_from_perfs_copy_then_from_the_running_kernel() {
+        let dir = tempfile::tempdir().unwrap();
+        // perf's copy: the core kernel as recorded (this boot's KASLR base).
+        let copy = dir.path().join("copy");
+        std::fs::write(
+            &copy,
+            "ffffffff81000000 T _text\nffffffff81000100 T old_name\nffffffff81000200 T other\n",
+        )
+        .unwrap();
+        // The running kernel, booted at another base, with a module loaded since.
+        let running = dir.path().join("running");
+        std::fs::write(
+            &running,
+            "ffffffff82000000 T _text\nffffffff82000100 T new_name\nffffffff82000200 T other\nffffffffc1000000 t mod_fn\t[nbd]\n",
+        )
+        .unwrap();
+        let recorded_text = Some(0xffffffff81000000);
+        let module_addr = 0xffffffffc1000010u64.wrapping_sub(0x0100_0000);
+        let s = Symbolizer::new(false, &running, recorded_text, Some(&copy));
+        assert_eq!(
+            s.kernel(&[0xffffffff81000108, module_addr]),
+            vec![Some("old_name".to_string()), Some("mod_fn".to_string())]
+        );
+        // Without a copy, the running kernel's symbols, shifted by the KASLR difference.
+        let s = Symbolizer::new(false, &running, recorded_text, None);
+        assert_eq!(
+            s.kernel(&[0xffffffff81000108]),
+            vec![Some("new_name".to_string())]
+        );
+        assert!(s.kernel_available());
+        let s = Symbolizer::new(false, &dir.path().join("none"), recorded_text, None);
+        assert!(!s.kernel_available());
     }
 
     #[test]

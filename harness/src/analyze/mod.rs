@@ -24,6 +24,9 @@ use crate::unwind::modules::{FileFinder, ModuleTable};
 mod pass;
 use pass::{Context, Pass, Share};
 
+/// The running kernel's symbols.
+pub const DEFAULT_KALLSYMS: &str = "/proc/kallsyms";
+
 /// Options of `analyze`.
 #[derive(Clone, Debug)]
 pub struct AnalyzeOptions {
@@ -64,7 +67,7 @@ impl AnalyzeOptions {
             partial: false,
             inline: false,
             search: Vec::new(),
-            kallsyms: PathBuf::from("/proc/kallsyms"),
+            kallsyms: PathBuf::from(DEFAULT_KALLSYMS),
             title: None,
             flamegraph: true,
             truths: Vec::new(),
@@ -226,7 +229,19 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
     } = main;
     let records = stats.finish(bytes);
     let read_unwind_s = started.elapsed().as_secs_f64();
-    let symbolizer = Symbolizer::new(opts.inline, &opts.kallsyms, recorded_text);
+    // perf's own copy of the recorded kernel's symbols, unless other symbols were asked for.
+    let recorded_copy = (opts.kallsyms == Path::new(DEFAULT_KALLSYMS))
+        .then(|| {
+            let id = build_ids.get(b"[kernel.kallsyms]".as_slice())?;
+            crate::symbolize::recorded_kallsyms(finder.debug_dir.as_ref()?, id)
+        })
+        .flatten();
+    let symbolizer = Symbolizer::new(
+        opts.inline,
+        &opts.kallsyms,
+        recorded_text,
+        recorded_copy.as_deref(),
+    );
     let names = table.name_frames(&modules, &finder, &symbolizer);
     let symbolize_s = started.elapsed().as_secs_f64() - read_unwind_s;
     let (folded, figures) = table.finish(&names, opts.weighting);

@@ -6,7 +6,6 @@
 //! The sweep needs this while records stream by, before any frame has a name.
 
 use std::ops::Range;
-use std::path::PathBuf;
 
 use object::{Object, ObjectSymbol, SymbolKind};
 
@@ -21,24 +20,11 @@ pub struct Bottom {
     pub is_main: bool,
 }
 
-fn debug_file(build_id: &[u8]) -> Option<PathBuf> {
-    let hex: String = build_id.iter().map(|b| format!("{b:02x}")).collect();
-    (hex.len() > 2)
-        .then(|| {
-            PathBuf::from(format!(
-                "/usr/lib/debug/.build-id/{}/{}.debug",
-                &hex[..2],
-                &hex[2..]
-            ))
-        })
-        .filter(|p| p.exists())
-}
-
 /// Bottom functions of `elf`, by file offset.
 pub fn find(elf: &Elf) -> Vec<Bottom> {
     let mut found: Vec<Bottom> = Vec::new();
     let mut files = vec![elf.file.clone()];
-    files.extend(elf.build_id.as_deref().and_then(debug_file));
+    files.extend(elf.debug_file());
     for path in files {
         // Mapped, not read: a debug file is megabytes, of which the symbol table is a part.
         let Ok(file) = std::fs::File::open(&path) else {

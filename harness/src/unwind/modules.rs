@@ -77,6 +77,26 @@ impl Elf {
         self.bottoms.get_or_init(|| super::bottoms::find(self))
     }
 
+    /// The separate debug file of a stripped distro binary (`-dbg`/`-dbgsym` packages),
+    /// found by build id under /usr/lib/debug.
+    pub fn debug_file(&self) -> Option<PathBuf> {
+        let hex: String = self
+            .build_id
+            .as_deref()?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (hex.len() > 2)
+            .then(|| {
+                PathBuf::from(format!(
+                    "/usr/lib/debug/.build-id/{}/{}.debug",
+                    &hex[..2],
+                    &hex[2..]
+                ))
+            })
+            .filter(|p| p.is_file())
+    }
+
     /// The file offset of a virtual address in an executable segment.
     pub fn file_offset_of(&self, vaddr: u64) -> Option<u64> {
         self.exec_segments
