@@ -58,7 +58,7 @@ impl Context<'_> {
 
 /// One pass's state and findings.
 pub(super) struct Pass {
-    pub share: Share,
+    share: Share,
     pub modules: ModuleTable,
     pub stats: StatsCollector,
     pub table: StackTable,

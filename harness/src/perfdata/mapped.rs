@@ -53,15 +53,13 @@ struct Pending {
     attr_index: Option<usize>,
 }
 
-/// The records of one memory-mapped perf.data file, in time order, without copying.
-pub(super) struct MappedRecords {
-    /// Shared with sibling readers (see [`MappedRecords::sibling`]): one mapping, so a page
-    /// one reader faulted in is there for the others.
-    map: Arc<memmap2::Mmap>,
-    /// Where the data section starts.
+/// What every reader of one file needs and none changes; shared with sibling readers (see
+/// [`MappedRecords::sibling`]): one mapping, so a page one reader faulted in is there for the
+/// others.
+struct Layout {
+    map: memmap2::Mmap,
+    /// Where the data section starts and ends (clamped to the file's length).
     start: usize,
-    /// Next unread byte, and where the data section ends (clamped to the file's length).
-    pos: usize,
     end: usize,
     /// Where the header says the data section ends (may lie past the file's end).
     declared_end: u64,
@@ -69,6 +67,13 @@ pub(super) struct MappedRecords {
     parse_infos: Vec<RecordParseInfo>,
     lookup: AttrLookup,
     id_to_attr: FxHashMap<u64, usize>,
+}
+
+/// The records of one memory-mapped perf.data file, in time order, without copying.
+pub(super) struct MappedRecords {
+    layout: Arc<Layout>,
+    /// Next unread byte.
+    pos: usize,
     // The round sorter, as in the crate: records <= `prev_max` can no longer be preceded.
     outgoing: VecDeque<Pending>,
     incoming: Vec<(SortKey, Pending)>,
@@ -147,42 +152,29 @@ impl MappedRecords {
         }
         let declared_end = data_offset.saturating_add(data_size);
         let end = declared_end.min(map.len() as u64) as usize;
-        let pos = (data_offset as usize).min(end);
-        MappedRecords {
-            map: Arc::new(map),
-            start: pos,
-            pos,
+        let layout = Layout {
+            map,
+            start: (data_offset as usize).min(end),
             end,
             declared_end,
             endian,
             parse_infos,
             lookup,
             id_to_attr,
-            outgoing: VecDeque::new(),
-            incoming: Vec::new(),
-            prev_max: SortKey::default(),
-            cur_max: SortKey::default(),
-            incoming_lte_prev_max: 0,
-            finished: false,
-            released: 0,
-            error: None,
-            position,
-        }
+        };
+        MappedRecords::from_start(Arc::new(layout), position)
     }
 
     /// A second reader of the same file from its first record, sharing the mapping: it
     /// yields the same records in the same order, independently of this one.
     pub(super) fn sibling(&self, position: Arc<AtomicU64>) -> MappedRecords {
+        MappedRecords::from_start(self.layout.clone(), position)
+    }
+
+    fn from_start(layout: Arc<Layout>, position: Arc<AtomicU64>) -> MappedRecords {
         MappedRecords {
-            map: self.map.clone(),
-            start: self.start,
-            pos: self.start,
-            end: self.end,
-            declared_end: self.declared_end,
-            endian: self.endian,
-            parse_infos: self.parse_infos.clone(),
-            lookup: self.lookup,
-            id_to_attr: self.id_to_attr.clone(),
+            pos: layout.start,
+            layout,
             outgoing: VecDeque::new(),
             incoming: Vec::new(),
             prev_max: SortKey::default(),
@@ -207,12 +199,12 @@ impl MappedRecords {
                 None => Ok(None),
             };
         };
-        let data = RawData::Single(&self.map[p.body..p.body + p.len as usize]);
+        let data = RawData::Single(&self.layout.map[p.body..p.body + p.len as usize]);
         let record_type = RecordType(p.record_type);
         Ok(Some(match UserRecordType::try_from(record_type) {
             Some(record_type) => PerfFileRecord::UserRecord(RawUserRecord {
                 record_type,
-                endian: self.endian,
+                endian: self.layout.endian,
                 misc: p.misc,
                 data,
             }),
@@ -224,7 +216,7 @@ impl MappedRecords {
                         record_type,
                         p.misc,
                         data,
-                        self.parse_infos[attr_index],
+                        self.layout.parse_infos[attr_index],
                     ),
                 }
             }
@@ -232,24 +224,24 @@ impl MappedRecords {
     }
 
     fn u16_at(&self, at: usize) -> u16 {
-        let b = [self.map[at], self.map[at + 1]];
-        match self.endian {
+        let b = [self.layout.map[at], self.layout.map[at + 1]];
+        match self.layout.endian {
             Endianness::LittleEndian => u16::from_le_bytes(b),
             Endianness::BigEndian => u16::from_be_bytes(b),
         }
     }
 
     fn u32_at(&self, at: usize) -> u32 {
-        let b: [u8; 4] = self.map[at..at + 4].try_into().expect("4 bytes");
-        match self.endian {
+        let b: [u8; 4] = self.layout.map[at..at + 4].try_into().expect("4 bytes");
+        match self.layout.endian {
             Endianness::LittleEndian => u32::from_le_bytes(b),
             Endianness::BigEndian => u32::from_be_bytes(b),
         }
     }
 
     fn u64_at(&self, at: usize) -> u64 {
-        let b: [u8; 8] = self.map[at..at + 8].try_into().expect("8 bytes");
-        match self.endian {
+        let b: [u8; 8] = self.layout.map[at..at + 8].try_into().expect("8 bytes");
+        match self.layout.endian {
             Endianness::LittleEndian => u64::from_le_bytes(b),
             Endianness::BigEndian => u64::from_be_bytes(b),
         }
@@ -263,9 +255,9 @@ impl MappedRecords {
     }
 
     fn index_round(&mut self) {
-        while self.pos < self.end {
+        while self.pos < self.layout.end {
             let at = self.pos;
-            if self.end - at < HEADER_SIZE {
+            if self.layout.end - at < HEADER_SIZE {
                 self.fail(at, "the data ends inside a record header".into());
                 return;
             }
@@ -279,7 +271,7 @@ impl MappedRecords {
                 );
                 return;
             }
-            if at + size > self.end {
+            if at + size > self.layout.end {
                 self.fail(
                     at,
                     format!("a record of {size} bytes runs past the end of the data"),
@@ -300,7 +292,7 @@ impl MappedRecords {
                 // The trace data follows the record, outside its size: step over it.
                 let aux = if len >= 8 { self.u64_at(body) } else { 0 };
                 let skip = usize::try_from(aux).unwrap_or(usize::MAX);
-                match self.pos.checked_add(skip).filter(|&e| e <= self.end) {
+                match self.pos.checked_add(skip).filter(|&e| e <= self.layout.end) {
                     Some(next) => self.pos = next,
                     None => {
                         self.fail(at, "AUX trace data runs past the end of the data".into());
@@ -319,29 +311,31 @@ impl MappedRecords {
 
     /// Records the damage and ends the stream; records already read still come out first.
     fn fail(&mut self, at: usize, message: String) {
-        let message = if (self.end as u64) < self.declared_end {
+        let message = if (self.layout.end as u64) < self.layout.declared_end {
             format!(
                 "{message} (the data section should end at byte {}, the file has {})",
-                self.declared_end,
-                self.map.len()
+                self.layout.declared_end,
+                self.layout.map.len()
             )
         } else {
             message
         };
         self.error = Some((at as u64, message));
-        self.pos = self.end;
+        self.pos = self.layout.end;
     }
 
     fn insert(&mut self, at: usize, body: usize, len: usize, record_type: u32, misc: u16) {
         let rt = RecordType(record_type);
         let (attr_index, timestamp) = if rt.is_builtin_type() {
-            let data = RawData::Single(&self.map[body..body + len]);
-            let attr_index = match self.lookup {
+            let data = RawData::Single(&self.layout.map[body..body + len]);
+            let attr_index = match self.layout.lookup {
                 AttrLookup::Single => 0,
-                AttrLookup::SameLayout => RawEventRecord::new(rt, misc, data, self.parse_infos[0])
-                    .id()
-                    .and_then(|id| self.id_to_attr.get(&id).copied())
-                    .unwrap_or(0),
+                AttrLookup::SameLayout => {
+                    RawEventRecord::new(rt, misc, data, self.layout.parse_infos[0])
+                        .id()
+                        .and_then(|id| self.layout.id_to_attr.get(&id).copied())
+                        .unwrap_or(0)
+                }
                 AttrLookup::Identifier { sample_id_all } => {
                     let id = if rt == RecordType::SAMPLE {
                         (len >= 8).then(|| self.u64_at(body))
@@ -350,12 +344,13 @@ impl MappedRecords {
                     } else {
                         None
                     };
-                    id.and_then(|id| self.id_to_attr.get(&id).copied())
+                    id.and_then(|id| self.layout.id_to_attr.get(&id).copied())
                         .unwrap_or(0)
                 }
             };
             let timestamp =
-                RawEventRecord::new(rt, misc, data, self.parse_infos[attr_index]).timestamp();
+                RawEventRecord::new(rt, misc, data, self.layout.parse_infos[attr_index])
+                    .timestamp();
             (Some(attr_index), timestamp)
         } else {
             (None, None)
@@ -414,7 +409,7 @@ impl MappedRecords {
         // only unmaps pages, a later access reads the same bytes back from the page cache.
         unsafe {
             libc::madvise(
-                self.map.as_ptr().add(self.released) as *mut libc::c_void,
+                self.layout.map.as_ptr().add(self.released) as *mut libc::c_void,
                 end - self.released,
                 libc::MADV_DONTNEED,
             );
