@@ -23,9 +23,18 @@ pub const STACK_BOTTOMS: &[&str] = &[
     "__libc_start_main",
     "__libc_start_call_main",
     "clone",
+    "__clone",
     "clone3",
     "start_thread",
 ];
+
+/// Whether a function named `name` ends a stack: one of [`STACK_BOTTOMS`], or `main` on a
+/// process's main thread. A symbol version (`__libc_start_main@@GLIBC_2.34`, as perf names
+/// it) does not count.
+pub fn is_bottom_name(name: &str, main_thread: bool) -> bool {
+    let name = name.split_once('@').map_or(name, |(base, _)| base);
+    STACK_BOTTOMS.contains(&name) || (main_thread && name == "main")
+}
 
 /// Where a frame is, before it has a name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -226,7 +235,7 @@ impl StackTable {
                 let m = modules.get(module);
                 let offsets: Vec<u64> = frames.iter().map(|&(_, o)| o).collect();
                 let resolved = match m.elf(finder) {
-                    Ok(elf) => symbolizer.user(&elf.file, &offsets),
+                    Ok(elf) => symbolizer.user(elf, &offsets),
                     Err(_) => vec![None; offsets.len()],
                 };
                 for ((id, _), name) in frames.iter().zip(resolved) {
@@ -271,9 +280,7 @@ impl StackTable {
             let outermost = (key.user_len > 0)
                 .then(|| names[key.frames[0] as usize].first())
                 .flatten();
-            let at_bottom = outermost.is_some_and(|n| {
-                STACK_BOTTOMS.contains(&n.as_str()) || (key.main_thread && n == "main")
-            });
+            let at_bottom = outermost.is_some_and(|n| is_bottom_name(n, key.main_thread));
             for who in [comm.as_str(), ALL] {
                 let f = figures.entry(who.to_string()).or_default();
                 f.samples += w.samples;

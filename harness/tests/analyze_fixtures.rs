@@ -11,6 +11,9 @@ use inferno::collapse::Collapse;
 use unwindbench::analyze::{analyze, AnalyzeOptions, Recorded};
 use unwindbench::fold::Weighting;
 
+mod common;
+use common::folded::{agreement, libc_aliases, parse_folded, without_libc_aliases};
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -31,29 +34,6 @@ fn run(
     let a = analyze(&o).unwrap();
     let folded = parse_folded(&std::fs::read_to_string(out.path().join("stacks.folded")).unwrap());
     (a, folded, out)
-}
-
-fn parse_folded(text: &str) -> BTreeMap<String, u64> {
-    text.lines()
-        .filter_map(|l| {
-            let (stack, n) = l.rsplit_once(' ')?;
-            Some((stack.to_string(), n.parse::<u64>().ok()?))
-        })
-        .fold(BTreeMap::new(), |mut m, (s, n)| {
-            *m.entry(s).or_insert(0) += n;
-            m
-        })
-}
-
-/// Weight the two foldings put on the same stacks, as a share: sum of min(share a, share b).
-fn agreement(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> f64 {
-    let (ta, tb) = (
-        a.values().sum::<u64>() as f64,
-        b.values().sum::<u64>() as f64,
-    );
-    a.iter()
-        .map(|(s, &n)| (n as f64 / ta).min(*b.get(s).unwrap_or(&0) as f64 / tb))
-        .sum()
 }
 
 /// `perf script` text (saved at fixture time) folded by inferno's collapser, as
@@ -143,7 +123,7 @@ fn perf_script_completeness(script: &str, comm: &str) -> f64 {
         total += 1;
         let sym = last.split_whitespace().nth(1).unwrap_or("");
         let sym = sym.split('+').next().unwrap_or("");
-        if unwindbench::fold::STACK_BOTTOMS.contains(&sym) || sym == "main" {
+        if unwindbench::fold::is_bottom_name(sym, true) {
             complete += 1;
         }
     }
@@ -165,8 +145,12 @@ fn dwarf_stacks_are_at_least_as_complete_as_perf_scripts() {
             .any(|s| s.contains("__libc_start_call_main;main;run;")),
         "{folded:#?}"
     );
-    let theirs = inferno_fold("callchain-dwarf4k.script");
-    let share = agreement(&folded, &theirs);
+    // perf names DWARF-unwound frames from DWARF (`__libc_start_main_impl`), frame-pointer
+    // ones from the symbol table (`__libc_start_main@@GLIBC_2.34`); we name both the latter
+    // way, so that the modes compare. Same function, same stack.
+    let aliases = libc_aliases();
+    let theirs = without_libc_aliases(&inferno_fold("callchain-dwarf4k.script"), &aliases);
+    let share = agreement(&without_libc_aliases(&folded, &aliases), &theirs);
     assert!(
         share >= 0.9,
         "DWARF stacks agree on only {:.1}%",

@@ -13,6 +13,9 @@ use inferno::collapse::Collapse;
 use unwindbench::analyze::{analyze, AnalyzeOptions};
 use unwindbench::fold::Weighting;
 
+mod common;
+use common::folded::{agreement, largest_differences, parse_folded};
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn record(args: &[&str], output: &Path) {
@@ -25,14 +28,20 @@ fn record(args: &[&str], output: &Path) {
     assert!(status.success(), "perf record {args:?}");
 }
 
-fn parse_folded(text: &str) -> BTreeMap<String, u64> {
-    let mut m = BTreeMap::new();
-    for l in text.lines() {
-        if let Some((s, n)) = l.rsplit_once(' ') {
-            *m.entry(s.to_string()).or_insert(0) += n.parse::<u64>().unwrap_or(0);
-        }
-    }
-    m
+/// `perf script -i DATA | inferno-collapse-perf`, as a map.
+fn perf_script_folded(data: &Path) -> BTreeMap<String, u64> {
+    let script = Command::new("perf")
+        .arg("script")
+        .arg("-i")
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(script.status.success());
+    let mut folded = Vec::new();
+    inferno::collapse::perf::Folder::from(inferno::collapse::perf::Options::default())
+        .collapse(&script.stdout[..], &mut folded)
+        .unwrap();
+    parse_folded(&String::from_utf8_lossy(&folded))
 }
 
 /// `perf script` looks kernel return addresses up as they are, not at address - 1 as we do.
@@ -141,18 +150,7 @@ fn system_wide_frame_pointer_stacks_agree_with_perf_script() {
         &data,
     );
 
-    let script = Command::new("perf")
-        .arg("script")
-        .arg("-i")
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(script.status.success());
-    let mut folded = Vec::new();
-    inferno::collapse::perf::Folder::from(inferno::collapse::perf::Options::default())
-        .collapse(&script.stdout[..], &mut folded)
-        .unwrap();
-    let theirs = perf_names_of_return_sites(parse_folded(&String::from_utf8_lossy(&folded)));
+    let theirs = perf_names_of_return_sites(perf_script_folded(&data));
 
     let mut o = AnalyzeOptions::new(data.clone(), dir.path().join("out"));
     o.weighting = Weighting::Period;
@@ -161,14 +159,7 @@ fn system_wide_frame_pointer_stacks_agree_with_perf_script() {
     let ours =
         parse_folded(&std::fs::read_to_string(dir.path().join("out/stacks.folded")).unwrap());
 
-    let (to, tt) = (
-        ours.values().sum::<u64>() as f64,
-        theirs.values().sum::<u64>() as f64,
-    );
-    let share: f64 = ours
-        .iter()
-        .map(|(s, &n)| (n as f64 / to).min(*theirs.get(s).unwrap_or(&0) as f64 / tt))
-        .sum();
+    let share = agreement(&ours, &theirs);
     // The fixture program's own stacks, kernel frames included, must agree exactly.
     let only = |m: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
         m.iter()
@@ -177,27 +168,8 @@ fn system_wide_frame_pointer_stacks_agree_with_perf_script() {
             .collect()
     };
     let (po, pt) = (only(&ours), only(&theirs));
-    let (so, st) = (
-        po.values().sum::<u64>() as f64,
-        pt.values().sum::<u64>() as f64,
-    );
-    let prog_share: f64 = po
-        .iter()
-        .map(|(s, &n)| (n as f64 / so).min(*pt.get(s).unwrap_or(&0) as f64 / st))
-        .sum();
-    let worst: Vec<_> = {
-        let mut d: Vec<(f64, &String)> = ours
-            .iter()
-            .map(|(s, &n)| {
-                (
-                    (n as f64 / to) - (*theirs.get(s).unwrap_or(&0) as f64 / tt),
-                    s,
-                )
-            })
-            .collect();
-        d.sort_by(|a, b| b.0.total_cmp(&a.0));
-        d.into_iter().take(8).collect()
-    };
+    let prog_share = agreement(&po, &pt);
+    let worst = largest_differences(&ours, &theirs);
     assert!(
         prog_share >= 0.99,
         "program stacks agree on {:.2}%; largest differences: {worst:#?}",
@@ -207,5 +179,47 @@ fn system_wide_frame_pointer_stacks_agree_with_perf_script() {
         share >= 0.95,
         "all stacks agree on {:.2}%; largest differences: {worst:#?}",
         share * 100.0
+    );
+}
+
+/// glibc names most functions several times over (`read`, `__read`, `__libc_read`,
+/// `__GI___libc_read`, ...), and perf keeps one name per address by its own preference;
+/// calls through the PLT are `name@plt` frames of their own. A program that spends its time
+/// in libc's `read` and `write` (dd) must come out with perf's names.
+#[test]
+fn libc_functions_are_named_as_perf_script_names_them() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("dd.data");
+    // User time only: the user frames are what this test is about.
+    let status = Command::new("perf")
+        .args(["record", "-q", "-e", "cpu-clock:u", "-F", "999"])
+        .args(["--call-graph", "fp", "-o"])
+        .arg(&data)
+        .args(["--", "dd", "if=/dev/zero", "of=/dev/null", "bs=64"])
+        .arg("count=3000000")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let theirs = perf_script_folded(&data);
+
+    let mut o = AnalyzeOptions::new(data.clone(), dir.path().join("out"));
+    o.weighting = Weighting::Period;
+    analyze(&o).unwrap();
+    let ours =
+        parse_folded(&std::fs::read_to_string(dir.path().join("out/stacks.folded")).unwrap());
+
+    // The test means something only if perf put libc's aliased `read` on the stacks.
+    assert!(
+        theirs.keys().any(|s| s.split(';').any(|f| f == "read")),
+        "no `read` frame in perf script's stacks: {theirs:#?}"
+    );
+    let share = agreement(&ours, &theirs);
+    assert!(
+        share >= 0.99,
+        "dd's stacks agree on {:.2}%; largest differences: {:#?}",
+        share * 100.0,
+        largest_differences(&ours, &theirs)
     );
 }

@@ -10,7 +10,7 @@ use std::ops::Range;
 use object::{Object, ObjectSymbol, SymbolKind};
 
 use super::modules::Elf;
-use crate::fold::STACK_BOTTOMS;
+use crate::fold::is_bottom_name;
 
 /// A stack-bottom function: its file-offset range, and whether it is `main` (a bottom only
 /// on the main thread).
@@ -43,7 +43,7 @@ pub fn find(elf: &Elf) -> Vec<Bottom> {
             }
             let Ok(name) = sym.name() else { continue };
             let is_main = name == "main";
-            if !is_main && !STACK_BOTTOMS.contains(&name) {
+            if !is_main && !is_bottom_name(name, false) {
                 continue;
             }
             let Some(start) = elf.file_offset_of(sym.address()) else {

@@ -105,6 +105,14 @@ impl Elf {
             .map(|s| vaddr - s.vaddr + s.file_offset)
     }
 
+    /// The virtual address (as the ELF states it) of a file offset in an executable segment.
+    pub fn vaddr_of(&self, offset: u64) -> Option<u64> {
+        self.exec_segments
+            .iter()
+            .find(|s| offset >= s.file_offset && offset < s.file_offset + s.file_size)
+            .map(|s| offset - s.file_offset + s.vaddr)
+    }
+
     /// The load bias of a mapping of this file: how far its code sits from where the ELF says.
     pub fn bias(&self, start: u64, end: u64, pgoff: u64) -> Option<u64> {
         let len = end - start;

@@ -1,7 +1,10 @@
 // Each test file uses a part of these helpers; the rest would be dead code there.
 #![allow(dead_code)]
 
-//! Checks shared by the test files that look at rendered run folders.
+//! Checks shared by the test files that look at rendered run folders, and folded-stack
+//! comparisons.
+
+pub mod folded;
 
 use std::path::Path;
 

@@ -1,5 +1,7 @@
-//! Names for frames: blazesym for user code (by file offset in the module's file, so ASLR and
-//! pre-exec leftovers cannot mislead it), kallsyms for the kernel.
+//! Names for frames. User code: by file offset in the module's file (so ASLR and pre-exec
+//! leftovers cannot mislead it), from its symbol tables as perf names it ([`symtab`]), with
+//! blazesym's DWARF for inlined functions (`--inline`) and for files without any symbol
+//! table. Kernel: kallsyms.
 //!
 //! Names are tidied the way `inferno-collapse-perf` tidies perf's: parameters cut off
 //! (`foo(int)` -> `foo`), `;` replaced (it separates frames in the folded format). A frame with
@@ -8,9 +10,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use blazesym::symbolize::source::{Elf, Kernel, Source};
+pub mod symtab;
+
+use blazesym::symbolize::source::{Elf as BlazeElf, Kernel, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer as Blaze};
 use blazesym::MaybeDefault;
+
+use crate::unwind::modules::Elf;
+use symtab::FunctionTable;
 
 /// Cuts a demangled name to what `perf script` prints and inferno keeps: no parameter list,
 /// no `;`.
@@ -148,10 +155,43 @@ impl Symbolizer {
             .build()
     }
 
-    /// Names for `offsets` (file offsets) in `file`: per offset the function and, with inline
+    /// Names for `offsets` (file offsets) in `elf`: per offset the function and, with inline
     /// frames on, the functions inlined into it (outermost first). None: no symbol.
-    pub fn user(&self, file: &Path, offsets: &[u64]) -> Vec<Option<Vec<String>>> {
-        let mut elf = Elf::new(file);
+    ///
+    /// The function is the symbol-table name perf gives it. Only inlined functions need
+    /// DWARF; a file without any symbol table falls back to it entirely.
+    pub fn user(&self, elf: &Elf, offsets: &[u64]) -> Vec<Option<Vec<String>>> {
+        let table = FunctionTable::load(elf);
+        let functions: Vec<Option<String>> = match &table {
+            Some(t) => offsets
+                .iter()
+                .map(|&o| {
+                    let addr = elf.vaddr_of(o)?;
+                    t.name(addr).map(|n| tidy(&n))
+                })
+                .collect(),
+            None => vec![None; offsets.len()],
+        };
+        if !self.inline && table.is_some() {
+            return functions.into_iter().map(|f| f.map(|f| vec![f])).collect();
+        }
+        let mut from_dwarf = self.user_dwarf(&elf.file, offsets);
+        if table.is_some() {
+            // The outer function as perf names it, the inlined ones from DWARF.
+            for (names, function) in from_dwarf.iter_mut().zip(functions) {
+                match (names.as_mut(), function) {
+                    (Some(n), Some(f)) => n[0] = f,
+                    (None, Some(f)) => *names = Some(vec![f]),
+                    (_, None) => *names = None,
+                }
+            }
+        }
+        from_dwarf
+    }
+
+    /// blazesym's names for `offsets` in `file`, from DWARF where it has any.
+    fn user_dwarf(&self, file: &Path, offsets: &[u64]) -> Vec<Option<Vec<String>>> {
+        let mut elf = BlazeElf::new(file);
         // Debug info finds symbols of stripped distro libraries through their debug link.
         elf.debug_syms = true;
         let source = Source::from(elf);
@@ -160,7 +200,7 @@ impl Symbolizer {
             Ok(s) => s,
             Err(_) => {
                 // A broken debug link must not cost the module its ELF symbols.
-                let mut elf = Elf::new(file);
+                let mut elf = BlazeElf::new(file);
                 elf.debug_syms = false;
                 match blaze.symbolize(&Source::from(elf), Input::FileOffset(offsets)) {
                     Ok(s) => s,
