@@ -1,7 +1,7 @@
 //! Names for frames. User code: by file offset in the module's file (so ASLR and pre-exec
 //! leftovers cannot mislead it), from its symbol tables as perf names it ([`symtab`]), with
 //! blazesym's DWARF for inlined functions (`--inline`) and for files without any symbol
-//! table. Kernel: kallsyms.
+//! table. Kernel: kallsyms, as perf names it ([`kallsyms`]).
 //!
 //! Names are tidied the way `inferno-collapse-perf` tidies perf's: parameters cut off
 //! (`foo(int)` -> `foo`), `;` replaced (it separates frames in the folded format). A frame with
@@ -10,11 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub mod kallsyms;
 pub mod symtab;
 
-use blazesym::symbolize::source::{Elf as BlazeElf, Kernel, Source};
+use blazesym::symbolize::source::{Elf as BlazeElf, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer as Blaze};
-use blazesym::MaybeDefault;
 
 use crate::unwind::modules::Elf;
 use symtab::FunctionTable;
@@ -244,25 +244,13 @@ impl Symbolizer {
     }
 
     fn kernel_from(&self, k: &KernelSymbols, addrs: &[u64]) -> Vec<Option<String>> {
-        let shifted: Vec<u64> = addrs.iter().map(|a| a.wrapping_add(k.delta)).collect();
-        let source = Source::Kernel(Kernel {
-            kallsyms: MaybeDefault::Some(k.kallsyms.clone()),
-            vmlinux: MaybeDefault::None,
-            kaslr_offset: Some(0),
-            debug_syms: false,
-            ..Default::default()
-        });
-        match self.blaze().symbolize(&source, Input::AbsAddr(&shifted)) {
-            Ok(v) => v
-                .into_iter()
-                .map(|s| match s {
-                    // An address far past its symbol is past the last one: not a real match.
-                    Symbolized::Sym(sym) if sym.offset < (1 << 20) => Some(tidy(&sym.name)),
-                    _ => None,
-                })
-                .collect(),
-            Err(_) => vec![None; addrs.len()],
-        }
+        let Some(table) = kallsyms::Kallsyms::load(&k.kallsyms) else {
+            return vec![None; addrs.len()];
+        };
+        addrs
+            .iter()
+            .map(|a| table.name(a.wrapping_add(k.delta)).map(tidy))
+            .collect()
     }
 }
 
