@@ -1,6 +1,8 @@
 //! Criterion benches of the analysis stages on the real fixtures: parsing (record
-//! statistics), and the whole analysis (parse, unwind, symbolize, fold) of a frame-pointer and
-//! a DWARF recording. Whole-file figures on large recordings: scripts/bench-analyze.sh.
+//! statistics), naming (this machine's libc, from its symbol tables and, with inlined
+//! functions, from its DWARF), and the whole analysis (parse, unwind, symbolize, fold) of a
+//! frame-pointer and a DWARF recording. Whole-file figures on large recordings:
+//! scripts/bench-analyze.sh.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +32,29 @@ fn parse(c: &mut Criterion) {
     g.finish();
 }
 
+/// 2,000 addresses spread over libc's code, named in one batch as a module is in `analyze`.
+fn naming(c: &mut Criterion) {
+    use unwindbench::symbolize::Symbolizer;
+    use unwindbench::unwind::modules::{FileFinder, ModuleTable};
+    let mut modules = ModuleTable::default();
+    let libc = modules.intern(b"/usr/lib/x86_64-linux-gnu/libc.so.6", None, false);
+    let finder = FileFinder::default();
+    let Ok(elf) = modules.get(libc).elf(&finder) else {
+        eprintln!("naming bench skipped: no /usr/lib/x86_64-linux-gnu/libc.so.6");
+        return;
+    };
+    let code = elf.exec_segments[0];
+    let step = (code.file_size / 2000).max(1);
+    let offsets: Vec<u64> = (0..2000).map(|i| code.file_offset + i * step).collect();
+    let mut g = c.benchmark_group("name_libc");
+    g.sample_size(10);
+    for (label, inline) in [("symbol_table", false), ("inline_dwarf", true)] {
+        let symbolizer = Symbolizer::new(inline, Path::new("/proc/kallsyms"), None, None);
+        g.bench_function(label, |b| b.iter(|| symbolizer.user(elf, &offsets).len()));
+    }
+    g.finish();
+}
+
 fn whole_analysis(c: &mut Criterion) {
     let mut g = c.benchmark_group("analyze");
     g.sample_size(20);
@@ -45,5 +70,5 @@ fn whole_analysis(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse, whole_analysis);
+criterion_group!(benches, parse, naming, whole_analysis);
 criterion_main!(benches);
