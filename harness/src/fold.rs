@@ -29,9 +29,13 @@ pub const STACK_BOTTOMS: &[&str] = &[
 ];
 
 /// Whether a function named `name` ends a stack: one of [`STACK_BOTTOMS`], or `main` on a
-/// process's main thread. A symbol version (`__libc_start_main@@GLIBC_2.34`, as perf names
-/// it) does not count.
+/// process's main thread. A symbol version suffix (`__libc_start_main@@GLIBC_2.34`, as perf
+/// names it) is ignored.
 pub fn is_bottom_name(name: &str, main_thread: bool) -> bool {
+    if name.ends_with("@plt") {
+        // A call stub, never where a thread starts.
+        return false;
+    }
     let name = name.split_once('@').map_or(name, |(base, _)| base);
     STACK_BOTTOMS.contains(&name) || (main_thread && name == "main")
 }
@@ -476,6 +480,17 @@ mod tests {
         }
         let (_, figures) = t.finish(&names, Weighting::Samples);
         assert_eq!(figures["p"].complete, 0);
+    }
+
+    #[test]
+    fn bottom_names_ignore_symbol_versions() {
+        assert!(is_bottom_name("__libc_start_main@@GLIBC_2.34", false));
+        assert!(is_bottom_name("__clone", false));
+        assert!(is_bottom_name("main", true));
+        assert!(!is_bottom_name("main", false));
+        assert!(!is_bottom_name("main@plt", true));
+        assert!(!is_bottom_name("clone@plt", false));
+        assert!(!is_bottom_name("start_thread_helper", false));
     }
 
     #[test]

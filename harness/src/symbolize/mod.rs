@@ -70,9 +70,10 @@ impl KernelSymbols {
     }
 }
 
-/// Holds no blazesym state of its own: each batch (one module, or the kernel) gets a fresh
-/// blazesym symbolizer, which is not `Sync`, so batches can run on different threads. Every
-/// module is named in one batch, so nothing cached across batches is lost.
+/// Holds no per-module state: each batch (one module, or the kernel) loads what it needs
+/// (a symbol table, or a fresh blazesym symbolizer, which is not `Sync`), so batches can run
+/// on different threads. Every module is named in one batch, so nothing cached across
+/// batches is lost.
 pub struct Symbolizer {
     inline: bool,
     /// perf's copy of kallsyms in its build-id cache, taken when the kernel was recorded:
