@@ -48,8 +48,9 @@ impl Kallsyms {
                 .position(|&b| b == b'\n')
                 .map_or(text.len(), |i| pos + i);
             let line = &text[pos..end];
-            // `ffffffff81000000 T _text`: 16 hex digits, a space, the type, a space, the name.
-            if line.len() > 19 && line[16] == b' ' && line[18] == b' ' {
+            // `ffffffff81000000 T _text`: 16 hex digits, a space, the type, a space, the name
+            // (a line without one is skipped).
+            if line.len() > 19 && line[16] == b' ' && line[18] == b' ' && line[19] > b' ' {
                 let address = std::str::from_utf8(&line[..16])
                     .ok()
                     .and_then(|h| u64::from_str_radix(h, 16).ok());
@@ -81,7 +82,10 @@ impl Kallsyms {
         let end = match self.symbols.get(after) {
             // Core kernel and modules lie far apart: the gap between them is no one's.
             Some(&(next, next_line)) if name_at(&self.text, next_line as usize).1 == module => next,
-            _ => (start + 4096).div_ceil(4096) * 4096,
+            _ => start
+                .saturating_add(4096)
+                .div_ceil(4096)
+                .saturating_mul(4096),
         };
         (addr < end).then_some(name)
     }

@@ -160,7 +160,8 @@ impl Symbolizer {
     /// frames on, the functions inlined into it (outermost first). None: no symbol.
     ///
     /// The function is the symbol-table name perf gives it. Only inlined functions need
-    /// DWARF; a file without any symbol table falls back to it entirely.
+    /// DWARF; a file whose tables have no function of its own (a stripped executable: PLT
+    /// stubs at most) falls back to it for everything else.
     pub fn user(&self, elf: &Elf, offsets: &[u64]) -> Vec<Option<Vec<String>>> {
         let table = FunctionTable::load(elf);
         let functions: Vec<Option<String>> = match &table {
@@ -173,17 +174,26 @@ impl Symbolizer {
                 .collect(),
             None => vec![None; offsets.len()],
         };
-        if !self.inline && table.is_some() {
+        let complete = table.as_ref().is_some_and(|t| !t.only_stubs);
+        if !self.inline && complete {
             return functions.into_iter().map(|f| f.map(|f| vec![f])).collect();
         }
         let mut from_dwarf = self.user_dwarf(&elf.file, offsets);
-        if table.is_some() {
+        if complete {
             // The outer function as perf names it, the inlined ones from DWARF.
             for (names, function) in from_dwarf.iter_mut().zip(functions) {
                 match (names.as_mut(), function) {
                     (Some(n), Some(f)) => n[0] = f,
                     (None, Some(f)) => *names = Some(vec![f]),
                     (_, None) => *names = None,
+                }
+            }
+        } else {
+            // Only PLT stubs are known: their names, DWARF's (found through a debug link,
+            // say) for the rest.
+            for (names, function) in from_dwarf.iter_mut().zip(functions) {
+                if let Some(f) = function {
+                    *names = Some(vec![f]);
                 }
             }
         }

@@ -39,21 +39,20 @@ pub struct FunctionTable {
     groups: Vec<usize>,
     /// Per group, the alias perf keeps (an index into `symbols`), once asked for.
     chosen: Vec<std::cell::OnceCell<usize>>,
+    /// No table had a function of the file's own, only its PLT stubs are known (a stripped
+    /// executable whose `.dynsym` only imports).
+    pub only_stubs: bool,
 }
 
-/// Whether perf prefers `b` to `a`, two symbols at one address: one with a size, then a
-/// non-weak one, then a global one, then the one with fewer leading underscores, then the
-/// longer name (both demangled). On a tie the first in the table (`a`) stays.
-fn prefers(a: &Candidate, b: &Candidate) -> bool {
-    let binding = |c: &Candidate| {
-        (
-            c.size > 0,
-            c.bind != elf::STB_WEAK,
-            c.bind == elf::STB_GLOBAL,
-        )
-    };
-    if binding(a) != binding(b) {
-        return binding(b) > binding(a);
+/// Whether perf prefers `b` to `a`, two symbols at one address, each with whether it counts
+/// as sized: one with a size, then a non-weak one, then a global one, then the one with fewer
+/// leading underscores, then the longer name (both demangled). On a tie the first in the
+/// table (`a`) stays.
+fn prefers((a, a_sized): (&Candidate, bool), (b, b_sized): (&Candidate, bool)) -> bool {
+    let binding =
+        |c: &Candidate, sized: bool| (sized, c.bind != elf::STB_WEAK, c.bind == elf::STB_GLOBAL);
+    if binding(a, a_sized) != binding(b, b_sized) {
+        return binding(b, b_sized) > binding(a, a_sized);
     }
     if a.name == b.name {
         return false;
@@ -126,21 +125,19 @@ fn functions(file: &ElfFile64<'_, Endianness>, dynamic: bool) -> Vec<Candidate> 
         .collect()
 }
 
-/// `name@plt` for each PLT entry (x86-64): entry i jumps through `.rela.plt`'s relocation i.
-/// With IBT (`.plt.sec`) the entries there have no header; the classic `.plt` starts with a
-/// 16-byte one.
+/// `name@plt` for each PLT stub (x86-64). Each 16-byte stub of `.plt` or `.plt.sec` jumps
+/// through a GOT slot (`jmp *disp(%rip)`, `ff 25`); the `.rela.plt` relocation of that slot
+/// names the function. Matching by slot, not by position, holds whatever order the
+/// relocations are in (IFUNC ones are not in PLT order) and skips `.plt`'s header, whose
+/// jump goes through a slot no relocation names.
 fn plt_stubs(file: &ElfFile64<'_, Endianness>) -> Vec<Candidate> {
+    const ENTRY: u64 = 16;
     let endian = file.endian();
     if file.elf_header().e_machine(endian) != elf::EM_X86_64 {
         return Vec::new();
     }
     let sections = file.elf_section_table();
     let by_name = |name: &str| sections.section_by_name(endian, name.as_bytes());
-    let (stubs, header) = match (by_name(".plt.sec"), by_name(".plt")) {
-        (Some((_, sec)), _) => (sec, 0),
-        (None, Some((_, plt))) => (plt, 16),
-        (None, None) => return Vec::new(),
-    };
     let Some((_, rela_section)) = by_name(".rela.plt") else {
         return Vec::new();
     };
@@ -150,26 +147,45 @@ fn plt_stubs(file: &ElfFile64<'_, Endianness>) -> Vec<Candidate> {
     let Ok(symbols) = sections.symbol_table_by_index(endian, file.data(), symtab_index) else {
         return Vec::new();
     };
-    let entry = 16u64;
-    let first = stubs.sh_addr(endian) + header;
-    let end = stubs.sh_addr(endian) + stubs.sh_size(endian);
-    relocations
+    let slots: std::collections::HashMap<u64, &[u8]> = relocations
         .iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            let start = first + i as u64 * entry;
+        .filter_map(|r| {
             let sym = symbols
                 .symbol(object::SymbolIndex(r.r_sym(endian, false) as usize))
                 .ok()?;
             let name = symbols.symbol_name(endian, sym).ok()?;
-            (start + entry <= end && !name.is_empty()).then(|| Candidate {
-                start,
-                size: entry,
-                bind: elf::STB_GLOBAL,
-                name: format!("{}@plt", String::from_utf8_lossy(name)).into(),
-            })
+            (!name.is_empty()).then_some((r.r_offset.get(endian), name))
         })
-        .collect()
+        .collect();
+    let mut stubs = Vec::new();
+    for section in [".plt", ".plt.sec"] {
+        let Some((_, header)) = by_name(section) else {
+            continue;
+        };
+        let Ok(bytes) = header.data(endian, file.data()) else {
+            continue;
+        };
+        let base = header.sh_addr(endian);
+        for (i, entry) in bytes.chunks_exact(ENTRY as usize).enumerate() {
+            let start = base.wrapping_add(i as u64 * ENTRY);
+            // The jump is the first instruction, after an `endbr64` and a `bnd` prefix at most.
+            let Some(at) = entry[..10].windows(2).position(|w| w == [0xff, 0x25]) else {
+                continue;
+            };
+            let disp = i32::from_le_bytes(entry[at + 2..at + 6].try_into().expect("4 bytes"));
+            let next = start.wrapping_add(at as u64 + 6);
+            let slot = next.wrapping_add_signed(i64::from(disp));
+            if let Some(name) = slots.get(&slot) {
+                stubs.push(Candidate {
+                    start,
+                    size: ENTRY,
+                    bind: elf::STB_GLOBAL,
+                    name: format!("{}@plt", String::from_utf8_lossy(name)).into(),
+                });
+            }
+        }
+    }
+    stubs
 }
 
 impl FunctionTable {
@@ -191,11 +207,14 @@ impl FunctionTable {
         if candidates.is_empty() {
             candidates = functions(&runtime, true);
         }
+        let only_stubs = candidates.is_empty();
         candidates.extend(plt_stubs(&runtime));
         if candidates.is_empty() {
             return None;
         }
-        Some(FunctionTable::from_candidates(candidates))
+        let mut table = FunctionTable::from_candidates(candidates);
+        table.only_stubs = only_stubs;
+        Some(table)
     }
 
     fn from_candidates(mut symbols: Vec<Candidate>) -> FunctionTable {
@@ -209,6 +228,7 @@ impl FunctionTable {
             symbols,
             groups,
             chosen,
+            only_stubs: false,
         }
     }
 
@@ -220,8 +240,15 @@ impl FunctionTable {
                 .get(g + 1)
                 .copied()
                 .unwrap_or(self.symbols.len());
+            // perf gives sizeless symbols their ends before it drops aliases: each reaches
+            // the next symbol, which for all but the last alias is at the same address. So
+            // the last alias counts as sized whatever its own size.
+            let sized = |i: usize| self.symbols[i].size > 0 || i + 1 == end;
             (self.groups[g] + 1..end).fold(self.groups[g], |best, i| {
-                if prefers(&self.symbols[best], &self.symbols[i]) {
+                if prefers(
+                    (&self.symbols[best], sized(best)),
+                    (&self.symbols[i], sized(i)),
+                ) {
                     i
                 } else {
                     best
@@ -236,11 +263,15 @@ impl FunctionTable {
     fn end(&self, g: usize) -> u64 {
         let f = self.chosen(g);
         if f.size > 0 {
-            return f.start + f.size;
+            return f.start.saturating_add(f.size);
         }
         match self.groups.get(g + 1) {
             Some(&next) => self.symbols[next].start,
-            None => f.start.div_ceil(4096) * 4096 + 4096,
+            None => f
+                .start
+                .div_ceil(4096)
+                .saturating_mul(4096)
+                .saturating_add(4096),
         }
     }
 
@@ -304,8 +335,15 @@ mod tests {
             candidate(0x400, 472, G, "__pthread_rwlock_rdlock@GLIBC_2.2.5"),
             candidate(0x600, 20, L, "__GI___lll_lock_wake"),
             candidate(0x600, 20, L, "__lll_lock_wake"),
-            candidate(0x700, 0, G, "sized_later"),
             candidate(0x700, 8, L, "sized"),
+            candidate(0x700, 0, W, "weak_sizeless"),
+            // Sizeless but last: it reaches the next symbol, so it counts as sized.
+            candidate(0x800, 8, L, "local_sized"),
+            candidate(0x800, 0, G, "global_last"),
+            // All sizeless: only the last reaches the next symbol.
+            candidate(0x900, 0, G, "first_global"),
+            candidate(0x900, 0, L, "last_local"),
+            candidate(0xa00, 0x10, G, "after"),
         ]);
         let name = |a| table.name(a).map(|n| n.into_owned());
         assert_eq!(name(0x100).as_deref(), Some("read"));
@@ -318,10 +356,12 @@ mod tests {
         );
         assert_eq!(name(0x600).as_deref(), Some("__GI___lll_lock_wake"));
         assert_eq!(name(0x700).as_deref(), Some("sized"));
+        assert_eq!(name(0x800).as_deref(), Some("global_last"));
+        assert_eq!(name(0x9ff).as_deref(), Some("last_local"));
         // Gaps between sized functions have no name.
         assert_eq!(name(0x100 + 157), None);
         assert_eq!(name(0x99), None);
-        assert_eq!(table.len(), 6);
+        assert_eq!(table.len(), 9);
     }
 
     #[test]

@@ -99,18 +99,20 @@ impl Elf {
 
     /// The file offset of a virtual address in an executable segment.
     pub fn file_offset_of(&self, vaddr: u64) -> Option<u64> {
-        self.exec_segments
+        let s = self
+            .exec_segments
             .iter()
-            .find(|s| vaddr >= s.vaddr && vaddr < s.vaddr + s.file_size)
-            .map(|s| vaddr - s.vaddr + s.file_offset)
+            .find(|s| vaddr >= s.vaddr && vaddr - s.vaddr < s.file_size)?;
+        (vaddr - s.vaddr).checked_add(s.file_offset)
     }
 
     /// The virtual address (as the ELF states it) of a file offset in an executable segment.
     pub fn vaddr_of(&self, offset: u64) -> Option<u64> {
-        self.exec_segments
+        let s = self
+            .exec_segments
             .iter()
-            .find(|s| offset >= s.file_offset && offset < s.file_offset + s.file_size)
-            .map(|s| offset - s.file_offset + s.vaddr)
+            .find(|s| offset >= s.file_offset && offset - s.file_offset < s.file_size)?;
+        (offset - s.file_offset).checked_add(s.vaddr)
     }
 
     /// The load bias of a mapping of this file: how far its code sits from where the ELF says.
@@ -306,6 +308,10 @@ fn parse(file: PathBuf, map: Arc<memmap2::Mmap>) -> Result<Elf, String> {
     let mapped = |name: &str| {
         let s = obj.section_by_name(name)?;
         let (off, size) = s.file_range()?;
+        // A corrupt section header must not point past the file.
+        if off.checked_add(size)? > map.len() as u64 {
+            return None;
+        }
         Some(Section {
             svma: s.address()..s.address() + s.size(),
             bytes: Bytes::Mapped {
