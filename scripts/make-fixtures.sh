@@ -27,6 +27,17 @@ for attempt in 1 2 3 4 5 6 7 8; do
 done
 chmod 644 perf/*.data
 
+# The vDSO those recordings name, from perf's build-id cache into the fixtures' own
+# (debug/.build-id/xx/rest/vdso, the cache's layout): it belongs to the kernel that recorded,
+# and a machine booted with another kernel has a different one (analyze --buildid-dir).
+rm -rf debug
+for id in $(for f in perf/*.data; do perf buildid-list -i "$f" 2>/dev/null; done |
+            awk '$2 == "[vdso]" { print $1 }' | sort -u); do
+    mkdir -p "debug/.build-id/${id:0:2}/${id:2}"
+    cp -L "$HOME/.debug/.build-id/${id:0:2}/${id:2}/vdso" "debug/.build-id/${id:0:2}/${id:2}/vdso"
+    chmod 644 "debug/.build-id/${id:0:2}/${id:2}/vdso"
+done
+
 # perf script's text of the call-graph fixtures: what `perf script | inferno-collapse-perf`
 # folds, for the parity tests.
 for f in callchain-fp callchain-dwarf4k; do

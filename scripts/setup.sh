@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what unwindbench needs and builds it.
 #   perf (linux-perf), nbdkit, fio (with its nbd engine, from libnbd), nbd-client, gcc,
-#   hyperfine (for scripts/bench-*.sh).
+#   hyperfine (for scripts/bench-*.sh), libc6-dbg (libc's symbol table, to name its frames).
 # Debian and Ubuntu are supported; elsewhere it says what to install. Needs root for the
 # packages (it uses sudo when not root). Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -18,6 +18,17 @@ have g++ || need+=(g++)
 have hyperfine || need+=(hyperfine)
 have nbdinfo || need+=(libnbd-bin)
 [ -x /usr/bin/time ] || need+=(time)
+# libc's own symbol table (the distribution strips it into libc6-dbg): without it, libc's
+# local functions (`__libc_start_call_main`, a stack bottom) have no names.
+libc_has_symbols() {
+    local libc id
+    libc=$(ldd /bin/true 2>/dev/null | awk '/libc\.so/ { print $3 }')
+    [ -n "$libc" ] || return 0
+    id=$(readelf -n "$libc" 2>/dev/null | awk '/Build ID/ { print $3 }')
+    [ -z "$id" ] || readelf -S "$libc" | grep -q '\.symtab' ||
+        [ -e "/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug" ]
+}
+libc_has_symbols || need+=(libc6-dbg)
 
 if ((${#need[@]})); then
     . /etc/os-release 2>/dev/null || true

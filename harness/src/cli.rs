@@ -377,6 +377,10 @@ pub struct AnalyzeArgs {
     /// Also look for binaries here (by file name, checked by build id); repeatable.
     #[arg(long)]
     pub search: Vec<PathBuf>,
+    /// perf's build-id cache (the vDSO, copies of recorded binaries, the recorded kernel's
+    /// kallsyms), as perf's --buildid-dir [default: ~/.debug].
+    #[arg(long, value_name = "DIR")]
+    pub buildid_dir: Option<PathBuf>,
     /// Kernel symbols of the running kernel.
     #[arg(long, default_value = "/proc/kallsyms")]
     pub kallsyms: PathBuf,
@@ -424,6 +428,9 @@ impl AnalyzeArgs {
         o.inline = self.inline;
         o.partial = self.partial;
         o.search = self.search.clone();
+        if let Some(dir) = &self.buildid_dir {
+            o.buildid_dir = Some(dir.clone());
+        }
         o.kallsyms = self.kallsyms.clone();
         o.truths = truths;
         if let Some(n) = self.threads {

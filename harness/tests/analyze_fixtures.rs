@@ -30,6 +30,9 @@ fn run(
     let mut o = AnalyzeOptions::new(fixtures().join("perf").join(name), out.path().to_path_buf());
     // The recorded binary path is this checkout's; a clone elsewhere finds it by build id.
     o.search = vec![fixtures().join("bin")];
+    // The vDSO of the kernel that recorded, kept with the fixtures: the host's own cache
+    // holds its own kernel's, which another machine's CI would not have.
+    o.buildid_dir = Some(fixtures().join("debug"));
     o.weighting = weighting;
     let a = analyze(&o).unwrap();
     let folded = parse_folded(&std::fs::read_to_string(out.path().join("stacks.folded")).unwrap());
@@ -49,7 +52,14 @@ fn inferno_fold(script: &str) -> BTreeMap<String, u64> {
 
 #[test]
 fn frame_pointer_stacks_match_the_golden_file() {
-    let (_, folded, out) = run("callchain-fp.data", Weighting::Samples);
+    let (a, folded, out) = run("callchain-fp.data", Weighting::Samples);
+    // libc is named from the host's copy, which must be the build that recorded: say so
+    // rather than report changed stacks when the machine's libc was upgraded since.
+    assert!(
+        a.missing_modules.is_empty(),
+        "fixture modules unusable on this host (regenerate with scripts/make-fixtures.sh): {:?}",
+        a.missing_modules
+    );
     let ours = std::fs::read_to_string(out.path().join("stacks.folded")).unwrap();
     let golden = fixtures().join("expected/callchain-fp.folded");
     if std::env::var_os("UNWINDBENCH_BLESS").is_some() {

@@ -44,6 +44,9 @@ pub struct AnalyzeOptions {
     pub inline: bool,
     /// Folders searched for binaries that moved or were rebuilt since recording.
     pub search: Vec<PathBuf>,
+    /// perf's build-id cache, where it keeps the vDSO, copies of recorded binaries and the
+    /// recorded kernel's kallsyms. Default: `~/.debug`, as perf's.
+    pub buildid_dir: Option<PathBuf>,
     /// Kernel symbols of this boot. Default: /proc/kallsyms.
     pub kallsyms: PathBuf,
     /// Title of the flame graph. Default: the input's name and the unwinding mode.
@@ -67,6 +70,7 @@ impl AnalyzeOptions {
             partial: false,
             inline: false,
             search: Vec::new(),
+            buildid_dir: crate::unwind::modules::default_buildid_dir(),
             kallsyms: PathBuf::from(DEFAULT_KALLSYMS),
             title: None,
             flamegraph: true,
@@ -170,7 +174,7 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
     let started = Instant::now();
     let mut data = open_input(&opts.input, opts.partial)?;
     let recorded = recorded_mode(&data);
-    let finder = FileFinder::from_env(opts.search.clone());
+    let finder = FileFinder::new(opts.buildid_dir.clone(), opts.search.clone());
     let ctx = Context {
         recorded,
         endian: data.endian(),

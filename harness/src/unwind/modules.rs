@@ -193,6 +193,12 @@ impl std::fmt::Debug for FileFinder {
     }
 }
 
+/// perf's default build-id cache: `~/.debug` of the user running (perf's `--buildid-dir`
+/// changes it, as `analyze --buildid-dir` does ours).
+pub fn default_buildid_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".debug"))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -206,9 +212,11 @@ fn elf_build_id(data: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl FileFinder {
-    pub fn from_env(search_dirs: Vec<PathBuf>) -> FileFinder {
+    /// Looks in perf's build-id cache `debug_dir` (see [`default_buildid_dir`]) and then in
+    /// `search_dirs`.
+    pub fn new(debug_dir: Option<PathBuf>, search_dirs: Vec<PathBuf>) -> FileFinder {
         FileFinder {
-            debug_dir: std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".debug")),
+            debug_dir,
             search_dirs,
             loaded: Arc::default(),
         }
