@@ -1,13 +1,14 @@
 //! Criterion benches of the analysis stages on the real fixtures: parsing (record
-//! statistics), naming (this machine's libc, from its symbol tables and, with inlined
-//! functions, from its DWARF), and the whole analysis (parse, unwind, symbolize, fold) of a
-//! frame-pointer and a DWARF recording. Whole-file figures on large recordings:
+//! statistics), unwinding (everything before naming), folding, naming (this machine's libc,
+//! from its symbol tables and, with inlined functions, from its DWARF), and the whole
+//! analysis (parse, unwind, symbolize, fold) of a frame-pointer and a DWARF recording. Whole-file figures on large recordings:
 //! scripts/bench-analyze.sh.
 
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use unwindbench::analyze::{analyze, AnalyzeOptions};
+use unwindbench::analyze::{self, analyze, AnalyzeOptions};
+use unwindbench::fold::Weighting;
 use unwindbench::perfdata::{self, stats};
 
 fn fixture(name: &str) -> PathBuf {
@@ -55,6 +56,53 @@ fn naming(c: &mut Criterion) {
     g.finish();
 }
 
+fn options(path: PathBuf, out: &Path) -> AnalyzeOptions {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut o = AnalyzeOptions::new(path, out.to_path_buf());
+    o.search = vec![fixtures.join("bin")];
+    o.buildid_dir = Some(fixtures.join("debug"));
+    o.flamegraph = false;
+    o
+}
+
+/// Reading every record, following address spaces, unwinding every sample (framehop for the
+/// DWARF recording) and interning the stacks: everything before naming.
+fn unwind(c: &mut Criterion) {
+    let mut g = c.benchmark_group("unwind");
+    g.sample_size(20);
+    let out = tempfile::tempdir().unwrap();
+    for name in ["callchain-fp.data", "callchain-dwarf4k.data"] {
+        let path = fixture(name);
+        g.throughput(Throughput::Bytes(std::fs::metadata(&path).unwrap().len()));
+        let o = options(path, out.path());
+        g.bench_function(name, |b| {
+            b.iter(|| analyze::unwind(&o).unwrap().table.distinct_stacks())
+        });
+    }
+    g.finish();
+}
+
+/// Named distinct stacks to the folded text and the per-process figures (completeness,
+/// depth percentiles).
+fn fold(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fold");
+    let out = tempfile::tempdir().unwrap();
+    for name in ["callchain-fp.data", "callchain-dwarf4k.data"] {
+        let o = options(fixture(name), out.path());
+        let unwound = analyze::unwind(&o).unwrap();
+        let (names, _) = unwound.name_frames(&o);
+        g.throughput(Throughput::Elements(unwound.records.samples));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let (folded, figures) = unwound.table.finish(&names, Weighting::Samples);
+                unwindbench::fold::write_folded(&folded, std::io::sink()).unwrap();
+                figures.len()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn whole_analysis(c: &mut Criterion) {
     let mut g = c.benchmark_group("analyze");
     g.sample_size(20);
@@ -62,13 +110,11 @@ fn whole_analysis(c: &mut Criterion) {
     for name in ["callchain-fp.data", "callchain-dwarf4k.data"] {
         let path = fixture(name);
         g.throughput(Throughput::Bytes(std::fs::metadata(&path).unwrap().len()));
-        let mut o = AnalyzeOptions::new(path, out.path().to_path_buf());
-        o.search = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bin")];
-        o.flamegraph = false;
+        let o = options(path, out.path());
         g.bench_function(name, |b| b.iter(|| analyze(&o).unwrap().distinct_stacks));
     }
     g.finish();
 }
 
-criterion_group!(benches, parse, naming, whole_analysis);
+criterion_group!(benches, parse, unwind, fold, naming, whole_analysis);
 criterion_main!(benches);

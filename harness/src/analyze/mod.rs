@@ -13,7 +13,7 @@ use std::time::Instant;
 use linux_perf_data::linux_perf_event_reader::SampleFormat;
 use serde::{Deserialize, Serialize};
 
-use crate::fold::{self, StackFigures, Weighting};
+use crate::fold::{self, StackFigures, StackTable, Weighting};
 use crate::perfdata::stats::{RecordStats, StatsCollector};
 use crate::perfdata::{self, PerfData, PerfDataError};
 use crate::report::flamegraph;
@@ -170,7 +170,31 @@ pub fn open_input(input: &Path, partial: bool) -> Result<PerfData, PerfDataError
     }
 }
 
-pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
+/// What reading and unwinding a recording gives: its distinct stacks, not yet named.
+pub struct Unwound {
+    pub recorded: Recorded,
+    pub format: perfdata::Format,
+    pub records: RecordStats,
+    /// Distinct stacks with their weights, frames as (module, file offset) or kernel address.
+    pub table: StackTable,
+    pub modules: ModuleTable,
+    pub finder: FileFinder,
+    sweep: Option<SweepCollector>,
+    /// The kernel's `_text` at recording time, from perf's kernel mapping.
+    recorded_text: Option<u64>,
+    /// perf's copy of the recorded kernel's kallsyms, where its build-id cache has one.
+    recorded_kallsyms: Option<PathBuf>,
+    /// Damage met and read up to (--partial).
+    partial_error: Option<String>,
+    /// Input bytes read.
+    bytes: u64,
+    started: Instant,
+    read_unwind_s: f64,
+}
+
+/// The first stage: reads `opts.input` to its end (or its damage, with `partial`), keeps
+/// address spaces in step, unwinds every sample and interns the stacks.
+pub fn unwind(opts: &AnalyzeOptions) -> Result<Unwound, AnalyzeError> {
     let started = Instant::now();
     let mut data = open_input(&opts.input, opts.partial)?;
     let recorded = recorded_mode(&data);
@@ -231,22 +255,64 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         recorded_text,
         ..
     } = main;
-    let records = stats.finish(bytes);
-    let read_unwind_s = started.elapsed().as_secs_f64();
     // perf's own copy of the recorded kernel's symbols, unless other symbols were asked for.
-    let recorded_copy = (opts.kallsyms == Path::new(DEFAULT_KALLSYMS))
+    let recorded_kallsyms = (opts.kallsyms == Path::new(DEFAULT_KALLSYMS))
         .then(|| {
             let id = build_ids.get(b"[kernel.kallsyms]".as_slice())?;
             crate::symbolize::recorded_kallsyms(finder.debug_dir.as_ref()?, id)
         })
         .flatten();
-    let symbolizer = Symbolizer::new(
-        opts.inline,
-        &opts.kallsyms,
+    Ok(Unwound {
+        recorded,
+        format: data.format,
+        records: stats.finish(bytes),
+        table,
+        modules,
+        finder,
+        sweep,
         recorded_text,
-        recorded_copy.as_deref(),
-    );
-    let names = table.name_frames(&modules, &finder, &symbolizer);
+        recorded_kallsyms,
+        partial_error,
+        bytes,
+        started,
+        read_unwind_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+impl Unwound {
+    /// The second stage: names every distinct frame (user frames from their module's symbols,
+    /// kernel frames from kallsyms). Index: the frame ids of [`Unwound::table`].
+    pub fn name_frames(&self, opts: &AnalyzeOptions) -> (Vec<Vec<String>>, Symbolizer) {
+        let symbolizer = Symbolizer::new(
+            opts.inline,
+            &opts.kallsyms,
+            self.recorded_text,
+            self.recorded_kallsyms.as_deref(),
+        );
+        let names = self
+            .table
+            .name_frames(&self.modules, &self.finder, &symbolizer);
+        (names, symbolizer)
+    }
+}
+
+/// All stages: unwinding, naming, folding, and the outputs in `opts.out_dir`.
+pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
+    let unwound = unwind(opts)?;
+    let read_unwind_s = unwound.read_unwind_s;
+    let (names, symbolizer) = unwound.name_frames(opts);
+    let Unwound {
+        recorded,
+        format,
+        records,
+        table,
+        modules,
+        sweep,
+        partial_error,
+        bytes,
+        started,
+        ..
+    } = unwound;
     let symbolize_s = started.elapsed().as_secs_f64() - read_unwind_s;
     let (folded, figures) = table.finish(&names, opts.weighting);
     let accuracy = table.score(&names, &opts.truths);
@@ -291,7 +357,7 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
     let wall_s = started.elapsed().as_secs_f64();
     let analysis = Analysis {
         input: input_name,
-        format: data.format,
+        format,
         recorded,
         mb_per_s: bytes as f64 / 1e6 / wall_s.max(1e-9),
         records,
