@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub mod demangle;
 pub mod kallsyms;
 pub mod symtab;
 

@@ -17,6 +17,7 @@ use object::elf;
 use object::read::elf::{ElfFile64, FileHeader, SectionHeader, Sym};
 use object::Endianness;
 
+use super::demangle::demangle;
 use crate::unwind::modules::Elf;
 
 /// A symbol that names code: its address as the ELF states it, and its name as the table
@@ -64,24 +65,6 @@ fn prefers((a, a_sized): (&Candidate, bool), (b, b_sized): (&Candidate, bool)) -
     naming(&demangle(&b.name)) > naming(&demangle(&a.name))
 }
 
-/// A demangled name (Rust, then C++), or the name as it is.
-pub fn demangle(name: &str) -> Cow<'_, str> {
-    if name.starts_with("_R") || name.starts_with("_ZN") {
-        if let Ok(d) = rustc_demangle::try_demangle(name) {
-            return Cow::Owned(format!("{d:#}"));
-        }
-    }
-    if name.starts_with("_Z") {
-        if let Some(d) = cpp_demangle::Symbol::new(name)
-            .ok()
-            .and_then(|s| s.demangle().ok())
-        {
-            return Cow::Owned(d);
-        }
-    }
-    Cow::Borrowed(name)
-}
-
 /// A file mapped for reading its symbols.
 struct Mapped(memmap2::Mmap);
 
@@ -98,7 +81,10 @@ impl Mapped {
 }
 
 /// Function symbols of the static (`.symtab`) or dynamic (`.dynsym`) table, in table order:
-/// typed FUNC or IFUNC, named, and defined in the file.
+/// typed FUNC or IFUNC, named, and defined in the file; and, as perf takes them too, code
+/// labels: untyped symbols in an executable section, such as the dynamic loader's `_start`
+/// and `_dl_start_user`, written in assembly. A label inside a sized function is left out:
+/// the function names those addresses.
 fn functions(file: &ElfFile64<'_, Endianness>, dynamic: bool) -> Vec<Candidate> {
     let endian = file.endian();
     let table = if dynamic {
@@ -106,22 +92,60 @@ fn functions(file: &ElfFile64<'_, Endianness>, dynamic: bool) -> Vec<Candidate> 
     } else {
         file.elf_symbol_table()
     };
-    table
-        .iter()
-        .filter(|s| {
-            matches!(s.st_type(), elf::STT_FUNC | elf::STT_GNU_IFUNC)
-                && s.st_name(endian) != 0
-                && s.st_shndx(endian) != elf::SHN_UNDEF
+    let sections = file.elf_section_table();
+    // Reserved indices (SHN_ABS, SHN_COMMON, ...) name no section, so no code.
+    let in_code = |s: &elf::Sym64<Endianness>| {
+        s.st_shndx(endian).index().is_some_and(|i| {
+            sections
+                .section(object::SectionIndex(usize::from(i)))
+                .is_ok_and(|h| h.sh_flags(endian).contains(elf::SHF_EXECINSTR))
         })
+    };
+    let is_label = |s: &elf::Sym64<Endianness>, name: &[u8]| {
+        s.st_type() == elf::STT_NOTYPE
+            && !matches!(s.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL)
+            // Assemblers' local and mapping symbols are not names of code.
+            && !name.starts_with(b".L")
+            && !name.starts_with(b"$")
+            && in_code(s)
+    };
+    // (candidate, whether it is a label rather than a typed function), in table order.
+    let symbols: Vec<(Candidate, bool)> = table
+        .iter()
+        .filter(|s| s.st_name(endian) != 0 && s.st_shndx(endian) != elf::SHN_UNDEF)
         .filter_map(|s| {
             let name = table.symbol_name(endian, s).ok()?;
-            Some(Candidate {
+            let function = matches!(s.st_type(), elf::STT_FUNC | elf::STT_GNU_IFUNC);
+            if !function && !is_label(s, name) {
+                return None;
+            }
+            let candidate = Candidate {
                 start: s.st_value(endian),
                 size: s.st_size(endian),
                 bind: s.st_bind(),
                 name: String::from_utf8_lossy(name).into(),
-            })
+            };
+            Some((candidate, !function))
         })
+        .collect();
+    let mut sized: Vec<(u64, u64)> = symbols
+        .iter()
+        .filter(|(c, label)| !label && c.size > 0)
+        .map(|(c, _)| (c.start, c.start.saturating_add(c.size)))
+        .collect();
+    sized.sort_unstable();
+    // Whether `addr` lies inside a sized function that starts before it (functions barely
+    // nest, so the few starting just below it are enough to look at).
+    let inside_a_function = |addr: u64| {
+        let below = sized.partition_point(|&(start, _)| start < addr);
+        sized[below.saturating_sub(8)..below]
+            .iter()
+            .any(|&(_, end)| addr < end)
+    };
+    symbols
+        .into_iter()
+        .filter(|(c, label)| !label || !inside_a_function(c.start))
+        .map(|(c, _)| c)
         .collect()
 }
 
@@ -312,6 +336,54 @@ mod tests {
         }
     }
 
+    /// Code written in assembly (the dynamic loader's `_start`, `_dl_start_user`) has
+    /// untyped labels, not functions: perf names frames by them, and so do we, except for a
+    /// label inside a sized function, which the function names.
+    #[test]
+    fn code_labels_name_frames_outside_functions() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("labels.s");
+        std::fs::write(
+            &source,
+            "    .text\n\
+             entry:\n    call f\n\
+             after_call:\n    hlt\n\
+             \x20   .type f, @function\n\
+             f:\n    nop\n\
+             inside_f:\n    ret\n\
+             \x20   .size f, .-f\n\
+             \x20   .data\n\
+             data_label:\n    .quad 0\n",
+        )
+        .unwrap();
+        let so = dir.path().join("labels.so");
+        let built = std::process::Command::new("gcc")
+            .args(["-nostdlib", "-shared", "-o"])
+            .arg(&so)
+            .arg(&source)
+            .status()
+            .expect("gcc (scripts/setup.sh installs it)");
+        assert!(built.success());
+        let map = Mapped::open(&so).unwrap();
+        let file = map.elf().unwrap();
+        let candidates = functions(&file, false);
+        let names: Vec<&str> = candidates.iter().map(|c| &*c.name).collect();
+        for want in ["entry", "after_call", "f"] {
+            assert!(names.contains(&want), "{want} missing from {names:?}");
+        }
+        for unwanted in ["inside_f", "data_label"] {
+            assert!(!names.contains(&unwanted), "{unwanted} in {names:?}");
+        }
+        let at = |n: &str| candidates.iter().find(|c| &*c.name == n).unwrap().start;
+        let (entry, after_call, f) = (at("entry"), at("after_call"), at("f"));
+        let table = FunctionTable::from_candidates(candidates);
+        // The return address of `call f` is `after_call`; looked up at address - 1 it is
+        // the caller, `entry`.
+        assert_eq!(table.name(after_call - 1).as_deref(), Some("entry"));
+        assert_eq!(table.name(entry).as_deref(), Some("entry"));
+        assert_eq!(table.name(f + 1).as_deref(), Some("f"));
+    }
+
     /// glibc's aliases, as libc6-dbg's symbol table lists them, and the names perf 6.1's
     /// `perf script` printed for them on an nbd recording.
     #[test]
@@ -373,16 +445,5 @@ mod tests {
         assert_eq!(table.name(0x107f).as_deref(), Some("_start"));
         assert_eq!(table.name(0x2fff).as_deref(), Some("last"));
         assert_eq!(table.name(0x3000), None);
-    }
-
-    #[test]
-    fn demangles_rust_and_cpp() {
-        assert_eq!(demangle("main"), "main");
-        assert_eq!(
-            demangle("_ZN3std2rt10lang_start17h0123456789abcdefE"),
-            "std::rt::lang_start"
-        );
-        assert_eq!(demangle("_ZN2ns4spinEl"), "ns::spin(long)");
-        assert_eq!(demangle("_Zbroken"), "_Zbroken");
     }
 }
