@@ -7,7 +7,8 @@
 //! - an exec (COMM with the exec flag) empties the process's map: without this, mappings from
 //!   before the exec (perf's own libc, inherited by the `nbdkit --run` it forks and execs)
 //!   stay, and a lookup can pick the wrong libc;
-//! - a new mapping replaces whatever it overlaps (perf records no munmap);
+//! - a new mapping replaces whatever it overlaps (perf records no munmap), and what it
+//!   covers only in part keeps its other parts, as in the kernel;
 //! - EXIT of the process drops its map, so a reused pid starts clean.
 //!
 //! Mappings name modules by [`ModuleId`], an index into a table the caller keeps (the unwind
@@ -42,15 +43,40 @@ pub struct MappingSet {
 }
 
 impl MappingSet {
-    /// Inserts `m`, removing the mappings it overlaps; returns the removed ones.
-    pub fn insert(&mut self, m: Mapping) -> Vec<Mapping> {
+    /// Inserts `m` over the mappings it overlaps. As the kernel does, a mapping covered in
+    /// part keeps the parts outside `m` (same file, its offsets shifted): an executable
+    /// region remapped in its middle is still mapped at both ends. Returns the mappings
+    /// taken out and the parts of them kept.
+    pub fn insert(&mut self, m: Mapping) -> Replaced {
         let first = self.maps.partition_point(|x| x.end <= m.start);
         let mut last = first;
         while last < self.maps.len() && self.maps[last].start < m.end {
             last += 1;
         }
-        let removed: Vec<Mapping> = self.maps.splice(first..last, [m]).collect();
-        removed
+        let mut kept = Vec::new();
+        if let Some(old) = self.maps[first..last].first() {
+            if old.start < m.start {
+                kept.push(Mapping {
+                    end: m.start,
+                    ..*old
+                });
+            }
+        }
+        if let Some(old) = self.maps[first..last].last() {
+            if old.end > m.end {
+                kept.push(Mapping {
+                    start: m.end,
+                    pgoff: old.pgoff.wrapping_add(m.end - old.start),
+                    ..*old
+                });
+            }
+        }
+        let mut placed = Vec::with_capacity(kept.len() + 1);
+        placed.extend(kept.iter().filter(|k| k.start < m.start));
+        placed.push(m);
+        placed.extend(kept.iter().filter(|k| k.start >= m.end));
+        let removed: Vec<Mapping> = self.maps.splice(first..last, placed).collect();
+        Replaced { removed, kept }
     }
 
     /// The mapping containing `address`.
@@ -72,6 +98,13 @@ impl MappingSet {
     }
 }
 
+/// The mappings an insertion took out, and the parts of them outside the new one that stay.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Replaced {
+    pub removed: Vec<Mapping>,
+    pub kept: Vec<Mapping>,
+}
+
 /// What happened to an address space, for a caller that mirrors it (the DWARF unwinder).
 #[derive(Debug, PartialEq, Eq)]
 pub enum SpaceEvent {
@@ -87,11 +120,12 @@ pub enum SpaceEvent {
     Dropped {
         pid: i32,
     },
-    /// `added` was mapped into `pid`, replacing `removed`.
+    /// `added` was mapped into `pid` over `replaced.removed`, of which `replaced.kept`
+    /// remain.
     Mapped {
         pid: i32,
         added: Mapping,
-        removed: Vec<Mapping>,
+        replaced: Replaced,
     },
 }
 
@@ -117,11 +151,11 @@ impl AddressSpaces {
             self.kernel.insert(m);
             return None;
         }
-        let removed = self.spaces.entry(pid).or_default().insert(m);
+        let replaced = self.spaces.entry(pid).or_default().insert(m);
         Some(SpaceEvent::Mapped {
             pid,
             added: m,
-            removed,
+            replaced,
         })
     }
 
@@ -177,17 +211,59 @@ mod tests {
     #[test]
     fn lookup_and_replacement() {
         let mut s = MappingSet::default();
-        assert!(s.insert(m(0x1000, 0x2000, 1)).is_empty());
-        assert!(s.insert(m(0x5000, 0x6000, 2)).is_empty());
+        assert!(s.insert(m(0x1000, 0x2000, 1)) == Replaced::default());
+        assert!(s.insert(m(0x5000, 0x6000, 2)) == Replaced::default());
         assert_eq!(s.find(0x1800).map(|x| x.module), Some(1));
         assert_eq!(s.find(0x2000), None);
         assert_eq!(s.find(0x5fff).map(|x| x.module), Some(2));
         assert_eq!(s.find(0x1800).unwrap().file_offset(0x1800), 0x1800);
-        // A mapping over both replaces both.
-        let removed = s.insert(m(0x1800, 0x5800, 3));
-        assert_eq!(removed.len(), 2);
-        assert_eq!(s.len(), 1);
+        // A mapping over both replaces both; the parts outside it stay, at their offsets.
+        let replaced = s.insert(m(0x1800, 0x5800, 3));
+        assert_eq!(replaced.removed.len(), 2);
+        assert_eq!(
+            replaced.kept,
+            [
+                Mapping {
+                    start: 0x1000,
+                    end: 0x1800,
+                    pgoff: 0x1000,
+                    module: 1
+                },
+                Mapping {
+                    start: 0x5800,
+                    end: 0x6000,
+                    pgoff: 0x1800,
+                    module: 2
+                }
+            ]
+        );
+        assert_eq!(s.len(), 3);
         assert_eq!(s.find(0x1900).map(|x| x.module), Some(3));
+        assert_eq!(s.find(0x17ff).map(|x| x.module), Some(1));
+        let right = s.find(0x5900).unwrap();
+        assert_eq!((right.module, right.file_offset(0x5900)), (2, 0x1900));
+        // One mapping covered in its middle: both ends stay.
+        let mut s = MappingSet::default();
+        s.insert(m(0x1000, 0x9000, 1));
+        let replaced = s.insert(m(0x3000, 0x4000, 2));
+        assert_eq!(replaced.kept.len(), 2);
+        let found: Vec<_> = [0x2fff, 0x3000, 0x3fff, 0x4000, 0x8fff]
+            .iter()
+            .map(|&a| s.find(a).map(|x| (x.module, x.file_offset(a))))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                Some((1, 0x2fff)),
+                Some((2, 0x1000)),
+                Some((2, 0x1fff)),
+                Some((1, 0x4000)),
+                Some((1, 0x8fff))
+            ]
+        );
+        // Exactly over one: nothing kept.
+        assert!(s.insert(m(0x3000, 0x4000, 3)).kept.is_empty());
+        assert_eq!(s.len(), 3);
     }
 
     #[test]

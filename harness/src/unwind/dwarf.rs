@@ -77,19 +77,22 @@ impl DwarfUnwinder {
             SpaceEvent::Mapped {
                 pid,
                 added,
-                removed,
+                replaced,
             } => {
                 if !self.unwinders.contains_key(pid) {
                     return;
                 }
-                let module = self.module(added, modules, finder);
+                let added = std::iter::once(added).chain(&replaced.kept);
+                let built: Vec<FhModule> = added
+                    .filter_map(|m| self.module(m, modules, finder))
+                    .collect();
                 let Some(u) = self.unwinders.get_mut(pid) else {
                     return;
                 };
-                for r in removed {
+                for r in &replaced.removed {
                     u.unwinder.remove_module(r.start);
                 }
-                if let Some(m) = module {
+                for m in built {
                     u.unwinder.add_module(m);
                 }
             }
