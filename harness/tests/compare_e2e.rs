@@ -88,6 +88,8 @@ fn short_comparison_reports_every_mode() {
         assert!(m["flamegraphs"]["all"].is_string(), "{m}");
     }
     assert!(modes[1]["flamegraphs"]["diff_vs_fp"].is_string());
+    assert!(modes[1]["flamegraphs"]["diff_vs_fp_all"].is_string());
+    assert!(run_dir.join("r1-dwarf-4k/diff-vs-fp.svg").exists());
     assert!(
         common::leftovers(&run_dir, pid).is_empty(),
         "{:?}",

@@ -110,8 +110,8 @@ pub fn write_differential(
 }
 
 /// Links each mode's flame graphs (first successful repeat) and draws, for every other mode,
-/// a differential flame graph of the server against the frame-pointer recording of the same
-/// repeat.
+/// differential flame graphs of the server and of all processes against the frame-pointer
+/// recording of the same repeat.
 pub fn link_flamegraphs(results: &mut Results, run_dir: &Path) {
     let server_comm = results.workload.primary().to_string();
     let server_comm = server_comm.as_str();
@@ -141,18 +141,35 @@ pub fn link_flamegraphs(results: &mut Results, run_dir: &Path) {
         else {
             continue;
         };
-        let diff = dir.join(format!("diff-vs-fp-{server_comm}.svg"));
-        let drawn = write_differential(
-            &dir_of(fp).join("stacks.folded"),
-            &dir.join("stacks.folded"),
-            Some(server_comm),
-            &format!("{server_comm}: {} against frame pointers", m.mode),
-            Some("widths: this mode; red: more samples than with fp, blue: fewer"),
-            &diff,
-        )
-        .unwrap_or(false);
-        if drawn {
-            m.flamegraphs.diff_vs_fp = rel(diff);
+        // The server alone, and every process: the second shows what perf itself (and the
+        // kernel copying stacks for it) took from the machine under this mode.
+        for (comm, file, title) in [
+            (
+                Some(server_comm),
+                format!("diff-vs-fp-{server_comm}.svg"),
+                format!("{server_comm}: {} against frame pointers", m.mode),
+            ),
+            (
+                None,
+                "diff-vs-fp.svg".to_string(),
+                format!("all processes: {} against frame pointers", m.mode),
+            ),
+        ] {
+            let diff = dir.join(file);
+            let drawn = write_differential(
+                &dir_of(fp).join("stacks.folded"),
+                &dir.join("stacks.folded"),
+                comm,
+                &title,
+                Some("widths: this mode; red: more samples than with fp, blue: fewer"),
+                &diff,
+            )
+            .unwrap_or(false);
+            let link = if drawn { rel(diff) } else { None };
+            match comm {
+                Some(_) => m.flamegraphs.diff_vs_fp = link,
+                None => m.flamegraphs.diff_vs_fp_all = link,
+            }
         }
     }
 }

@@ -113,6 +113,7 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
                     ("all", &f.all),
                     ("nbdkit", &f.server),
                     ("vs fp", &f.diff_vs_fp),
+                    ("all vs fp", &f.diff_vs_fp_all),
                 ]
                 .iter()
                 .filter_map(|(label, p)| {
@@ -234,6 +235,10 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
                 (
                     "nbdkit against frame pointers (red: more samples, blue: fewer)",
                     &f.diff_vs_fp,
+                ),
+                (
+                    "all processes against frame pointers (perf's own work shows here)",
+                    &f.diff_vs_fp_all,
                 ),
             ] {
                 if let Some(p) = p {

@@ -245,6 +245,9 @@ pub struct FlameGraphs {
     pub server: Option<PathBuf>,
     /// The server's stacks against the frame-pointer recording of the same repeat.
     pub diff_vs_fp: Option<PathBuf>,
+    /// All processes' stacks against that recording: where perf's own work grew.
+    #[serde(default)]
+    pub diff_vs_fp_all: Option<PathBuf>,
 }
 
 /// What the analysis of one recording found and cost.

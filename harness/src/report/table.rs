@@ -94,6 +94,7 @@ fn flamegraph_links(m: &ModeSummary) -> String {
         link("all", &f.all),
         link("nbdkit", &f.server),
         link("vs fp", &f.diff_vs_fp),
+        link("all vs fp", &f.diff_vs_fp_all),
     ]
     .into_iter()
     .flatten()
