@@ -210,6 +210,13 @@ impl StackTable {
         self.frames.len()
     }
 
+    /// Whether any stack has a kernel frame.
+    pub fn has_kernel_frames(&self) -> bool {
+        self.frames
+            .iter()
+            .any(|f| matches!(f, FrameKey::Kernel { .. }))
+    }
+
     /// Names every distinct frame: one batch per module, then the kernel.
     pub fn name_frames(
         &self,

@@ -106,7 +106,8 @@ pub struct Analysis {
     pub weighting: Weighting,
     /// Modules whose files could not be used, and why (their frames are `[name]`).
     pub missing_modules: BTreeMap<String, String>,
-    /// Whether kernel frames could be named (kallsyms of this boot readable).
+    /// Whether kernel frames could be named (kallsyms of this boot readable); true when the
+    /// stacks have no kernel frames to name (a user-only recording).
     pub kernel_symbols: bool,
     /// Set when the input was damaged and read with --partial up to the damage.
     pub partial_error: Option<String>,
@@ -366,7 +367,7 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         distinct_frames: table.distinct_frames(),
         weighting: opts.weighting,
         missing_modules,
-        kernel_symbols: symbolizer.kernel_available(),
+        kernel_symbols: !table.has_kernel_frames() || symbolizer.kernel_available(),
         partial_error,
         wall_s,
         sweep: sweep.map(SweepCollector::finish),
