@@ -1,8 +1,8 @@
 //! Criterion benches of the analysis stages on the real fixtures: parsing (record
 //! statistics), unwinding (everything before naming), folding, naming (this machine's libc,
 //! from its symbol tables and, with inlined functions, from its DWARF), and the whole
-//! analysis (parse, unwind, symbolize, fold) of a frame-pointer and a DWARF recording. Whole-file figures on large recordings:
-//! scripts/bench-analyze.sh.
+//! analysis (parse, unwind, symbolize, fold) of a frame-pointer and a DWARF recording.
+//! Whole-file figures on large recordings: scripts/bench-analyze.sh.
 
 use std::path::{Path, PathBuf};
 
@@ -65,21 +65,26 @@ fn options(path: PathBuf, out: &Path) -> AnalyzeOptions {
     o
 }
 
-/// Reading every record, following address spaces, unwinding every sample (framehop for the
-/// DWARF recording) and interning the stacks: everything before naming.
-fn unwind(c: &mut Criterion) {
-    let mut g = c.benchmark_group("unwind");
+/// `run` on the frame-pointer and the DWARF fixture, in group `group`, by input bytes.
+fn per_recording<R>(c: &mut Criterion, group: &str, run: impl Fn(&AnalyzeOptions) -> R) {
+    let mut g = c.benchmark_group(group);
     g.sample_size(20);
     let out = tempfile::tempdir().unwrap();
     for name in ["callchain-fp.data", "callchain-dwarf4k.data"] {
         let path = fixture(name);
         g.throughput(Throughput::Bytes(std::fs::metadata(&path).unwrap().len()));
         let o = options(path, out.path());
-        g.bench_function(name, |b| {
-            b.iter(|| analyze::unwind(&o).unwrap().table.distinct_stacks())
-        });
+        g.bench_function(name, |b| b.iter(|| run(&o)));
     }
     g.finish();
+}
+
+/// Reading every record, following address spaces, unwinding every sample (framehop for the
+/// DWARF recording) and interning the stacks: everything before naming.
+fn unwind(c: &mut Criterion) {
+    per_recording(c, "unwind", |o| {
+        analyze::unwind(o).unwrap().table.distinct_stacks()
+    });
 }
 
 /// Named distinct stacks to the folded text and the per-process figures (completeness,
@@ -104,16 +109,7 @@ fn fold(c: &mut Criterion) {
 }
 
 fn whole_analysis(c: &mut Criterion) {
-    let mut g = c.benchmark_group("analyze");
-    g.sample_size(20);
-    let out = tempfile::tempdir().unwrap();
-    for name in ["callchain-fp.data", "callchain-dwarf4k.data"] {
-        let path = fixture(name);
-        g.throughput(Throughput::Bytes(std::fs::metadata(&path).unwrap().len()));
-        let o = options(path, out.path());
-        g.bench_function(name, |b| b.iter(|| analyze(&o).unwrap().distinct_stacks));
-    }
-    g.finish();
+    per_recording(c, "analyze", |o| analyze(o).unwrap().distinct_stacks);
 }
 
 criterion_group!(benches, parse, unwind, fold, naming, whole_analysis);

@@ -187,8 +187,6 @@ pub struct Unwound {
     recorded_kallsyms: Option<PathBuf>,
     /// Damage met and read up to (--partial).
     partial_error: Option<String>,
-    /// Input bytes read.
-    bytes: u64,
     started: Instant,
     read_unwind_s: f64,
 }
@@ -274,7 +272,6 @@ pub fn unwind(opts: &AnalyzeOptions) -> Result<Unwound, AnalyzeError> {
         recorded_text,
         recorded_kallsyms,
         partial_error,
-        bytes,
         started,
         read_unwind_s: started.elapsed().as_secs_f64(),
     })
@@ -310,7 +307,6 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         modules,
         sweep,
         partial_error,
-        bytes,
         started,
         ..
     } = unwound;
@@ -360,7 +356,7 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         input: input_name,
         format,
         recorded,
-        mb_per_s: bytes as f64 / 1e6 / wall_s.max(1e-9),
+        mb_per_s: records.bytes as f64 / 1e6 / wall_s.max(1e-9),
         records,
         stacks: figures,
         distinct_stacks: table.distinct_stacks(),

@@ -53,29 +53,25 @@ impl MappingSet {
         while last < self.maps.len() && self.maps[last].start < m.end {
             last += 1;
         }
-        let mut kept = Vec::new();
-        if let Some(old) = self.maps[first..last].first() {
-            if old.start < m.start {
-                kept.push(Mapping {
-                    end: m.start,
-                    ..*old
-                });
-            }
-        }
-        if let Some(old) = self.maps[first..last].last() {
-            if old.end > m.end {
-                kept.push(Mapping {
-                    start: m.end,
-                    pgoff: old.pgoff.wrapping_add(m.end - old.start),
-                    ..*old
-                });
-            }
-        }
-        let mut placed = Vec::with_capacity(kept.len() + 1);
-        placed.extend(kept.iter().filter(|k| k.start < m.start));
-        placed.push(m);
-        placed.extend(kept.iter().filter(|k| k.start >= m.end));
+        let overlapped = &self.maps[first..last];
+        let left = overlapped
+            .first()
+            .filter(|old| old.start < m.start)
+            .map(|old| Mapping {
+                end: m.start,
+                ..*old
+            });
+        let right = overlapped
+            .last()
+            .filter(|old| old.end > m.end)
+            .map(|old| Mapping {
+                start: m.end,
+                pgoff: old.pgoff.wrapping_add(m.end - old.start),
+                ..*old
+            });
+        let placed = left.into_iter().chain([m]).chain(right);
         let removed: Vec<Mapping> = self.maps.splice(first..last, placed).collect();
+        let kept = left.into_iter().chain(right).collect();
         Replaced { removed, kept }
     }
 

@@ -44,6 +44,30 @@ fn literal_suffix(ty: &str) -> Option<&'static str> {
     })
 }
 
+/// A cast literal as the GNU demangler writes it, from the text after a `(`: `unsigned
+/// int)8...` gives `8u` and the bytes it used; None when the parenthesis is no cast of a
+/// number (a parameter list, `(anonymous namespace)`) or GNU keeps the cast.
+fn gnu_literal(after_paren: &str) -> Option<(String, usize)> {
+    let close = after_paren.find(')')?;
+    let ty = &after_paren[..close];
+    let number = &after_paren[close + 1..];
+    let digits = number
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
+        .map_or(number.len(), |(i, _)| i);
+    let value = &number[..digits];
+    if value.is_empty() || value == "-" {
+        return None;
+    }
+    let text = match (ty, value) {
+        ("bool", "0") => "false".to_string(),
+        ("bool", "1") => "true".to_string(),
+        ("bool", _) => return None,
+        _ => format!("{value}{}", literal_suffix(ty)?),
+    };
+    Some((text, close + 1 + digits))
+}
+
 /// Rewrites cpp_demangle's spellings into the GNU demangler's (see the module comment).
 fn as_gnu_prints(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
@@ -51,28 +75,7 @@ fn as_gnu_prints(name: &str) -> String {
     while let Some(open) = rest.find('(') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        let literal = after.find(')').and_then(|close| {
-            let ty = &after[..close];
-            let digits_end = after[close + 1..]
-                .char_indices()
-                .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
-                .map_or(after.len() - close - 1, |(i, _)| i);
-            let value = &after[close + 1..close + 1 + digits_end];
-            if value.is_empty() || value == "-" {
-                return None;
-            }
-            let text = if ty == "bool" {
-                match value {
-                    "0" => "false".to_string(),
-                    "1" => "true".to_string(),
-                    _ => return None,
-                }
-            } else {
-                format!("{value}{}", literal_suffix(ty)?)
-            };
-            Some((text, close + 1 + digits_end))
-        });
-        match literal {
+        match gnu_literal(after) {
             Some((text, used)) => {
                 out.push_str(&text);
                 rest = &after[used..];
