@@ -10,7 +10,7 @@ use crate::mode::UnwindMode;
 use crate::perfdata::stats::RecordStats;
 use crate::preflight;
 use crate::process;
-use crate::record::measure::{self, MeasurePaths};
+use crate::record::measured::{MeasurePaths, Measured};
 use crate::record::Recording;
 use crate::report::flamegraph;
 use crate::report::results::{MeasurementStatus, Results, RunAnalysis, RunRecord};
@@ -21,7 +21,7 @@ use super::predict_recording_bytes;
 
 /// fio sums its jobs' rates; when the jobs did not run at the same time (on a busy 2-CPU
 /// machine some start seconds late), that sum over-counts, and fio's elapsed time shows it.
-pub fn fio_skew_warning(m: &measure::Measured, planned: Duration) -> Option<String> {
+pub fn fio_skew_warning(m: &Measured, planned: Duration) -> Option<String> {
     let planned = planned.as_secs_f64().ceil() as u64;
     (m.fio.elapsed_s > planned + 2).then(|| {
         format!(

@@ -7,6 +7,7 @@
 
 pub mod cpu;
 pub mod measure;
+pub mod measured;
 pub mod perf;
 pub mod profiler;
 

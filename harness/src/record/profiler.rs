@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::cpu;
-use super::measure::{MeasureError, MeasurePaths, PerfCost, ReaderCost};
+use super::measured::{MeasureError, MeasurePaths, PerfCost, ReaderCost};
 use super::perf::{self, PerfOptions};
 use super::{Recording, Sink};
 use crate::process::{self, Child};

@@ -11,7 +11,7 @@ use crate::fold::StackFigures;
 use crate::machine::Machine;
 use crate::perfdata::stats::RecordStats;
 use crate::preflight::Diagnosis;
-use crate::record::measure::Measured;
+use crate::record::measured::Measured;
 
 /// Bumped whenever a field changes meaning or is removed; readers accept every version up to
 /// this one.

@@ -281,7 +281,7 @@ mod tests {
     use crate::figures::Verdict;
     use crate::mode::UnwindMode;
     use crate::perfdata::stats::RecordStats;
-    use crate::record::measure::{Measured, PerfCost};
+    use crate::record::measured::{Measured, PerfCost};
     use crate::workload::fio::FioResult;
 
     fn run(label: &str, repeat: usize, iops: f64, perf_bytes: Option<u64>) -> RunRecord {
