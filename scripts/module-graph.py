@@ -5,7 +5,9 @@ Usage: scripts/module-graph.py [--files] [--dot]
 
 Every `use crate::...`, `use super::...` and inline `crate::a::b` path in a file is an edge
 from that file's module to the module the path names (the longest prefix that is a module
-file). `mod x;` declarations are not edges: a parent owning a child is not an import.
+file). In a `mod.rs`, a path that starts with one of its own children (`use pass::Pass`,
+`prepare::prepare(...)`) is an edge to that child too: a parent that calls into a child
+which imports the parent is a circle like any other. `mod x;` declarations are not edges: a parent owning a child is not an import.
 Test modules (`#[cfg(test)]`) are left out: they may reach anywhere.
 
 Prints the strongly connected components with more than one member, first for top-level
@@ -83,6 +85,9 @@ def edges(mods):
         paths.extend(re.findall(r"(?<![:\w])((?:crate|super)(?:::\w+)+)", src))
         # the module a file's `super` names: its parent (mod.rs files are their module)
         is_dir_mod = os.path.basename(path) in ("mod.rs", "lib.rs")
+        if is_dir_mod:
+            paths.extend(p for p in re.findall(r"(?<![:\w])(\w+(?:::\w+)+)", src)
+                         if mod + (p.split("::")[0],) in mods)
         for p in paths:
             p = re.sub(r"\s+as\s+\w+$", "", p).split("::")
             if p[0] == "crate":
@@ -94,6 +99,8 @@ def edges(mods):
                     base, rest = base[:-1], rest[1:]
             elif p[0] == "self":
                 base, rest = mod if is_dir_mod else mod, p[1:]
+            elif is_dir_mod and mod + (p[0],) in mods:
+                base, rest = mod, p
             else:
                 continue
             target = base
