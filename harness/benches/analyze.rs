@@ -35,8 +35,8 @@ fn parse(c: &mut Criterion) {
 
 /// 2,000 addresses spread over libc's code, named in one batch as a module is in `analyze`.
 fn naming(c: &mut Criterion) {
+    use unwindbench::binary::{FileFinder, ModuleTable};
     use unwindbench::symbolize::Symbolizer;
-    use unwindbench::unwind::modules::{FileFinder, ModuleTable};
     let mut modules = ModuleTable::default();
     let libc = modules.intern(b"/usr/lib/x86_64-linux-gnu/libc.so.6", None, false);
     let finder = FileFinder::default();

@@ -11,9 +11,8 @@ use crate::fasthash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::perfdata::address_space::ModuleId;
+use crate::binary::{FileFinder, ModuleId, ModuleTable};
 use crate::symbolize::Symbolizer;
-use crate::unwind::modules::{FileFinder, ModuleTable};
 use crate::unwind::UserEnd;
 
 /// Function names that mark the bottom of a thread's stack: the process entry, libc's start,

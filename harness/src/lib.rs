@@ -24,6 +24,7 @@
 pub mod accuracy;
 pub mod analyze;
 pub mod audit;
+pub mod binary;
 pub mod cli;
 pub mod compare;
 pub mod fasthash;

@@ -13,13 +13,13 @@ use std::time::Instant;
 use linux_perf_data::linux_perf_event_reader::SampleFormat;
 use serde::{Deserialize, Serialize};
 
+use crate::binary::{FileFinder, ModuleTable};
 use crate::fold::{self, StackFigures, StackTable, Weighting};
 use crate::perfdata::stats::{RecordStats, StatsCollector};
 use crate::perfdata::{self, PerfData, PerfDataError};
 use crate::report::flamegraph;
 use crate::sweep::{SweepCollector, SweepResult};
 use crate::symbolize::Symbolizer;
-use crate::unwind::modules::{FileFinder, ModuleTable};
 
 mod pass;
 use pass::{Context, Pass, Share};
@@ -70,7 +70,7 @@ impl AnalyzeOptions {
             partial: false,
             inline: false,
             search: Vec::new(),
-            buildid_dir: crate::unwind::modules::default_buildid_dir(),
+            buildid_dir: crate::binary::default_buildid_dir(),
             kallsyms: PathBuf::from(DEFAULT_KALLSYMS),
             title: None,
             flamegraph: true,

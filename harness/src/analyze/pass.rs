@@ -15,6 +15,7 @@ use linux_perf_data::linux_perf_event_reader::{
 use linux_perf_data::{Endianness, PerfFileRecord};
 
 use super::Recorded;
+use crate::binary::{FileFinder, ModuleTable};
 use crate::fold::{FrameKey, StackTable};
 use crate::perfdata::address_space::{AddressSpaces, Mapping};
 use crate::perfdata::stats::StatsCollector;
@@ -22,7 +23,6 @@ use crate::perfdata::{self, PerfData, PerfDataError};
 use crate::sweep::SweepCollector;
 use crate::unwind::callchain;
 use crate::unwind::dwarf::DwarfUnwinder;
-use crate::unwind::modules::{FileFinder, ModuleTable};
 use crate::unwind::{Frames, UserEnd};
 
 /// Which samples a pass unwinds: those whose number (in time order) is `index` mod `count`.

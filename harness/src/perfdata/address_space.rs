@@ -11,13 +11,11 @@
 //!   covers only in part keeps its other parts, as in the kernel;
 //! - EXIT of the process drops its map, so a reused pid starts clean.
 //!
-//! Mappings name modules by [`ModuleId`], an index into a table the caller keeps (the unwind
-//! stage's module table), so a library mapped by a hundred processes is loaded once.
+//! Mappings name modules by [`ModuleId`], an index into the recording's module table
+//! ([`crate::binary::ModuleTable`]), so a library mapped by a hundred processes is loaded once.
 
+use crate::binary::ModuleId;
 use crate::fasthash::FxHashMap as HashMap;
-
-/// Index of a module (file) in the caller's module table.
-pub type ModuleId = u32;
 
 /// One executable mapping of a file (or of an anonymous region, with its pseudo-path).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,7 +17,7 @@ pub mod symtab;
 use blazesym::symbolize::source::{Elf as BlazeElf, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer as Blaze};
 
-use crate::unwind::modules::Elf;
+use crate::binary::Elf;
 use symtab::FunctionTable;
 
 /// Cuts a demangled name to what `perf script` prints and inferno keeps: no parameter list,

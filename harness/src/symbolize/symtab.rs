@@ -18,7 +18,7 @@ use object::read::elf::{ElfFile64, FileHeader, SectionHeader, Sym};
 use object::Endianness;
 
 use super::demangle::demangle;
-use crate::unwind::modules::Elf;
+use crate::binary::Elf;
 
 /// A symbol that names code: its address as the ELF states it, and its name as the table
 /// spells it.

@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use object::{Object, ObjectSymbol, SymbolKind};
 
-use super::modules::Elf;
+use crate::binary::Elf;
 use crate::fold::is_bottom_name;
 
 /// A stack-bottom function: its file-offset range, and whether it is `main` (a bottom only

@@ -15,8 +15,8 @@ use linux_perf_data::linux_perf_event_reader::constants::{
 };
 use linux_perf_data::linux_perf_event_reader::SampleRecord;
 
-use super::modules::{Bytes, FileFinder, ModuleTable};
 use super::{UserEnd, MAX_FRAMES};
+use crate::binary::{Bytes, FileFinder, ModuleTable, Section};
 use crate::perfdata::address_space::{AddressSpaces, Mapping, MappingSet, SpaceEvent};
 
 type FhModule = Module<Bytes>;
@@ -253,7 +253,7 @@ fn build_module(m: &Mapping, modules: &ModuleTable, finder: &FileFinder) -> Opti
     let module = modules.get(m.module);
     let elf = module.elf(finder).ok()?;
     let bias = elf.bias(m.start, m.end, m.pgoff)?;
-    let sect = |s: &Option<super::modules::Section>| -> (Option<Range<u64>>, Option<Bytes>) {
+    let sect = |s: &Option<Section>| -> (Option<Range<u64>>, Option<Bytes>) {
         match s {
             Some(s) => (Some(s.svma.clone()), Some(s.bytes.clone())),
             None => (None, None),

@@ -12,7 +12,6 @@
 pub mod bottoms;
 pub mod callchain;
 pub mod dwarf;
-pub mod modules;
 
 /// How the user part of a stack ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,0 +1,14 @@
+//! Binaries: the ELF files a recording's address spaces map, found by path, build id or
+//! `--search`, checked against the build id perf recorded, and parsed once for every stage
+//! that reads them (unwinding, naming, finding stack bottoms).
+//!
+//! - [`elf`]: one parsed file: code segments, unwind sections, entry point, build id.
+//! - [`modules`]: the table of a recording's modules and the finder that loads their files.
+
+pub mod elf;
+pub mod modules;
+
+pub use self::elf::{Bytes, Elf, ExecSegment, Section};
+pub use self::modules::{
+    default_buildid_dir, FileFinder, Module, ModuleId, ModuleKind, ModuleTable,
+};
