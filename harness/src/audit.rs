@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 use serde::{Deserialize, Serialize};
 
+use crate::binary::BuildId;
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BinaryAudit {
     /// What the binary is in the workload (e.g. `nbdkit`, `libc`).
@@ -147,21 +149,11 @@ pub fn audit_binary(role: &str, path: &Path) -> Result<BinaryAudit, AuditError> 
         }
     }
     let has = |name: &str| obj.section_by_name(name).is_some();
-    let build_id = obj
-        .build_id()
-        .ok()
-        .flatten()
-        .map(|id| id.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let build_id = obj.build_id().ok().flatten().map(BuildId::new);
     // Debian ships debug info separately, found by build id.
-    let separate_debug = build_id.as_ref().is_some_and(|id| {
-        id.len() > 2
-            && Path::new(&format!(
-                "/usr/lib/debug/.build-id/{}/{}.debug",
-                &id[..2],
-                &id[2..]
-            ))
-            .exists()
-    });
+    let separate_debug = build_id
+        .as_ref()
+        .is_some_and(|id| id.debug_file().is_some());
     Ok(BinaryAudit {
         role: role.to_string(),
         path: path.to_path_buf(),
@@ -175,7 +167,7 @@ pub fn audit_binary(role: &str, path: &Path) -> Result<BinaryAudit, AuditError> 
         eh_frame: has(".eh_frame"),
         debug_frame: has(".debug_frame"),
         debug_info: has(".debug_info") || separate_debug,
-        build_id,
+        build_id: build_id.as_ref().map(BuildId::to_string),
     })
 }
 

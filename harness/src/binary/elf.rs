@@ -7,6 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use object::{Object, ObjectSection, ObjectSegment};
 
+use super::build_id::BuildId;
+
 /// Bytes of a mapped file (zero-copy) or an owned copy (decompressed sections).
 #[derive(Clone)]
 pub enum Bytes {
@@ -57,7 +59,7 @@ pub struct Elf {
     pub debug_frame: Option<Section>,
     /// ELF entry point (`_start`), whose own frame has no unwind info.
     pub entry: u64,
-    pub build_id: Option<Vec<u8>>,
+    pub build_id: Option<BuildId>,
     /// File-offset ranges of the functions a stack can end in (see [`crate::unwind::bottoms`]).
     bottoms: OnceLock<Vec<crate::unwind::bottoms::Bottom>>,
 }
@@ -72,21 +74,7 @@ impl Elf {
     /// The separate debug file of a stripped distro binary (`-dbg`/`-dbgsym` packages),
     /// found by build id under /usr/lib/debug.
     pub fn debug_file(&self) -> Option<PathBuf> {
-        let hex: String = self
-            .build_id
-            .as_deref()?
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        (hex.len() > 2)
-            .then(|| {
-                PathBuf::from(format!(
-                    "/usr/lib/debug/.build-id/{}/{}.debug",
-                    &hex[..2],
-                    &hex[2..]
-                ))
-            })
-            .filter(|p| p.is_file())
+        self.build_id.as_ref()?.debug_file()
     }
 
     /// The file offset of a virtual address in an executable segment.
@@ -182,7 +170,7 @@ pub(super) fn parse(file: PathBuf, map: Arc<memmap2::Mmap>) -> Result<Elf, Strin
         eh_frame,
         debug_frame,
         entry: obj.entry(),
-        build_id: obj.build_id().ok().flatten().map(<[u8]>::to_vec),
+        build_id: obj.build_id().ok().flatten().map(BuildId::new),
         bottoms: OnceLock::new(),
         file,
     })

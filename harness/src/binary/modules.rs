@@ -11,8 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use object::Object;
-
+use super::build_id::BuildId;
 use super::elf::{self, Elf};
 
 /// Index of a module (file) in a [`ModuleTable`]; address spaces name modules by it.
@@ -36,7 +35,7 @@ pub struct Module {
     /// The name frames get when their symbol is unknown: `[libc.so.6]`.
     pub unknown_name: String,
     pub kind: ModuleKind,
-    pub build_id: Option<Vec<u8>>,
+    pub build_id: Option<BuildId>,
     elf: OnceLock<Result<Arc<Elf>, String>>,
 }
 
@@ -69,7 +68,7 @@ pub struct FileFinder {
 
 type LoadResult = Result<Arc<Elf>, String>;
 /// Loaded files by recorded path and build id.
-type Loaded = HashMap<(String, Option<Vec<u8>>), LoadResult>;
+type Loaded = HashMap<(String, Option<BuildId>), LoadResult>;
 
 impl std::fmt::Debug for FileFinder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,18 +83,6 @@ impl std::fmt::Debug for FileFinder {
 /// changes it, as `analyze --buildid-dir` does ours).
 pub fn default_buildid_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".debug"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn elf_build_id(data: &[u8]) -> Option<Vec<u8>> {
-    object::File::parse(data)
-        .ok()?
-        .build_id()
-        .ok()?
-        .map(<[u8]>::to_vec)
 }
 
 impl FileFinder {
@@ -125,13 +112,14 @@ impl FileFinder {
         if module.kind == ModuleKind::File {
             c.push(PathBuf::from(&module.path));
         }
-        if let (Some(dir), Some(id)) = (&self.debug_dir, &module.build_id) {
-            let id = hex(id);
-            if id.len() > 2 {
-                let base = dir.join(".build-id").join(&id[..2]).join(&id[2..]);
-                c.push(base.join("elf"));
-                c.push(base.join("vdso"));
-            }
+        if let Some(base) = module
+            .build_id
+            .as_ref()
+            .zip(self.debug_dir.as_ref())
+            .and_then(|(id, dir)| id.path_in(dir))
+        {
+            c.push(base.join("elf"));
+            c.push(base.join("vdso"));
         }
         let file_name = Path::new(&module.path).file_name();
         if let Some(name) = file_name {
@@ -160,7 +148,7 @@ impl FileFinder {
                 continue;
             };
             if let Some(want) = &module.build_id {
-                if elf_build_id(&map).as_deref() != Some(want.as_slice()) {
+                if BuildId::of_elf(&map).as_ref() != Some(want) {
                     mismatched = Some(path);
                     continue;
                 }
@@ -171,7 +159,11 @@ impl FileFinder {
             Some(p) => format!(
                 "{} has another build id than the recorded {} (rebuilt or upgraded since recording; pass --search DIR with the original)",
                 p.display(),
-                module.build_id.as_deref().map(hex).unwrap_or_default()
+                module
+                    .build_id
+                    .as_ref()
+                    .map(BuildId::to_string)
+                    .unwrap_or_default()
             ),
             None => format!("{} not found (pass --search DIR)", module.path),
         })
@@ -184,11 +176,11 @@ pub struct ModuleTable {
     modules: Vec<Module>,
     by_path: HashMap<Box<[u8]>, ModuleId>,
     /// Build ids perf recorded, by path.
-    recorded_build_ids: HashMap<Vec<u8>, Vec<u8>>,
+    recorded_build_ids: HashMap<Vec<u8>, BuildId>,
 }
 
 impl ModuleTable {
-    pub fn new(recorded_build_ids: HashMap<Vec<u8>, Vec<u8>>) -> ModuleTable {
+    pub fn new(recorded_build_ids: HashMap<Vec<u8>, BuildId>) -> ModuleTable {
         ModuleTable {
             recorded_build_ids,
             ..ModuleTable::default()
@@ -223,7 +215,7 @@ impl ModuleTable {
             format!("[{base}]")
         };
         let build_id = build_id
-            .map(<[u8]>::to_vec)
+            .map(BuildId::new)
             .or_else(|| self.recorded_build_ids.get(path).cloned());
         let id = self.modules.len() as ModuleId;
         self.modules.push(Module {

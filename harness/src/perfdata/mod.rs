@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::binary::BuildId;
 use linux_perf_data::linux_perf_event_reader::{PerfEventAttr, PerfEventType, SoftwareCounterType};
 use linux_perf_data::{Endianness, PerfFile, PerfFileReader, PerfFileRecord, PerfRecordIter};
 
@@ -459,13 +460,13 @@ impl PerfData {
 
     /// Build ids perf recorded, by path (empty for pipe streams and salvaged files, whose
     /// build-id table comes at the end).
-    pub fn build_ids(&self) -> std::collections::HashMap<Vec<u8>, Vec<u8>> {
+    pub fn build_ids(&self) -> std::collections::HashMap<Vec<u8>, BuildId> {
         self.file
             .as_ref()
             .and_then(|f| f.build_ids().ok())
             .unwrap_or_default()
             .into_values()
-            .map(|info| (info.path, info.build_id))
+            .map(|info| (info.path, BuildId::new(&info.build_id)))
             .collect()
     }
 

@@ -17,7 +17,7 @@ pub mod symtab;
 use blazesym::symbolize::source::{Elf as BlazeElf, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer as Blaze};
 
-use crate::binary::Elf;
+use crate::binary::{BuildId, Elf};
 use symtab::FunctionTable;
 
 /// Cuts a demangled name to what `perf script` prints and inferno keeps: no parameter list,
@@ -108,11 +108,10 @@ pub fn kallsyms_text(path: &Path) -> Option<u64> {
 
 /// perf's build-id cache copy of the kernel's symbols for a kernel build id:
 /// `~/.debug/[kernel.kallsyms]/<build id>/kallsyms`.
-pub fn recorded_kallsyms(debug_dir: &Path, build_id: &[u8]) -> Option<PathBuf> {
-    let hex: String = build_id.iter().map(|b| format!("{b:02x}")).collect();
+pub fn recorded_kallsyms(debug_dir: &Path, build_id: &BuildId) -> Option<PathBuf> {
     let path = debug_dir
         .join("[kernel.kallsyms]")
-        .join(hex)
+        .join(build_id.to_string())
         .join("kallsyms");
     std::fs::metadata(&path)
         .is_ok_and(|m| m.is_file())
