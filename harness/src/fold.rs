@@ -11,7 +11,7 @@ use crate::fasthash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::binary::{FileFinder, ModuleId, ModuleTable};
+use crate::binary::{FileFinder, FileOffset, ModuleId, ModuleTable};
 use crate::symbolize::Symbolizer;
 use crate::unwind::UserEnd;
 
@@ -44,7 +44,7 @@ pub fn is_bottom_name(name: &str, main_thread: bool) -> bool {
 pub enum FrameKey {
     User {
         module: ModuleId,
-        offset: u64,
+        offset: FileOffset,
     },
     /// A user address outside every known mapping.
     Unmapped,
@@ -224,7 +224,7 @@ impl StackTable {
         symbolizer: &Symbolizer,
     ) -> Vec<Vec<String>> {
         let mut names: Vec<Vec<String>> = vec![Vec::new(); self.frames.len()];
-        let mut per_module: HashMap<ModuleId, Vec<(u32, u64)>> = HashMap::default();
+        let mut per_module: HashMap<ModuleId, Vec<(u32, FileOffset)>> = HashMap::default();
         let mut kernel: Vec<(u32, u64)> = Vec::new();
         for (id, key) in self.frames.iter().enumerate() {
             match *key {
@@ -243,7 +243,7 @@ impl StackTable {
             let kernel_names = scope.spawn(|| symbolizer.kernel(&addrs));
             for (module, frames) in per_module {
                 let m = modules.get(module);
-                let offsets: Vec<u64> = frames.iter().map(|&(_, o)| o).collect();
+                let offsets: Vec<FileOffset> = frames.iter().map(|&(_, o)| o).collect();
                 let resolved = match m.elf(finder) {
                     Ok(elf) => symbolizer.user(elf, &offsets),
                     Err(_) => vec![None; offsets.len()],
@@ -401,7 +401,10 @@ mod tests {
     use super::*;
 
     fn u(offset: u64) -> FrameKey {
-        FrameKey::User { module: 0, offset }
+        FrameKey::User {
+            module: 0,
+            offset: FileOffset::new(offset),
+        }
     }
 
     #[test]
@@ -445,10 +448,12 @@ mod tests {
         let mut names = vec![Vec::new(); t.distinct_frames()];
         for (key, id) in &t.frame_ids {
             names[*id as usize] = vec![match key {
-                FrameKey::User { offset: 1, .. } => "__libc_start_call_main".into(),
-                FrameKey::User { offset: 2, .. } => "main".into(),
-                FrameKey::User { offset: 3, .. } => "spin".into(),
-                FrameKey::User { offset: 4, .. } => "worker".into(),
+                FrameKey::User { offset, .. } if offset.get() == 1 => {
+                    "__libc_start_call_main".into()
+                }
+                FrameKey::User { offset, .. } if offset.get() == 2 => "main".into(),
+                FrameKey::User { offset, .. } if offset.get() == 3 => "spin".into(),
+                FrameKey::User { offset, .. } if offset.get() == 4 => "worker".into(),
                 _ => "irq_handler".into(),
             }];
         }

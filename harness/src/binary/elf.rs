@@ -9,6 +9,34 @@ use object::{Object, ObjectSection, ObjectSegment};
 
 use super::build_id::BuildId;
 
+/// A place in a file, as a byte offset. A sampled address becomes one once its mapping is
+/// known (address - mapping start + page offset); unlike the address, it does not move with
+/// ASLR or differ between processes, so frames are kept, merged and named by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileOffset(u64);
+
+impl FileOffset {
+    pub const fn new(offset: u64) -> FileOffset {
+        FileOffset(offset)
+    }
+
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// `n` bytes further on; None past the end of the address range.
+    pub fn checked_add(self, n: u64) -> Option<FileOffset> {
+        self.0.checked_add(n).map(FileOffset)
+    }
+}
+
+/// Offsets read out of an ELF file's own tables (segment offsets, say) are file offsets.
+impl From<u64> for FileOffset {
+    fn from(offset: u64) -> FileOffset {
+        FileOffset(offset)
+    }
+}
+
 /// Bytes of a mapped file (zero-copy) or an owned copy (decompressed sections).
 #[derive(Clone)]
 pub enum Bytes {
@@ -78,16 +106,17 @@ impl Elf {
     }
 
     /// The file offset of a virtual address in an executable segment.
-    pub fn file_offset_of(&self, vaddr: u64) -> Option<u64> {
+    pub fn file_offset_of(&self, vaddr: u64) -> Option<FileOffset> {
         let s = self
             .exec_segments
             .iter()
             .find(|s| vaddr >= s.vaddr && vaddr - s.vaddr < s.file_size)?;
-        (vaddr - s.vaddr).checked_add(s.file_offset)
+        (vaddr - s.vaddr).checked_add(s.file_offset).map(FileOffset)
     }
 
     /// The virtual address (as the ELF states it) of a file offset in an executable segment.
-    pub fn vaddr_of(&self, offset: u64) -> Option<u64> {
+    pub fn vaddr_of(&self, offset: FileOffset) -> Option<u64> {
+        let offset = offset.get();
         let s = self
             .exec_segments
             .iter()

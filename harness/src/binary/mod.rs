@@ -11,7 +11,7 @@ pub mod elf;
 pub mod modules;
 
 pub use self::build_id::BuildId;
-pub use self::elf::{Bytes, Elf, ExecSegment, Section};
+pub use self::elf::{Bytes, Elf, ExecSegment, FileOffset, Section};
 pub use self::modules::{
     default_buildid_dir, FileFinder, Module, ModuleId, ModuleKind, ModuleTable,
 };

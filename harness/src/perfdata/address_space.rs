@@ -14,7 +14,7 @@
 //! Mappings name modules by [`ModuleId`], an index into the recording's module table
 //! ([`crate::binary::ModuleTable`]), so a library mapped by a hundred processes is loaded once.
 
-use crate::binary::ModuleId;
+use crate::binary::{FileOffset, ModuleId};
 use crate::fasthash::FxHashMap as HashMap;
 
 /// One executable mapping of a file (or of an anonymous region, with its pseudo-path).
@@ -29,8 +29,8 @@ pub struct Mapping {
 
 impl Mapping {
     /// File offset of `address`, which must lie inside the mapping.
-    pub fn file_offset(&self, address: u64) -> u64 {
-        address - self.start + self.pgoff
+    pub fn file_offset(&self, address: u64) -> FileOffset {
+        FileOffset::new(address - self.start + self.pgoff)
     }
 }
 
@@ -210,7 +210,7 @@ mod tests {
         assert_eq!(s.find(0x1800).map(|x| x.module), Some(1));
         assert_eq!(s.find(0x2000), None);
         assert_eq!(s.find(0x5fff).map(|x| x.module), Some(2));
-        assert_eq!(s.find(0x1800).unwrap().file_offset(0x1800), 0x1800);
+        assert_eq!(s.find(0x1800).unwrap().file_offset(0x1800).get(), 0x1800);
         // A mapping over both replaces both; the parts outside it stay, at their offsets.
         let replaced = s.insert(m(0x1800, 0x5800, 3));
         assert_eq!(replaced.removed.len(), 2);
@@ -235,7 +235,7 @@ mod tests {
         assert_eq!(s.find(0x1900).map(|x| x.module), Some(3));
         assert_eq!(s.find(0x17ff).map(|x| x.module), Some(1));
         let right = s.find(0x5900).unwrap();
-        assert_eq!((right.module, right.file_offset(0x5900)), (2, 0x1900));
+        assert_eq!((right.module, right.file_offset(0x5900).get()), (2, 0x1900));
         // One mapping covered in its middle: both ends stay.
         let mut s = MappingSet::default();
         s.insert(m(0x1000, 0x9000, 1));
@@ -243,7 +243,7 @@ mod tests {
         assert_eq!(replaced.kept.len(), 2);
         let found: Vec<_> = [0x2fff, 0x3000, 0x3fff, 0x4000, 0x8fff]
             .iter()
-            .map(|&a| s.find(a).map(|x| (x.module, x.file_offset(a))))
+            .map(|&a| s.find(a).map(|x| (x.module, x.file_offset(a).get())))
             .collect();
         assert_eq!(
             found,

@@ -17,7 +17,7 @@ pub mod symtab;
 use blazesym::symbolize::source::{Elf as BlazeElf, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer as Blaze};
 
-use crate::binary::{BuildId, Elf};
+use crate::binary::{BuildId, Elf, FileOffset};
 use symtab::FunctionTable;
 
 /// Cuts a demangled name to what `perf script` prints and inferno keeps: no parameter list,
@@ -156,13 +156,18 @@ impl Symbolizer {
             .build()
     }
 
-    /// Names for `offsets` (file offsets) in `elf`: per offset the function and, with inline
+    /// Names for `offsets` (file offsets; plain offsets read from the ELF's own tables
+    /// convert) in `elf`: per offset the function and, with inline
     /// frames on, the functions inlined into it (outermost first). None: no symbol.
     ///
     /// The function is the symbol-table name perf gives it. Only inlined functions need
     /// DWARF; a file whose tables have no function of its own (a stripped executable: PLT
     /// stubs at most) falls back to it for everything else.
-    pub fn user(&self, elf: &Elf, offsets: &[u64]) -> Vec<Option<Vec<String>>> {
+    pub fn user<O>(&self, elf: &Elf, offsets: &[O]) -> Vec<Option<Vec<String>>>
+    where
+        O: Copy + Into<FileOffset>,
+    {
+        let offsets: Vec<FileOffset> = offsets.iter().map(|&o| o.into()).collect();
         let table = FunctionTable::load(elf);
         let functions: Vec<Option<String>> = match &table {
             Some(t) => offsets
@@ -178,7 +183,7 @@ impl Symbolizer {
         if !self.inline && complete {
             return functions.into_iter().map(|f| f.map(|f| vec![f])).collect();
         }
-        let mut from_dwarf = self.user_dwarf(&elf.file, offsets);
+        let mut from_dwarf = self.user_dwarf(&elf.file, &offsets);
         if complete {
             // The outer function as perf names it, the inlined ones from DWARF.
             for (names, function) in from_dwarf.iter_mut().zip(functions) {
@@ -201,7 +206,9 @@ impl Symbolizer {
     }
 
     /// blazesym's names for `offsets` in `file`, from DWARF where it has any.
-    fn user_dwarf(&self, file: &Path, offsets: &[u64]) -> Vec<Option<Vec<String>>> {
+    fn user_dwarf(&self, file: &Path, offsets: &[FileOffset]) -> Vec<Option<Vec<String>>> {
+        let offsets: Vec<u64> = offsets.iter().map(|o| o.get()).collect();
+        let offsets = offsets.as_slice();
         let mut elf = BlazeElf::new(file);
         // Debug info finds symbols of stripped distro libraries through their debug link.
         elf.debug_syms = true;

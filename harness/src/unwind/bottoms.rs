@@ -9,14 +9,14 @@ use std::ops::Range;
 
 use object::{Object, ObjectSymbol, SymbolKind};
 
-use crate::binary::Elf;
+use crate::binary::{Elf, FileOffset};
 use crate::fold::is_bottom_name;
 
 /// A stack-bottom function: its file-offset range, and whether it is `main` (a bottom only
 /// on the main thread).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bottom {
-    pub range: Range<u64>,
+    pub range: Range<FileOffset>,
     pub is_main: bool,
 }
 
@@ -46,11 +46,14 @@ pub fn find(elf: &Elf) -> Vec<Bottom> {
             if !is_main && !is_bottom_name(name, false) {
                 continue;
             }
-            let Some(start) = elf.file_offset_of(sym.address()) else {
+            let Some((start, end)) = elf
+                .file_offset_of(sym.address())
+                .and_then(|start| Some((start, start.checked_add(sym.size())?)))
+            else {
                 continue;
             };
             let b = Bottom {
-                range: start..start + sym.size(),
+                range: start..end,
                 is_main,
             };
             if !found.contains(&b) {
@@ -62,7 +65,7 @@ pub fn find(elf: &Elf) -> Vec<Bottom> {
 }
 
 /// Whether file offset `offset` lies in a bottom function (`main` only when `main_thread`).
-pub fn is_bottom(bottoms: &[Bottom], offset: u64, main_thread: bool) -> bool {
+pub fn is_bottom(bottoms: &[Bottom], offset: FileOffset, main_thread: bool) -> bool {
     bottoms
         .iter()
         .any(|b| b.range.contains(&offset) && (main_thread || !b.is_main))
