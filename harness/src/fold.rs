@@ -1,9 +1,11 @@
-//! Folding: identical stacks counted once, then named, merged and written in Brendan Gregg's
-//! folded format (`comm;root;...;leaf count`), with the stack figures per process.
+//! Folding: identical stacks counted once, then, given a name per frame, merged and written in
+//! Brendan Gregg's folded format (`comm;root;...;leaf count`), with the stack figures per
+//! process. Data only: it reads no file and names nothing itself.
 //!
 //! Stacks are interned by where their frames are (module + file offset, or kernel address)
-//! while records stream by; names are looked up once per distinct frame at the end, in one
-//! batch per module. Memory grows with the number of distinct stacks, not with the file.
+//! while records stream by; the caller names each distinct frame once (see
+//! `analyze::name`), and [`StackTable::finish`] folds with those names. Memory grows with the
+//! number of distinct stacks, not with the file.
 
 use std::collections::BTreeMap;
 
@@ -11,33 +13,9 @@ use crate::fasthash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::binary::{FileFinder, FileOffset, ModuleId, ModuleTable};
-use crate::symbolize::Symbolizer;
+use crate::binary::{FileOffset, ModuleId};
+use crate::unwind::bottoms::is_bottom_name;
 use crate::unwind::UserEnd;
-
-/// Function names that mark the bottom of a thread's stack: the process entry, libc's start,
-/// and thread starts. `main` counts for a process's main thread.
-pub const STACK_BOTTOMS: &[&str] = &[
-    "_start",
-    "__libc_start_main",
-    "__libc_start_call_main",
-    "clone",
-    "__clone",
-    "clone3",
-    "start_thread",
-];
-
-/// Whether a function named `name` ends a stack: one of [`STACK_BOTTOMS`], or `main` on a
-/// process's main thread. A symbol version suffix (`__libc_start_main@@GLIBC_2.34`, as perf
-/// names it) is ignored.
-pub fn is_bottom_name(name: &str, main_thread: bool) -> bool {
-    if name.ends_with("@plt") {
-        // A call stub, never where a thread starts.
-        return false;
-    }
-    let name = name.split_once('@').map_or(name, |(base, _)| base);
-    STACK_BOTTOMS.contains(&name) || (main_thread && name == "main")
-}
 
 /// Where a frame is, before it has a name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -216,48 +194,9 @@ impl StackTable {
             .any(|f| matches!(f, FrameKey::Kernel { .. }))
     }
 
-    /// Names every distinct frame: one batch per module, then the kernel.
-    pub fn name_frames(
-        &self,
-        modules: &ModuleTable,
-        finder: &FileFinder,
-        symbolizer: &Symbolizer,
-    ) -> Vec<Vec<String>> {
-        let mut names: Vec<Vec<String>> = vec![Vec::new(); self.frames.len()];
-        let mut per_module: HashMap<ModuleId, Vec<(u32, FileOffset)>> = HashMap::default();
-        let mut kernel: Vec<(u32, u64)> = Vec::new();
-        for (id, key) in self.frames.iter().enumerate() {
-            match *key {
-                FrameKey::User { module, offset } => per_module
-                    .entry(module)
-                    .or_default()
-                    .push((id as u32, offset)),
-                FrameKey::Kernel { addr } => kernel.push((id as u32, addr)),
-                FrameKey::Unmapped => names[id] = vec!["[unknown]".to_string()],
-            }
-        }
-        // Kernel names (kallsyms: the kernel formats ~10 MB of text on read) come on a
-        // second thread while the user modules are named on this one.
-        let addrs: Vec<u64> = kernel.iter().map(|&(_, a)| a).collect();
-        let kernel_names = std::thread::scope(|scope| {
-            let kernel_names = scope.spawn(|| symbolizer.kernel(&addrs));
-            for (module, frames) in per_module {
-                let m = modules.get(module);
-                let offsets: Vec<FileOffset> = frames.iter().map(|&(_, o)| o).collect();
-                let resolved = match m.elf(finder) {
-                    Ok(elf) => symbolizer.user(elf, &offsets),
-                    Err(_) => vec![None; offsets.len()],
-                };
-                for ((id, _), name) in frames.iter().zip(resolved) {
-                    names[*id as usize] = name.unwrap_or_else(|| vec![m.unknown_name.clone()]);
-                }
-            }
-            kernel_names.join().expect("kernel symbolization panicked")
-        });
-        for ((id, _), name) in kernel.iter().zip(kernel_names) {
-            names[*id as usize] = vec![name.unwrap_or_else(|| "[kernel.kallsyms]".to_string())];
-        }
-        names
+    /// Every distinct frame, by id (the index).
+    pub fn frames(&self) -> &[FrameKey] {
+        &self.frames
     }
 
     /// The folded stacks (sorted, merged after naming) and the figures per process name.
@@ -491,17 +430,6 @@ mod tests {
         }
         let (_, figures) = t.finish(&names, Weighting::Samples);
         assert_eq!(figures["p"].complete, 0);
-    }
-
-    #[test]
-    fn bottom_names_ignore_symbol_versions() {
-        assert!(is_bottom_name("__libc_start_main@@GLIBC_2.34", false));
-        assert!(is_bottom_name("__clone", false));
-        assert!(is_bottom_name("main", true));
-        assert!(!is_bottom_name("main", false));
-        assert!(!is_bottom_name("main@plt", true));
-        assert!(!is_bottom_name("clone@plt", false));
-        assert!(!is_bottom_name("start_thread_helper", false));
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl SweepCollector {
         comm: &str,
         end: UserEnd,
         frame_bytes: &[u32],
-        is_bottom: impl Fn(usize) -> bool,
+        mut is_bottom: impl FnMut(usize) -> bool,
         bytes_used: u64,
     ) {
         if end == UserEnd::NoUser || frame_bytes.is_empty() {

@@ -135,7 +135,7 @@ fn perf_script_completeness(script: &str, comm: &str) -> f64 {
         total += 1;
         let sym = last.split_whitespace().nth(1).unwrap_or("");
         let sym = sym.split('+').next().unwrap_or("");
-        if unwindbench::fold::is_bottom_name(sym, true) {
+        if unwindbench::unwind::bottoms::is_bottom_name(sym, true) {
             complete += 1;
         }
     }

@@ -20,7 +20,9 @@ use crate::perfdata::{self, PerfData, PerfDataError};
 use crate::report::flamegraph;
 use crate::sweep::{SweepCollector, SweepResult};
 use crate::symbolize::Symbolizer;
+use crate::unwind::bottoms::BottomIndex;
 
+mod name;
 mod pass;
 use pass::{Context, Pass, Share};
 
@@ -198,10 +200,12 @@ pub fn unwind(opts: &AnalyzeOptions) -> Result<Unwound, AnalyzeError> {
     let mut data = open_input(&opts.input, opts.partial)?;
     let recorded = recorded_mode(&data);
     let finder = FileFinder::new(opts.buildid_dir.clone(), opts.search.clone());
+    let bottoms = BottomIndex::default();
     let ctx = Context {
         recorded,
         endian: data.endian(),
         finder: &finder,
+        bottoms: &bottoms,
         processes: &opts.processes,
         partial: opts.partial,
     };
@@ -287,9 +291,7 @@ impl Unwound {
             self.recorded_text,
             self.recorded_kallsyms.as_deref(),
         );
-        let names = self
-            .table
-            .name_frames(&self.modules, &self.finder, &symbolizer);
+        let names = name::name_frames(&self.table, &self.modules, &self.finder, &symbolizer);
         (names, symbolizer)
     }
 }

@@ -21,6 +21,7 @@ use crate::perfdata::address_space::{AddressSpaces, Mapping};
 use crate::perfdata::stats::StatsCollector;
 use crate::perfdata::{self, PerfData, PerfDataError};
 use crate::sweep::SweepCollector;
+use crate::unwind::bottoms::{BottomIndex, ModuleBottoms};
 use crate::unwind::callchain;
 use crate::unwind::dwarf::DwarfUnwinder;
 use crate::unwind::{Frames, UserEnd};
@@ -44,6 +45,8 @@ pub(super) struct Context<'a> {
     pub recorded: Recorded,
     pub endian: Endianness,
     pub finder: &'a FileFinder,
+    /// Stack bottoms of the files met, found once for all passes (the sweep's).
+    pub bottoms: &'a BottomIndex,
     /// Only samples of these process names go into the stacks; empty: all.
     pub processes: &'a [String],
     /// Stop at damage with its description instead of failing (--partial).
@@ -69,6 +72,19 @@ pub(super) struct Pass {
     dwarf: DwarfUnwinder,
     frames: Frames,
     frame_bytes: Vec<u32>,
+    bottoms: ModuleBottoms,
+}
+
+/// The kernel's callchain of `sample` split into its kernel and user parts (both empty
+/// without one).
+fn split_callchain(sample: &SampleRecord, frames: &mut Frames) {
+    match &sample.callchain {
+        Some(chain) => callchain::split(chain, frames),
+        None => {
+            frames.kernel.clear();
+            frames.user.clear();
+        }
+    }
 }
 
 /// What MMAP and MMAP2 records say alike; MMAP2 adds protection and a build id.
@@ -136,6 +152,7 @@ impl Pass {
             dwarf: DwarfUnwinder::default(),
             frames: Frames::default(),
             frame_bytes: Vec::new(),
+            bottoms: ModuleBottoms::default(),
         }
     }
 
@@ -226,43 +243,33 @@ impl Pass {
     fn sample(&mut self, sample: &SampleRecord, ctx: &Context) {
         let tid = sample.tid.unwrap_or(-1);
         let pid = sample.pid.unwrap_or(-1);
+        let main_thread = pid == tid && pid > 0;
         let comm = self.stats.threads.name(tid);
         if !ctx.wanted(comm) {
             return;
         }
         let frames = &mut self.frames;
-        let modules = &self.modules;
-        let spaces = &self.spaces;
+        let space = self.spaces.space(pid);
         let end = match ctx.recorded {
             Recorded::Dwarf { .. } => {
-                match &sample.callchain {
-                    Some(chain) => callchain::split(chain, frames),
-                    None => frames.kernel.clear(),
-                }
+                split_callchain(sample, frames);
                 let user = self.dwarf.unwind(
                     sample,
-                    spaces,
-                    modules,
+                    &self.spaces,
+                    &self.modules,
                     ctx.finder,
                     &mut frames.user,
                     &mut self.frame_bytes,
                 );
                 if let Some(sweep) = self.sweep.as_mut() {
-                    let space = spaces.space(pid);
-                    let main_thread = pid == tid && pid > 0;
+                    let bottoms = &mut self.bottoms;
+                    let shared = (&self.modules, ctx.finder, ctx.bottoms);
+                    let user_frames = &frames.user;
                     let is_bottom = |k: usize| {
-                        let addr = frames.user[k];
-                        space
-                            .and_then(|s| s.find(addr))
-                            .and_then(|m| {
-                                let elf = modules.get(m.module).elf(ctx.finder).ok()?;
-                                Some(crate::unwind::bottoms::is_bottom(
-                                    elf.bottoms(),
-                                    m.file_offset(addr),
-                                    main_thread,
-                                ))
-                            })
-                            .unwrap_or(false)
+                        let addr = user_frames[k];
+                        space.and_then(|s| s.find(addr)).is_some_and(|m| {
+                            bottoms.is_bottom(m.module, m.file_offset(addr), main_thread, shared)
+                        })
                     };
                     sweep.add(
                         comm,
@@ -279,13 +286,7 @@ impl Pass {
                 user.end
             }
             Recorded::Callchain => {
-                match &sample.callchain {
-                    Some(chain) => callchain::split(chain, frames),
-                    None => {
-                        frames.kernel.clear();
-                        frames.user.clear();
-                    }
-                }
+                split_callchain(sample, frames);
                 if frames.user.is_empty() {
                     UserEnd::NoUser
                 } else {
@@ -304,7 +305,6 @@ impl Pass {
                 UserEnd::NoUser
             }
         };
-        let space = spaces.space(pid);
         let user_keys = frames
             .user
             .iter()
@@ -318,7 +318,7 @@ impl Pass {
         let kernel_keys = frames.kernel.iter().map(|&addr| FrameKey::Kernel { addr });
         self.table.add(
             comm,
-            pid == tid && pid > 0,
+            main_thread,
             user_keys,
             kernel_keys,
             end,

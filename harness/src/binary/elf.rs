@@ -3,7 +3,7 @@
 
 use std::ops::{Deref, Range};
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use object::{Object, ObjectSection, ObjectSegment};
 
@@ -88,17 +88,9 @@ pub struct Elf {
     /// ELF entry point (`_start`), whose own frame has no unwind info.
     pub entry: u64,
     pub build_id: Option<BuildId>,
-    /// File-offset ranges of the functions a stack can end in (see [`crate::unwind::bottoms`]).
-    bottoms: OnceLock<Vec<crate::unwind::bottoms::Bottom>>,
 }
 
 impl Elf {
-    /// The stack-bottom functions of this file, found once.
-    pub fn bottoms(&self) -> &[crate::unwind::bottoms::Bottom] {
-        self.bottoms
-            .get_or_init(|| crate::unwind::bottoms::find(self))
-    }
-
     /// The separate debug file of a stripped distro binary (`-dbg`/`-dbgsym` packages),
     /// found by build id under /usr/lib/debug.
     pub fn debug_file(&self) -> Option<PathBuf> {
@@ -200,7 +192,6 @@ pub(super) fn parse(file: PathBuf, map: Arc<memmap2::Mmap>) -> Result<Elf, Strin
         debug_frame,
         entry: obj.entry(),
         build_id: obj.build_id().ok().flatten().map(BuildId::new),
-        bottoms: OnceLock::new(),
         file,
     })
 }
