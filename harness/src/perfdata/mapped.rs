@@ -9,14 +9,14 @@
 //!
 //! It yields exactly what the crate's reader yields, in the same order: records are sorted
 //! by (timestamp, offset) between FINISHED_ROUND records with the same rule (a record is
-//! released once no later round can precede it), event records are matched to their
+//! released once no later round can precede it, see [`super::rounds`]), event records are matched to their
 //! attribute by id the same way, and user records carry no attribute. Compressed (`-z`),
 //! AUX-trace and simpleperf files keep the crate's reader; see [`MappedRecords::suits`].
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::rounds::{RoundSorter, SortKey};
 use crate::fasthash::FxHashMap;
 use linux_perf_data::linux_perf_event_reader::{
     AttrFlags, RawData, RawEventRecord, RecordParseInfo, RecordType, SampleFormat,
@@ -35,12 +35,6 @@ enum AttrLookup {
     /// Every attribute has IDENTIFIER: first word of a sample, last word of other records
     /// (when `sample_id_all`).
     Identifier { sample_id_all: bool },
-}
-
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
-struct SortKey {
-    timestamp: Option<u64>,
-    offset: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -74,12 +68,8 @@ pub(super) struct MappedRecords {
     layout: Arc<Layout>,
     /// Next unread byte.
     pos: usize,
-    // The round sorter, as in the crate: records <= `prev_max` can no longer be preceded.
-    outgoing: VecDeque<Pending>,
-    incoming: Vec<(SortKey, Pending)>,
-    prev_max: SortKey,
-    cur_max: SortKey,
-    incoming_lte_prev_max: usize,
+    /// Records indexed and not yet handed out, in perf's round order.
+    rounds: RoundSorter<Pending>,
     finished: bool,
     /// Pages below this were dropped from the mapping (see `release_behind`).
     released: usize,
@@ -175,11 +165,7 @@ impl MappedRecords {
         MappedRecords {
             pos: layout.start,
             layout,
-            outgoing: VecDeque::new(),
-            incoming: Vec::new(),
-            prev_max: SortKey::default(),
-            cur_max: SortKey::default(),
-            incoming_lte_prev_max: 0,
+            rounds: RoundSorter::default(),
             finished: false,
             released: 0,
             error: None,
@@ -190,10 +176,10 @@ impl MappedRecords {
     /// The next record in time order; `Err((offset, message))` where the file is damaged.
     /// Records before the damage have all been returned by then.
     pub(super) fn next_record(&mut self) -> Result<Option<PerfFileRecord<'_>>, (u64, String)> {
-        while self.outgoing.is_empty() && !self.finished {
+        while !self.rounds.has_released() && !self.finished {
             self.read_round();
         }
-        let Some(p) = self.outgoing.pop_front() else {
+        let Some(p) = self.rounds.pop() else {
             return match self.error.take() {
                 Some(e) => Err(e),
                 None => Ok(None),
@@ -280,8 +266,8 @@ impl MappedRecords {
             }
             self.pos = at + size;
             if record_type == PERF_RECORD_FINISHED_ROUND {
-                self.finish_round();
-                if !self.outgoing.is_empty() {
+                self.rounds.finish_round();
+                if self.rounds.has_released() {
                     return;
                 }
                 continue;
@@ -303,9 +289,7 @@ impl MappedRecords {
             self.insert(at, body, len, record_type, misc);
         }
         // Everything has been read: whatever is left comes out in order.
-        self.incoming.sort_unstable_by_key(|(k, _)| *k);
-        self.outgoing
-            .extend(self.incoming.drain(..).map(|(_, p)| p));
+        self.rounds.finish();
         self.finished = true;
     }
 
@@ -359,12 +343,7 @@ impl MappedRecords {
             timestamp,
             offset: at as u64,
         };
-        if key <= self.prev_max {
-            self.incoming_lte_prev_max += 1;
-        } else if key > self.cur_max {
-            self.cur_max = key;
-        }
-        self.incoming.push((
+        self.rounds.insert(
             key,
             Pending {
                 body,
@@ -373,33 +352,13 @@ impl MappedRecords {
                 misc,
                 attr_index,
             },
-        ));
-    }
-
-    /// Releases every record that no later round can precede (key <= the previous round's
-    /// maximum), in order.
-    fn finish_round(&mut self) {
-        let n = self.incoming_lte_prev_max;
-        if n > 0 {
-            self.incoming.select_nth_unstable_by_key(n - 1, |(k, _)| *k);
-            self.incoming[..n].sort_unstable_by_key(|(k, _)| *k);
-            self.outgoing
-                .extend(self.incoming.drain(..n).map(|(_, p)| p));
-        }
-        self.prev_max = self.cur_max;
-        self.incoming_lte_prev_max = self.incoming.len();
+        );
     }
 
     /// Drops mapped pages that no pending record lies in any more.
     fn release_behind(&mut self) {
         const PAGE: usize = 4096;
-        let oldest = self
-            .incoming
-            .iter()
-            .map(|(_, p)| p.body)
-            .chain(self.outgoing.iter().map(|p| p.body))
-            .min()
-            .unwrap_or(self.pos);
+        let oldest = self.rounds.held().map(|p| p.body).min().unwrap_or(self.pos);
         let end = oldest.saturating_sub(HEADER_SIZE) / PAGE * PAGE;
         if end < self.released + RELEASE_EVERY {
             return;
@@ -457,14 +416,14 @@ mod tests {
         }
         assert!(MappedRecords::suits(&perf_file), "{}", path.display());
         let mut file = std::fs::File::open(path).unwrap();
-        let header = super::super::read_header(&mut file).unwrap();
+        let header = crate::perfdata::header::FileHeader::read(&mut file).unwrap();
         // SAFETY: a test fixture nobody writes to.
         let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
         let mut ours_reader = MappedRecords::new(
             map,
             &perf_file,
-            header.data_offset,
-            header.data_size,
+            header.data.offset,
+            header.data.size,
             Arc::default(),
         );
         let mut ours = Vec::new();

@@ -10,15 +10,21 @@
 
 pub mod address_space;
 mod byte_source;
+mod header;
 mod mapped;
+pub mod records;
+mod rounds;
 pub mod salvage;
 pub mod stats;
 pub mod threads;
 
+pub use self::records::{leading_u64, parse_record};
+
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
-use byte_source::{Counting, MappedFile};
+use self::byte_source::{Counting, MappedFile};
+use self::header::{FileHeader, FILE_HEADER_SIZE};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,11 +32,6 @@ use std::sync::Arc;
 use crate::binary::BuildId;
 use linux_perf_data::linux_perf_event_reader::{PerfEventAttr, PerfEventType, SoftwareCounterType};
 use linux_perf_data::{Endianness, PerfFile, PerfFileReader, PerfFileRecord, PerfRecordIter};
-
-/// Size of the on-disk header of a seekable perf.data file.
-const FILE_HEADER_SIZE: u64 = 104;
-/// Size of the header of a pipe-mode stream (magic + size only).
-const PIPE_HEADER_SIZE: u64 = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PerfDataError {
@@ -98,99 +99,6 @@ pub struct PerfData {
     partial: bool,
 }
 
-/// The fixed header fields [`open`] checks.
-struct FileHeader {
-    magic: [u8; 8],
-    header_size: u64,
-    data_offset: u64,
-    data_size: u64,
-}
-
-fn read_header(file: &mut File) -> std::io::Result<FileHeader> {
-    let mut buf = [0u8; FILE_HEADER_SIZE as usize];
-    let n = read_up_to(file, &mut buf)?;
-    let u64_at = |at: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&buf[at..at + 8]);
-        // perf.data written on this machine is little-endian; a big-endian file reads as
-        // nonsense sizes here and is caught by the checks below or by the parser.
-        u64::from_le_bytes(b)
-    };
-    let mut magic = [0u8; 8];
-    magic.copy_from_slice(&buf[..8]);
-    Ok(FileHeader {
-        magic,
-        header_size: if n >= 16 { u64_at(8) } else { 0 },
-        data_offset: if n >= 56 { u64_at(40) } else { 0 },
-        data_size: if n >= 56 { u64_at(48) } else { 0 },
-    })
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
-}
-
-/// Checks every section the header points at against the file's length before the crate
-/// reads them: linux-perf-data allocates a metadata section at the size the header claims, so
-/// one flipped bit there would ask for terabytes (found by the mutation test).
-fn check_sections(
-    file: &mut File,
-    file_len: u64,
-    header: &FileHeader,
-) -> Result<(), (u64, String)> {
-    let io = |e: std::io::Error| (0, e.to_string());
-    let mut buf = [0u8; FILE_HEADER_SIZE as usize];
-    file.seek(SeekFrom::Start(0)).map_err(io)?;
-    read_up_to(file, &mut buf).map_err(io)?;
-    let at = |i: usize| u64::from_le_bytes(buf[i..i + 8].try_into().unwrap_or([0; 8]));
-    let attr_size = at(16);
-    // `field` is where the offending (offset, size) pair is stored: the error names it.
-    let within = |name: &str, field: u64, offset: u64, size: u64| {
-        if offset.checked_add(size).is_some_and(|end| end <= file_len) {
-            Ok(())
-        } else {
-            Err((
-                field,
-                format!(
-                    "its {name} section claims bytes {offset}..{} but the file has {file_len}",
-                    offset.saturating_add(size)
-                ),
-            ))
-        }
-    };
-    within("attribute", 24, at(24), at(32))?;
-    if at(32) > 0 && !(64..=4096).contains(&attr_size) {
-        return Err((
-            16,
-            format!("its header gives an impossible attribute size ({attr_size} bytes)"),
-        ));
-    }
-    within("event types", 56, at(56), at(64))?;
-    // The feature sections' table follows the data; one 16-byte entry per feature bit set.
-    let features: u32 = (0..4).map(|w| at(72 + 8 * w).count_ones()).sum();
-    let table = header.data_offset.saturating_add(header.data_size);
-    if header.data_size == 0 || features == 0 {
-        return Ok(());
-    }
-    within("feature table", 40, table, u64::from(features) * 16)?;
-    file.seek(SeekFrom::Start(table)).map_err(io)?;
-    for i in 0..u64::from(features) {
-        let mut entry = [0u8; 16];
-        read_up_to(file, &mut entry).map_err(io)?;
-        let offset = u64::from_le_bytes(entry[..8].try_into().unwrap_or([0; 8]));
-        let size = u64::from_le_bytes(entry[8..].try_into().unwrap_or([0; 8]));
-        within("metadata", table + 16 * i, offset, size)?;
-    }
-    Ok(())
-}
-
 /// Opens a perf.data file (file format, or a pipe-format stream saved to a file). With
 /// `partial`, a truncated file is read up to its last whole record instead of refused.
 pub fn open(path: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
@@ -205,72 +113,94 @@ pub fn open(path: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
             path: path.to_path_buf(),
         });
     }
-    let header = read_header(&mut file).map_err(open_err)?;
-    if &header.magic != b"PERFILE2" && &header.magic != b"2ELIFREP" {
+    let header = FileHeader::read(&mut file).map_err(open_err)?;
+    if !header.is_perf_data() {
         return Err(PerfDataError::NotPerfData {
             path: path.to_path_buf(),
             magic: String::from_utf8_lossy(&header.magic).into_owned(),
         });
     }
     file.seek(SeekFrom::Start(0)).map_err(open_err)?;
-    if header.header_size == PIPE_HEADER_SIZE {
+    if header.is_pipe() {
         let reader: Box<dyn Read + Send> = Box::new(file);
         return open_pipe(path, reader, partial);
     }
     if partial {
-        let (layout, good_end, damage) = salvage::scan(path).map_err(open_err)?;
-        let unfinished = header.data_size == 0;
-        if damage.is_some() || unfinished {
-            let reader = salvage::Salvage::open(path, &layout, good_end).map_err(|e| {
-                PerfDataError::Corrupt {
-                    path: path.to_path_buf(),
-                    offset: layout.attrs_offset,
-                    message: format!("its header and event attributes are unreadable too: {e}"),
-                }
-            })?;
-            let damage = match (damage, unfinished) {
-                (Some(d), true) => Some(salvage::Damage {
-                    reason: format!(
-                        "perf never finalized the file, and its records stop here ({})",
-                        d.reason
-                    ),
-                    ..d
-                }),
-                (Some(d), false) => Some(d),
-                (None, _) => Some(salvage::Damage {
-                    offset: good_end,
-                    reason: "perf never finalized the file (records up to its end were read)"
-                        .into(),
-                }),
-            };
-            return Ok(PerfData {
-                path: path.to_path_buf(),
-                format: Format::File,
-                file: None,
-                iter: Iter::Salvage(reader),
-                damage,
-                position: Arc::new(AtomicU64::new(0)),
-                data_end: Some(good_end),
-                partial,
-            });
+        if let Some(salvaged) = open_damaged(path, &header)? {
+            return Ok(salvaged);
         }
     }
-    if header.data_size == 0 && file_len > header.data_offset.max(FILE_HEADER_SIZE) {
+    check_whole(path, &mut file, file_len, &header, partial)?;
+    open_finished(path, &file, file_len, &header, partial)
+}
+
+/// A damaged or unfinished file, read up to the damage (--partial); None when the file is
+/// whole and finished, for the normal readers.
+fn open_damaged(path: &Path, header: &FileHeader) -> Result<Option<PerfData>, PerfDataError> {
+    let (good_end, damage) = salvage::scan(path, header).map_err(|source| PerfDataError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let unfinished = header.data.size == 0;
+    if damage.is_none() && !unfinished {
+        return Ok(None);
+    }
+    let reader =
+        salvage::Salvage::open(path, header, good_end).map_err(|e| PerfDataError::Corrupt {
+            path: path.to_path_buf(),
+            offset: header.attrs.offset,
+            message: format!("its header and event attributes are unreadable too: {e}"),
+        })?;
+    let damage = match (damage, unfinished) {
+        (Some(d), true) => salvage::Damage {
+            reason: format!(
+                "perf never finalized the file, and its records stop here ({})",
+                d.reason
+            ),
+            ..d
+        },
+        (Some(d), false) => d,
+        (None, _) => salvage::Damage {
+            offset: good_end,
+            reason: "perf never finalized the file (records up to its end were read)".into(),
+        },
+    };
+    Ok(Some(PerfData {
+        path: path.to_path_buf(),
+        format: Format::File,
+        file: None,
+        iter: Iter::Salvage(reader),
+        damage: Some(damage),
+        position: Arc::new(AtomicU64::new(0)),
+        data_end: Some(good_end),
+        partial: true,
+    }))
+}
+
+/// Refuses a file perf never finished, one whose header points outside it, and (unless
+/// `partial`) a truncated one, each with the offsets involved.
+fn check_whole(
+    path: &Path,
+    file: &mut File,
+    file_len: u64,
+    header: &FileHeader,
+    partial: bool,
+) -> Result<(), PerfDataError> {
+    if header.data.size == 0 && file_len > header.data.offset.max(FILE_HEADER_SIZE) {
         return Err(PerfDataError::Unfinished {
             path: path.to_path_buf(),
             file_len,
         });
     }
-    let expected_end = header.data_offset.saturating_add(header.data_size);
+    let expected_end = header.data.end();
     if expected_end <= file_len {
-        check_sections(&mut file, file_len, &header).map_err(|(offset, message)| {
-            PerfDataError::Corrupt {
+        header
+            .check_sections(file, file_len)
+            .map_err(|(offset, message)| PerfDataError::Corrupt {
                 path: path.to_path_buf(),
                 offset,
                 message,
-            }
-        })?;
-        file.seek(SeekFrom::Start(0)).map_err(open_err)?;
+            })?;
     }
     if expected_end > file_len && !partial {
         return Err(PerfDataError::Truncated {
@@ -279,10 +209,27 @@ pub fn open(path: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
             file_len,
         });
     }
+    Ok(())
+}
+
+/// A finished file: its metadata parsed by the crate, its records read in place where
+/// [`mapped`] can, by the crate's reader otherwise.
+fn open_finished(
+    path: &Path,
+    file: &File,
+    file_len: u64,
+    header: &FileHeader,
+    partial: bool,
+) -> Result<PerfData, PerfDataError> {
+    let open_err = |source| PerfDataError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let expected_end = header.data.end();
     let position = Arc::new(AtomicU64::new(0));
     // SAFETY: a read-only map of a finished recording; truncating it underneath would fault,
     // the accepted risk of mapping files.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(open_err)?;
+    let map = unsafe { memmap2::Mmap::map(file) }.map_err(open_err)?;
     let reader = Counting {
         inner: MappedFile::new(map),
         position: position.clone(),
@@ -304,12 +251,12 @@ pub fn open(path: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
     let iter = if mapped::MappedRecords::suits(&perf_file) {
         drop(record_iter);
         // SAFETY: as above.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(open_err)?;
+        let map = unsafe { memmap2::Mmap::map(file) }.map_err(open_err)?;
         Iter::Mapped(mapped::MappedRecords::new(
             map,
             &perf_file,
-            header.data_offset,
-            header.data_size,
+            header.data.offset,
+            header.data.size,
             position.clone(),
         ))
     } else {
@@ -559,67 +506,4 @@ fn describe(e: &linux_perf_data::Error) -> String {
         }
         other => other.to_string().replace('\n', " "),
     }
-}
-
-/// Parses a kernel record. None: the record cannot be parsed; callers skip and count it.
-///
-/// linux-perf-event-reader multiplies a sample's callchain length from the file by 8 without
-/// checking (found by fuzzing): that overflow is refused here before the crate sees it, and
-/// any other panic in the parser is caught as a last resort.
-pub fn parse_record<'a>(
-    record: &linux_perf_data::linux_perf_event_reader::RawEventRecord<'a>,
-) -> Option<linux_perf_data::linux_perf_event_reader::EventRecord<'a>> {
-    if !callchain_fits(record) {
-        return None;
-    }
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| record.parse()))
-        .ok()?
-        .ok()
-}
-
-/// False when a sample's callchain length claims more entries than the record holds.
-fn callchain_fits(record: &linux_perf_data::linux_perf_event_reader::RawEventRecord<'_>) -> bool {
-    use linux_perf_data::linux_perf_event_reader::{RecordType, SampleFormat};
-    let format = record.parse_info.sample_format;
-    if record.record_type != RecordType::SAMPLE
-        || !format.contains(SampleFormat::CALLCHAIN)
-        // READ values have a variable size; such recordings are not ours, and the catch
-        // above still stands guard.
-        || format.contains(SampleFormat::READ)
-    {
-        return true;
-    }
-    // The fixed 8-byte fields that come before the callchain, in the kernel's order.
-    let before = [
-        SampleFormat::IDENTIFIER,
-        SampleFormat::IP,
-        SampleFormat::TID,
-        SampleFormat::TIME,
-        SampleFormat::ADDR,
-        SampleFormat::ID,
-        SampleFormat::STREAM_ID,
-        SampleFormat::CPU,
-        SampleFormat::PERIOD,
-    ]
-    .iter()
-    .filter(|f| format.contains(**f))
-    .count()
-        * 8;
-    let data = record.data.as_slice();
-    let Some(nr) = data
-        .get(before..)
-        .and_then(|d| leading_u64(d, record.parse_info.endian))
-    else {
-        return true; // too short: the crate reports that itself
-    };
-    nr <= (data.len() - before - 8) as u64 / 8
-}
-
-/// A u64 from the start of a raw record body, in the file's byte order.
-pub fn leading_u64(data: &[u8], endian: Endianness) -> Option<u64> {
-    let bytes: [u8; 8] = data.get(..8)?.try_into().ok()?;
-    Some(match endian {
-        Endianness::LittleEndian => u64::from_le_bytes(bytes),
-        Endianness::BigEndian => u64::from_be_bytes(bytes),
-    })
 }

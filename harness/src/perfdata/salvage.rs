@@ -4,7 +4,8 @@
 //! truncated file) and buffers a whole round before it emits a record (so damage in the first
 //! round hides everything). This reader needs only the header and the attribute section at the
 //! front of the file: it finds where the records stop making sense ([`scan`]), then reads the
-//! records before that point, sorting each round by time as perf intends.
+//! records before that point, in time order round by round as the other readers do
+//! ([`super::rounds`]).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,7 +19,10 @@ use linux_perf_data::linux_perf_event_reader::{
 };
 use linux_perf_data::{PerfFileRecord, RawUserRecord, UserRecordType};
 
-const HEADER_SIZE: u64 = 104;
+use super::header::FileHeader;
+use super::records::leading_u64;
+use super::rounds::{RoundSorter, SortKey};
+
 const FINISHED_ROUND: u32 = 68;
 /// Highest kernel record type and the range of perf's own (user) record types known today.
 const MAX_KERNEL_TYPE: u32 = 31;
@@ -31,56 +35,38 @@ pub struct Damage {
     pub reason: String,
 }
 
-/// The layout of a file-format perf.data, from its header.
-#[derive(Clone, Copy, Debug)]
-pub struct Layout {
-    pub attr_size: u64,
-    pub attrs_offset: u64,
-    pub attrs_size: u64,
-    pub data_offset: u64,
-    /// End of the records that can be read: the data section's end, or the file's end when
-    /// perf never wrote the size.
-    pub data_end: u64,
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(x)
-}
-
-/// Reads the header and walks the record headers of the data section. Returns the layout,
-/// the end of the last whole record, and the damage, if any.
-pub fn scan(path: &Path) -> std::io::Result<(Layout, u64, Option<Damage>)> {
+/// Walks the record headers of the data section `header` gives. Returns the end of the last
+/// whole record, and the damage, if any.
+pub(super) fn scan(path: &Path, header: &FileHeader) -> std::io::Result<(u64, Option<Damage>)> {
     let mut f = BufReader::with_capacity(1 << 20, File::open(path)?);
     let file_len = f.get_ref().metadata()?.len();
-    let mut h = [0u8; HEADER_SIZE as usize];
-    f.read_exact(&mut h)?;
-    let data_size = u64_at(&h, 48);
-    let data_offset = u64_at(&h, 40);
-    let declared_end = data_offset.saturating_add(data_size);
-    let layout = Layout {
-        attr_size: u64_at(&h, 16),
-        attrs_offset: u64_at(&h, 24),
-        attrs_size: u64_at(&h, 32),
-        data_offset,
-        data_end: if data_size == 0 {
-            file_len
-        } else {
-            declared_end.min(file_len)
-        },
+    if !header.complete {
+        // As reading the header with read_exact would say.
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "failed to fill whole buffer",
+        ));
+    }
+    let data_size = header.data.size;
+    let declared_end = header.data.end();
+    // The end of the records that can be read: the data section's end, or the file's end
+    // when perf never wrote the size.
+    let data_end = if data_size == 0 {
+        file_len
+    } else {
+        declared_end.min(file_len)
     };
-    let mut pos = layout.data_offset;
+    let mut pos = header.data.offset;
     f.seek(SeekFrom::Start(pos))?;
     let mut header = [0u8; 8];
     let damage = loop {
-        if pos >= layout.data_end {
+        if pos >= data_end {
             break (data_size != 0 && declared_end > file_len).then(|| Damage {
                 offset: file_len,
                 reason: format!("the file ends at byte {file_len}, inside its data section (which runs to {declared_end})"),
             });
         }
-        if pos + 8 > layout.data_end || f.read_exact(&mut header).is_err() {
+        if pos + 8 > data_end || f.read_exact(&mut header).is_err() {
             break Some(Damage {
                 offset: pos,
                 reason: "a record header is cut off".into(),
@@ -100,7 +86,7 @@ pub fn scan(path: &Path) -> std::io::Result<(Layout, u64, Option<Damage>)> {
                 reason: format!("unknown record type {ty}"),
             });
         }
-        if pos + size > layout.data_end {
+        if pos + size > data_end {
             break Some(Damage {
                 offset: pos,
                 reason: "a record runs past the end of the data".into(),
@@ -109,11 +95,10 @@ pub fn scan(path: &Path) -> std::io::Result<(Layout, u64, Option<Damage>)> {
         f.seek_relative(size as i64 - 8)?;
         pos += size;
     };
-    Ok((layout, pos.min(layout.data_end), damage))
+    Ok((pos.min(data_end), damage))
 }
 
 struct Pending {
-    timestamp: u64,
     ty: u32,
     misc: u16,
     attr: usize,
@@ -129,26 +114,33 @@ pub struct Salvage {
     parse_infos: Vec<RecordParseInfo>,
     id_to_attr: HashMap<u64, usize>,
     sample_id_all: bool,
-    round: Vec<Pending>,
-    next_in_round: usize,
+    /// Records read and not yet handed out, in perf's round order.
+    rounds: RoundSorter<Pending>,
+    /// Whether every record up to `good_end` has been read.
+    finished: bool,
     current: Vec<u8>,
 }
 
 impl Salvage {
-    pub fn open(path: &Path, layout: &Layout, good_end: u64) -> std::io::Result<Salvage> {
+    pub(super) fn open(
+        path: &Path,
+        header: &FileHeader,
+        good_end: u64,
+    ) -> std::io::Result<Salvage> {
         let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
         let mut attrs = Vec::new();
         let mut id_to_attr = HashMap::new();
-        let count = layout.attrs_size.checked_div(layout.attr_size).unwrap_or(0);
+        let count = header.attrs.size.checked_div(header.attr_size).unwrap_or(0);
         for i in 0..count {
-            let at = layout.attrs_offset + i * layout.attr_size;
+            let at = header.attrs.offset + i * header.attr_size;
             reader.seek(SeekFrom::Start(at))?;
             let (attr, _) = PerfEventAttr::parse::<_, LittleEndian>(&mut reader)?;
             // Each entry ends with a file section pointing at the event's ids.
-            reader.seek(SeekFrom::Start(at + layout.attr_size - 16))?;
+            reader.seek(SeekFrom::Start(at + header.attr_size - 16))?;
             let mut s = [0u8; 16];
             reader.read_exact(&mut s)?;
-            let (ids_offset, ids_size) = (u64_at(&s, 0), u64_at(&s, 8));
+            let ids_offset = leading_u64(&s[..8], Endianness::LittleEndian).unwrap_or(0);
+            let ids_size = leading_u64(&s[8..], Endianness::LittleEndian).unwrap_or(0);
             if ids_size / 8 < 1 << 20 {
                 reader.seek(SeekFrom::Start(ids_offset))?;
                 for _ in 0..ids_size / 8 {
@@ -170,17 +162,17 @@ impl Salvage {
             .collect();
         let sample_id_all = attrs[0].flags.contains(AttrFlags::SAMPLE_ID_ALL)
             && attrs[0].sample_format.contains(SampleFormat::IDENTIFIER);
-        reader.seek(SeekFrom::Start(layout.data_offset))?;
+        reader.seek(SeekFrom::Start(header.data.offset))?;
         Ok(Salvage {
             reader,
-            pos: layout.data_offset,
+            pos: header.data.offset,
             good_end,
             attrs,
             parse_infos,
             id_to_attr,
             sample_id_all,
-            round: Vec::new(),
-            next_in_round: 0,
+            rounds: RoundSorter::default(),
+            finished: false,
             current: Vec::new(),
         })
     }
@@ -203,11 +195,10 @@ impl Salvage {
         .unwrap_or(0)
     }
 
-    /// Reads up to the next FINISHED_ROUND and sorts that round by time.
-    fn fill_round(&mut self) -> std::io::Result<()> {
-        self.round.clear();
-        self.next_in_round = 0;
+    /// Reads up to the next FINISHED_ROUND (or the end) into the sorter.
+    fn read_round(&mut self) -> std::io::Result<()> {
         while self.pos < self.good_end {
+            let at = self.pos;
             let mut h = [0u8; 8];
             self.reader.read_exact(&mut h)?;
             let ty = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
@@ -217,48 +208,49 @@ impl Salvage {
             self.reader.read_exact(&mut body)?;
             self.pos += size as u64;
             if ty == FINISHED_ROUND {
-                if self.round.is_empty() {
-                    continue;
+                self.rounds.finish_round();
+                if self.rounds.has_released() {
+                    return Ok(());
                 }
-                break;
+                continue;
             }
-            let attr = if USER_TYPES.contains(&ty) {
-                0
+            let (attr, timestamp) = if USER_TYPES.contains(&ty) {
+                (0, None)
             } else {
-                self.attr_of(ty, &body)
-            };
-            let timestamp = if USER_TYPES.contains(&ty) {
-                0
-            } else {
-                get_record_timestamp::<LittleEndian>(
+                let attr = self.attr_of(ty, &body);
+                let timestamp = get_record_timestamp::<LittleEndian>(
                     RecordType(ty),
                     RawData::Single(&body),
                     &self.parse_infos[attr],
-                )
-                .unwrap_or(0)
+                );
+                (attr, timestamp)
             };
-            self.round.push(Pending {
+            let key = SortKey {
                 timestamp,
-                ty,
-                misc,
-                attr,
-                body,
-            });
+                offset: at,
+            };
+            self.rounds.insert(
+                key,
+                Pending {
+                    ty,
+                    misc,
+                    attr,
+                    body,
+                },
+            );
         }
-        // Stable: records of equal time keep their file order.
-        self.round.sort_by_key(|p| p.timestamp);
+        self.rounds.finish();
+        self.finished = true;
         Ok(())
     }
 
     pub fn next_record(&mut self) -> std::io::Result<Option<PerfFileRecord<'_>>> {
-        if self.next_in_round >= self.round.len() {
-            self.fill_round()?;
-            if self.round.is_empty() {
-                return Ok(None);
-            }
+        while !self.rounds.has_released() && !self.finished {
+            self.read_round()?;
         }
-        let p = &mut self.round[self.next_in_round];
-        self.next_in_round += 1;
+        let Some(mut p) = self.rounds.pop() else {
+            return Ok(None);
+        };
         std::mem::swap(&mut self.current, &mut p.body);
         let (ty, misc, attr) = (p.ty, p.misc, p.attr);
         let data = RawData::Single(&self.current);

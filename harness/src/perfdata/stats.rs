@@ -16,8 +16,9 @@ use linux_perf_data::linux_perf_event_reader::{EventRecord, RecordType};
 use linux_perf_data::PerfFileRecord;
 use serde::{Deserialize, Serialize};
 
+use super::records::{leading_u64, parse_record};
 use super::threads::ThreadNames;
-use super::{leading_u64, PerfData, PerfDataError, SamplingEvent};
+use super::{PerfData, PerfDataError, SamplingEvent};
 
 /// Counts from one perf.data.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -163,7 +164,7 @@ impl StatsCollector {
             return;
         }
         if let PerfFileRecord::EventRecord { record, .. } = record {
-            match super::parse_record(record) {
+            match parse_record(record) {
                 Some(event) => self.event(&event),
                 None => self.stats.unparsable_records += 1,
             }

@@ -1,0 +1,68 @@
+//! Parsing one record without trusting it: lengths a damaged or hostile file gives are
+//! checked before the parser multiplies them, and raw fields the crate leaves undecoded are
+//! read in the file's byte order.
+
+use linux_perf_data::Endianness;
+
+/// Parses a kernel record. None: the record cannot be parsed; callers skip and count it.
+///
+/// linux-perf-event-reader multiplies a sample's callchain length from the file by 8 without
+/// checking (found by fuzzing): that overflow is refused here before the crate sees it, and
+/// any other panic in the parser is caught as a last resort.
+pub fn parse_record<'a>(
+    record: &linux_perf_data::linux_perf_event_reader::RawEventRecord<'a>,
+) -> Option<linux_perf_data::linux_perf_event_reader::EventRecord<'a>> {
+    if !callchain_fits(record) {
+        return None;
+    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| record.parse()))
+        .ok()?
+        .ok()
+}
+
+/// False when a sample's callchain length claims more entries than the record holds.
+fn callchain_fits(record: &linux_perf_data::linux_perf_event_reader::RawEventRecord<'_>) -> bool {
+    use linux_perf_data::linux_perf_event_reader::{RecordType, SampleFormat};
+    let format = record.parse_info.sample_format;
+    if record.record_type != RecordType::SAMPLE
+        || !format.contains(SampleFormat::CALLCHAIN)
+        // READ values have a variable size; such recordings are not ours, and the catch
+        // above still stands guard.
+        || format.contains(SampleFormat::READ)
+    {
+        return true;
+    }
+    // The fixed 8-byte fields that come before the callchain, in the kernel's order.
+    let before = [
+        SampleFormat::IDENTIFIER,
+        SampleFormat::IP,
+        SampleFormat::TID,
+        SampleFormat::TIME,
+        SampleFormat::ADDR,
+        SampleFormat::ID,
+        SampleFormat::STREAM_ID,
+        SampleFormat::CPU,
+        SampleFormat::PERIOD,
+    ]
+    .iter()
+    .filter(|f| format.contains(**f))
+    .count()
+        * 8;
+    let data = record.data.as_slice();
+    let Some(nr) = data
+        .get(before..)
+        .and_then(|d| leading_u64(d, record.parse_info.endian))
+    else {
+        return true; // too short: the crate reports that itself
+    };
+    nr <= (data.len() - before - 8) as u64 / 8
+}
+
+/// A u64 from the start of a raw record body, in the file's byte order.
+pub fn leading_u64(data: &[u8], endian: Endianness) -> Option<u64> {
+    let bytes: [u8; 8] = data.get(..8)?.try_into().ok()?;
+    Some(match endian {
+        Endianness::LittleEndian => u64::from_le_bytes(bytes),
+        Endianness::BigEndian => u64::from_be_bytes(bytes),
+    })
+}
