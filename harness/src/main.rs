@@ -11,8 +11,8 @@ use unwindbench::machine::Machine;
 use unwindbench::preflight::{self, DoctorOptions};
 use unwindbench::process;
 use unwindbench::progress;
-use unwindbench::report::results::RunStatus;
 use unwindbench::report::table;
+use unwindbench::results::RunStatus;
 
 /// Exit codes: 0 all measured; 1 error before or instead of measuring; 3 some measurements
 /// failed (the others are reported); 130 interrupted (what finished is kept).
@@ -95,7 +95,7 @@ fn run_compare(opts: compare::CompareOptions, json: bool, quiet: bool) -> anyhow
     let mut text = table::render(r, false);
     if let Some(s) = &r.sweep {
         text.push('\n');
-        text.push_str(&unwindbench::report::sweep_text(s));
+        text.push_str(&unwindbench::report::sweep::sweep_text(s));
     }
     if json {
         eprint!("{text}");
@@ -166,7 +166,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 print!(
                     "{}",
-                    unwindbench::report::analysis_summary(&a, &opts.out_dir)
+                    unwindbench::analyze::summary::analysis_summary(&a, &opts.out_dir)
                 );
             }
             if let Some(e) = &a.partial_error {

@@ -134,6 +134,6 @@ fn malformed_records_are_counted() {
     o.search = vec![fixtures().join("bin")];
     let a = analyze(&o).expect("the damage is inside one record; the rest reads");
     assert_eq!(a.records.unparsable_records, 1);
-    let summary = unwindbench::report::analysis_summary(&a, dir.path());
+    let summary = unwindbench::analyze::summary::analysis_summary(&a, dir.path());
     assert!(summary.contains("1 record(s) were malformed"), "{summary}");
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 use unwindbench::report::charts;
 use unwindbench::report::html;
 use unwindbench::report::markdown;
-use unwindbench::report::results::Results;
+use unwindbench::results::Results;
 
 mod common;
 use common::{assert_offline, assert_well_formed, check_run_folder};

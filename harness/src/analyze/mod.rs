@@ -24,6 +24,7 @@ use crate::unwind::bottoms::BottomIndex;
 
 mod name;
 mod pass;
+pub mod summary;
 use pass::{Context, Pass, Share};
 
 /// The running kernel's symbols.
@@ -381,11 +382,9 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         path: stats_path.clone(),
         source: std::io::Error::other(e),
     })?;
-    crate::report::results::write_atomically(&stats_path, &json).map_err(|e| {
-        AnalyzeError::Write {
-            path: stats_path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        }
+    crate::files::write_atomically(&stats_path, &json).map_err(|source| AnalyzeError::Write {
+        path: stats_path.clone(),
+        source,
     })?;
     Ok(analysis)
 }

@@ -14,7 +14,7 @@ use crate::record::measure::{self, MeasureSpec};
 use crate::record::measured::MeasurePaths;
 use crate::record::perf::{self as perf_rec, PerfOptions};
 use crate::record::{Recording, Sink};
-use crate::report::results::{MeasurementStatus, RunRecord};
+use crate::results::{MeasurementStatus, RunRecord};
 use crate::timestamp;
 use crate::units::human_bytes;
 use crate::workload::program::BuiltProgram;

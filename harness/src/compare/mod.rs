@@ -10,8 +10,8 @@ use crate::mode::UnwindMode;
 use crate::process;
 use crate::progress::Progress;
 use crate::record::{Knob, Recording, Sink};
-use crate::report::results::{MeasurementStatus, Results, RunStatus};
-use crate::report::{self, summary};
+use crate::report;
+use crate::results::{summary, MeasurementStatus, Results, RunStatus};
 use crate::timestamp;
 use crate::workload::target::{self, TargetChoice};
 use crate::workload::{ProjectDirs, Workload};
@@ -98,7 +98,7 @@ pub enum CompareError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Results(#[from] report::results::ResultsError),
+    Results(#[from] crate::results::ResultsError),
 }
 
 /// How a finished comparison went.
@@ -204,7 +204,7 @@ pub fn compare(
                 )
             })
             .collect();
-        results.reference = crate::report::reference::compare(&results.modes);
+        results.reference = crate::results::reference::compare(&results.modes);
     };
     refresh(&mut results, &machine);
     save(&results, &run_dir)?;

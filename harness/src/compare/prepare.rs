@@ -12,7 +12,7 @@ use crate::mode::UnwindMode;
 use crate::preflight::{self, DoctorOptions};
 use crate::process;
 use crate::record::Sink;
-use crate::report::results::{Results, RunStatus, Settings, WorkloadInfo, SCHEMA_VERSION};
+use crate::results::{Results, RunStatus, Settings, WorkloadInfo, SCHEMA_VERSION};
 use crate::timestamp;
 use crate::workload::program::{self, BuiltProgram};
 use crate::workload::target::{self, TargetKind};

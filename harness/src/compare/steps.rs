@@ -13,7 +13,7 @@ use crate::process;
 use crate::record::measured::{MeasurePaths, Measured};
 use crate::record::Recording;
 use crate::report::flamegraph;
-use crate::report::results::{MeasurementStatus, Results, RunAnalysis, RunRecord};
+use crate::results::{MeasurementStatus, Results, RunAnalysis, RunRecord};
 use crate::sweep::{SweepCheck, SweepReport};
 use crate::units::human_bytes;
 

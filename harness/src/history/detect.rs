@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::figures::Spread;
+use crate::results::Spread;
 
 /// Which way is worse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::results::{ModeStatus, ModeSummary, Results, RunStatus, SCHEMA_VERSION};
+use crate::results::{ModeStatus, ModeSummary, Results, RunStatus, SCHEMA_VERSION};
 use detect::{judge, Judgement, Thresholds, Verdict, Worse};
 
 /// Options of `history`.
@@ -378,12 +378,9 @@ pub fn build(opts: &HistoryOptions) -> Result<History, HistoryError> {
 /// Builds the history and writes history.json, history.md, history.html and the charts.
 pub fn run(opts: &HistoryOptions) -> Result<History, HistoryError> {
     let h = build(opts)?;
-    let werr = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e: crate::report::results::ResultsError| HistoryError::Write {
-            path: path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        }
+    let write = |path: PathBuf, contents: &[u8]| {
+        crate::files::write_atomically(&path, contents)
+            .map_err(|source| HistoryError::Write { path, source })
     };
     std::fs::create_dir_all(opts.out.join("charts")).map_err(|source| HistoryError::Write {
         path: opts.out.clone(),
@@ -392,16 +389,14 @@ pub fn run(opts: &HistoryOptions) -> Result<History, HistoryError> {
     let charts = render::charts(&h);
     for (name, svg) in &charts {
         let p = opts.out.join("charts").join(format!("{name}.svg"));
-        crate::report::results::write_atomically(&p, svg.as_bytes()).map_err(werr(&p))?;
+        write(p, svg.as_bytes())?;
     }
     let json = serde_json::to_vec_pretty(&h).unwrap_or_default();
-    let p = opts.out.join("history.json");
-    crate::report::results::write_atomically(&p, &json).map_err(werr(&p))?;
-    let p = opts.out.join("history.md");
-    crate::report::results::write_atomically(&p, render::markdown(&h).as_bytes())
-        .map_err(werr(&p))?;
-    let p = opts.out.join("history.html");
-    crate::report::results::write_atomically(&p, render::html(&h, &charts).as_bytes())
-        .map_err(werr(&p))?;
+    write(opts.out.join("history.json"), &json)?;
+    write(opts.out.join("history.md"), render::markdown(&h).as_bytes())?;
+    write(
+        opts.out.join("history.html"),
+        render::html(&h, &charts).as_bytes(),
+    )?;
     Ok(h)
 }

@@ -6,9 +6,7 @@ use plotters::coord::ranged1d::SegmentedCoord;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::figures::Spread;
-
-use super::results::{ModeStatus, ModeSummary, Results};
+use crate::results::{ModeStatus, ModeSummary, Results, Spread};
 
 /// One chart: a file stem, a title for the page, and the SVG text.
 pub struct Chart {

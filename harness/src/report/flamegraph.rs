@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use crate::fold::Weighting;
 use crate::mode::UnwindMode;
-use crate::report::results::{MeasurementStatus, Results, RunRecord};
+use crate::results::{MeasurementStatus, Results, RunRecord};
 
 fn options<'a>(title: &str, subtitle: Option<&str>, weighting: Weighting) -> Options<'a> {
     let mut o = Options::default();

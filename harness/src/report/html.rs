@@ -5,9 +5,10 @@
 use std::fmt::Write as _;
 
 use super::charts::Chart;
-use super::results::{MeasurementStatus, Results, RunStatus};
-use super::table::{self, thousands};
+use super::format::{megabytes, percent, thousands};
+use super::table;
 use crate::preflight::Status;
+use crate::results::{MeasurementStatus, Results, RunStatus};
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -191,8 +192,8 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
                 row.size_vs_fp.map(|x| format!("{x:.1}×")).unwrap_or_else(dash),
                 thousands(row.reference_lost_chunks as f64),
                 row.lost_chunks.map(thousands).unwrap_or_else(dash),
-                table::percent(row.reference_overhead),
-                row.sample_share.map(table::percent).unwrap_or_else(dash),
+                percent(row.reference_overhead),
+                row.sample_share.map(percent).unwrap_or_else(dash),
             );
         }
         o.push_str("</table>");
@@ -348,7 +349,7 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
             status,
             ms.map(|m| thousands(m.iops())).unwrap_or_default(),
             ms.map(|m| format!("{:.1}", m.window_s)).unwrap_or_default(),
-            ms.and_then(|m| m.perf.as_ref()).map(|p| table::megabytes(p.data_bytes as f64)).unwrap_or_default(),
+            ms.and_then(|m| m.perf.as_ref()).map(|p| megabytes(p.data_bytes as f64)).unwrap_or_default(),
             run.stats.as_ref().map(|s| thousands(s.samples as f64)).unwrap_or_default(),
             run.stats.as_ref().map(|s| thousands(s.lost_chunks as f64)).unwrap_or_default(),
             run.analysis.as_ref().map(|a| format!("{:.1} s, {:.0} MiB", a.wall_s, a.peak_rss_mib)).unwrap_or_default(),

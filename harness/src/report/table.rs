@@ -1,55 +1,8 @@
 //! The comparison table, in the reference post's shape plus the extra columns, as aligned
 //! Markdown (readable in a terminal and rendered on a CI page alike).
 
-use crate::figures::{Spread, Verdict};
-
-use super::results::{ModeStatus, ModeSummary, Results};
-
-/// `1234567` -> `1,234,567`.
-pub fn thousands(n: f64) -> String {
-    let n = n.round() as i64;
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
-/// Bytes in decimal megabytes as the reference gives them ("934 MB").
-pub fn megabytes(bytes: f64) -> String {
-    let mb = bytes / 1e6;
-    if mb >= 10.0 {
-        format!("{} MB", thousands(mb))
-    } else {
-        format!("{mb:.2} MB")
-    }
-}
-
-pub fn percent(fraction: f64) -> String {
-    let p = fraction * 100.0;
-    if p.abs() >= 10.0 {
-        format!("{p:.0}%")
-    } else if p.abs() >= 1.0 || p == 0.0 {
-        format!("{p:.1}%")
-    } else {
-        // perf's CPU share with frame pointers is a few hundredths of a percent: keep them.
-        format!("{p:.2}%")
-    }
-}
-
-/// A byte count in the unit of [`megabytes`], without the unit (for ranges).
-fn megabytes_number(bytes: f64) -> String {
-    let s = megabytes(bytes);
-    s.trim_end_matches(" MB").to_string()
-}
+use super::format::{megabytes, megabytes_number, percent, thousands};
+use crate::results::{ModeStatus, ModeSummary, Results, Spread, Verdict};
 
 /// ` [min–max]` when repeats differ, else nothing.
 fn range(spread: Option<&Spread>, fmt: impl Fn(f64) -> String) -> String {
@@ -298,23 +251,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn number_formats() {
-        assert_eq!(thousands(1234567.0), "1,234,567");
-        assert_eq!(thousands(0.0), "0");
-        assert_eq!(thousands(-1234.0), "-1,234");
-        assert_eq!(megabytes(934_000_000.0), "934 MB");
-        assert_eq!(megabytes(18_733_000_000.0), "18,733 MB");
-        assert_eq!(megabytes(1_500_000.0), "1.50 MB");
-        assert_eq!(percent(0.015), "1.5%");
-        assert_eq!(percent(0.25), "25%");
-        assert_eq!(percent(0.00023), "0.02%");
-        assert_eq!(megabytes_number(1_530_000.0), "1.53");
-    }
-
-    #[test]
     fn every_row_has_every_column() {
         let json = include_str!("../../tests/fixtures/results/results.json");
-        let results: crate::report::results::Results = serde_json::from_str(json).unwrap();
+        let results: crate::results::Results = serde_json::from_str(json).unwrap();
         let text = render(&results, true);
         assert!(text.contains("[nbdkit]("), "{text}");
         assert!(!render(&results, false).contains("flame graph"));

@@ -5,13 +5,13 @@
 //! better than comparing medians of separate sets. A repeat whose baseline failed falls back to
 //! the baseline median.
 
-use crate::figures::{verdict, Spread};
-use crate::record::Recording;
-
-use super::results::{
-    Baseline, FlameGraphs, MeasurementStatus, ModeSpreads, ModeStatus, ModeSummary,
-    OverheadSpreads, OverheadVerdicts, Overheads, RunRecord,
+use super::mode::{
+    Baseline, FlameGraphs, ModeSpreads, ModeStatus, ModeSummary, OverheadSpreads, OverheadVerdicts,
+    Overheads,
 };
+use super::run::{MeasurementStatus, RunRecord};
+use super::spread::{verdict, Spread};
+use crate::record::Recording;
 
 /// The comm perf's own threads carry: samples of it are the reference's overhead measure.
 pub const PERF_COMM: &str = "perf";
@@ -278,10 +278,10 @@ fn accuracy_medians(ok: &[&RunRecord]) -> Vec<crate::accuracy::Accuracy> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::figures::Verdict;
     use crate::mode::UnwindMode;
     use crate::perfdata::stats::RecordStats;
     use crate::record::measured::{Measured, PerfCost};
+    use crate::results::spread::Verdict;
     use crate::workload::fio::FioResult;
 
     fn run(label: &str, repeat: usize, iops: f64, perf_bytes: Option<u64>) -> RunRecord {

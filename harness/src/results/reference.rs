@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::results::{ModeStatus, ModeSummary};
+use super::mode::{ModeStatus, ModeSummary};
 
 /// One row of the post's table.
 struct Published {
@@ -101,32 +101,4 @@ pub fn compare(modes: &[ModeSummary]) -> Option<ReferenceComparison> {
         source: SOURCE.to_string(),
         rows,
     })
-}
-
-/// The comparison as a Markdown table.
-pub fn render(c: &ReferenceComparison) -> String {
-    use super::table::{percent, thousands};
-    let dash = || "–".to_string();
-    let mut out = String::from(
-        "| type | reference perf.data | ×fp | this run perf.data | ×fp | reference lost chunks | this run lost chunks | reference overhead | this run sample share |\n|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for r in &c.rows {
-        out.push_str(&format!(
-            "| {} | {} MB | {:.1}× | {} | {} | {} | {} | {} | {} |\n",
-            r.mode,
-            thousands(r.reference_perf_data_mb),
-            r.reference_size_vs_fp,
-            r.perf_data_mb
-                .map(|m| format!("{} MB", thousands(m)))
-                .unwrap_or_else(dash),
-            r.size_vs_fp
-                .map(|x| format!("{x:.1}×"))
-                .unwrap_or_else(dash),
-            thousands(r.reference_lost_chunks as f64),
-            r.lost_chunks.map(thousands).unwrap_or_else(dash),
-            percent(r.reference_overhead),
-            r.sample_share.map(percent).unwrap_or_else(dash),
-        ));
-    }
-    out
 }

@@ -1,0 +1,173 @@
+//! `results.json`: everything a run measured, schema-versioned. Reports render from it and
+//! never compute figures of their own.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::machine::Machine;
+use crate::preflight::Diagnosis;
+
+pub mod mode;
+pub mod reference;
+pub mod run;
+pub mod spread;
+pub mod summary;
+
+pub use self::mode::{
+    Baseline, FlameGraphs, ModeSpreads, ModeStatus, ModeSummary, OverheadSpreads, OverheadVerdicts,
+    Overheads,
+};
+pub use self::reference::ReferenceComparison;
+pub use self::run::{MeasurementStatus, RunAnalysis, RunRecord};
+pub use self::spread::{Spread, Verdict};
+
+/// Bumped whenever a field changes meaning or is removed; readers accept every version up to
+/// this one.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Measurements are still being taken.
+    Running,
+    Complete,
+    /// Every planned measurement ran, but some failed.
+    Partial,
+    /// Stopped by a signal; what finished is kept.
+    Interrupted,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Results {
+    pub schema_version: u32,
+    pub tool: String,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// The command line that made this run.
+    pub command: Vec<String>,
+    pub machine: Machine,
+    pub workload: WorkloadInfo,
+    pub settings: Settings,
+    pub baseline: Baseline,
+    pub modes: Vec<ModeSummary>,
+    /// Every measurement, in the order taken.
+    pub runs: Vec<RunRecord>,
+    pub doctor: Diagnosis,
+    /// Things the reader must know to read the figures right.
+    pub notes: Vec<String>,
+    /// The reference post's figures beside this run's (ratios to fp).
+    #[serde(default)]
+    pub reference: Option<ReferenceComparison>,
+    /// How large the DWARF copy must be, from the dwarf:65528 recording, checked against the
+    /// real recordings at smaller sizes.
+    #[serde(default)]
+    pub sweep: Option<crate::sweep::SweepReport>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct WorkloadInfo {
+    pub name: String,
+    pub description: String,
+    /// NBD workloads: the server and the fio job.
+    #[serde(default)]
+    pub server: Option<crate::workload::ServerSpec>,
+    #[serde(default)]
+    pub fio_job: Option<PathBuf>,
+    /// Program workloads: the program's parameters.
+    #[serde(default)]
+    pub program: Option<crate::workload::program::ProgramSpec>,
+    /// The processes the report looks at first (the server and the client, or the
+    /// program's builds).
+    #[serde(default = "nbd_focus")]
+    pub focus: Vec<String>,
+    pub runtime_s: f64,
+    pub ramp_s: f64,
+    /// `nbd-engine` or `kernel-nbd`.
+    pub target: String,
+    /// Why the kernel NBD device was not used, when it was not.
+    pub kernel_nbd_skipped: Option<String>,
+}
+
+fn nbd_focus() -> Vec<String> {
+    vec!["nbdkit".into(), "fio".into()]
+}
+
+impl WorkloadInfo {
+    /// The first focus process (the server): whose stacks the table and flame graphs show.
+    pub fn primary(&self) -> &str {
+        self.focus.first().map(String::as_str).unwrap_or("nbdkit")
+    }
+
+    /// The second focus process (the client), if any.
+    pub fn secondary(&self) -> Option<&str> {
+        self.focus.get(1).map(String::as_str)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Settings {
+    pub modes: Vec<String>,
+    /// Sinks every mode was recorded with, knobs tried on the DWARF modes, and whether the
+    /// stack-size sweep recording (dwarf:65528) was added.
+    #[serde(default)]
+    pub sinks: Vec<crate::record::Sink>,
+    #[serde(default)]
+    pub knobs: Vec<String>,
+    #[serde(default)]
+    pub sweep: bool,
+    /// Whether the frame-pointer builds of nbdkit, libnbd and fio ran.
+    #[serde(default)]
+    pub fp_built: bool,
+    pub repeat: usize,
+    /// Sampling frequency asked for; None: perf's default.
+    pub freq: Option<u32>,
+    pub sink: String,
+    pub keep_data: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a results.json this version understands: {message}")]
+    Format { path: PathBuf, message: String },
+}
+
+impl Results {
+    pub fn load(path: &Path) -> Result<Results, ResultsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ResultsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ResultsError::Format {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        match value.get("schema_version").and_then(|v| v.as_u64()) {
+            Some(v) if v as u32 <= SCHEMA_VERSION => {}
+            other => {
+                return Err(ResultsError::Format {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "schema_version {other:?}; this build reads up to {SCHEMA_VERSION}"
+                    ),
+                })
+            }
+        }
+        serde_json::from_value(value).map_err(|e| ResultsError::Format {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+}
