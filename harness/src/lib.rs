@@ -40,6 +40,7 @@ pub mod progress;
 pub mod record;
 pub mod report;
 pub mod results;
+mod serde_text;
 pub mod sweep;
 pub mod symbolize;
 pub mod timestamp;

@@ -13,7 +13,7 @@ use crate::progress::Progress;
 use crate::record::measure::{self, MeasureSpec};
 use crate::record::measured::MeasurePaths;
 use crate::record::perf::{self as perf_rec, PerfOptions};
-use crate::record::{Recording, Sink};
+use crate::record::{Sink, Subject};
 use crate::results::{MeasurementStatus, RunRecord};
 use crate::timestamp;
 use crate::units::human_bytes;
@@ -36,22 +36,21 @@ pub(super) struct Context<'a> {
     pub focus: &'a [String],
 }
 
-/// Measures `rec` (None: the baseline) in repeat `r` (0-based). Returns the record and
+/// Measures `subject` in repeat `r` (0-based). Returns the record and
 /// whether the run was interrupted meanwhile.
 pub(super) fn measure_one(
     ctx: &Context<'_>,
     r: usize,
-    rec: Option<Recording>,
-    label: &str,
+    subject: Subject,
     earlier: &[RunRecord],
     machine: &mut Machine,
     progress: &mut dyn Progress,
 ) -> Result<(RunRecord, bool), CompareError> {
     let (opts, runtime, ramp, run_dir) = (ctx.opts, ctx.runtime, ctx.ramp, ctx.run_dir);
+    let rec = subject.recording();
     let mut interrupted = false;
     let paths = MeasurePaths {
-        // (the same name as RunRecord::folder_name)
-        dir: run_dir.join(format!("r{}-{}", r + 1, label.replace(':', "-"))),
+        dir: run_dir.join(subject.folder_name(r + 1)),
     };
     if !ctx.truth.is_empty() {
         let written = std::fs::create_dir_all(&paths.dir).and_then(|_| {
@@ -69,7 +68,7 @@ pub(super) fn measure_one(
     }
     let mut record = RunRecord {
         repeat: r + 1,
-        label: label.to_string(),
+        subject,
         status: MeasurementStatus::Ok,
         error: None,
         started_at: timestamp::now_rfc3339(),

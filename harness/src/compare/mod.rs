@@ -9,7 +9,7 @@ use crate::machine::Machine;
 use crate::mode::UnwindMode;
 use crate::process;
 use crate::progress::Progress;
-use crate::record::{Knob, Recording, Sink};
+use crate::record::{Knob, Recording, Sink, Subject};
 use crate::report;
 use crate::results::{summary, MeasurementStatus, Results, RunStatus};
 use crate::timestamp;
@@ -155,17 +155,13 @@ impl Drop for SocketDir {
 
 /// The measurement order of repeat `r` (0-based): baseline then recordings, rotated by `r`,
 /// so each takes every position over the repeats and drift hits all alike.
-pub fn round_order(recordings: &[Recording], r: usize) -> Vec<Option<Recording>> {
-    let mut order: Vec<Option<Recording>> = std::iter::once(None)
-        .chain(recordings.iter().copied().map(Some))
+pub fn round_order(recordings: &[Recording], r: usize) -> Vec<Subject> {
+    let mut order: Vec<Subject> = std::iter::once(Subject::Baseline)
+        .chain(recordings.iter().copied().map(Subject::Recording))
         .collect();
     let len = order.len();
     order.rotate_left(r % len);
     order
-}
-
-fn label(rec: Option<Recording>) -> String {
-    rec.map(|r| r.label()).unwrap_or_else(|| "baseline".into())
 }
 
 /// Runs the comparison. `command` is recorded in the results as the command line.
@@ -233,20 +229,18 @@ pub fn compare(
         focus: &focus,
     };
     'rounds: for r in 0..opts.repeat {
-        for rec in round_order(&recorded, r) {
+        for subject in round_order(&recorded, r) {
             index += 1;
-            let label = label(rec);
             progress.start(
                 index,
                 total,
-                &format!("repeat {}/{} · {label}", r + 1, opts.repeat),
+                &format!("repeat {}/{} · {subject}", r + 1, opts.repeat),
                 per_measurement,
             );
             let (record, stopped) = measurement::measure_one(
                 &ctx,
                 r,
-                rec,
-                &label,
+                subject,
                 &results.runs,
                 &mut machine,
                 progress.as_mut(),
@@ -315,14 +309,13 @@ mod tests {
             Recording::plain(UnwindMode::Fp),
             Recording::plain(UnwindMode::Dwarf { stack_bytes: 4096 }),
         ];
-        assert_eq!(
-            round_order(&modes, 0),
-            vec![None, Some(modes[0]), Some(modes[1])]
+        let (baseline, fp, dwarf) = (
+            Subject::Baseline,
+            Subject::Recording(modes[0]),
+            Subject::Recording(modes[1]),
         );
-        assert_eq!(
-            round_order(&modes, 1),
-            vec![Some(modes[0]), Some(modes[1]), None]
-        );
+        assert_eq!(round_order(&modes, 0), vec![baseline, fp, dwarf]);
+        assert_eq!(round_order(&modes, 1), vec![fp, dwarf, baseline]);
         assert_eq!(round_order(&modes, 3), round_order(&modes, 0));
     }
 

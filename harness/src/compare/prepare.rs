@@ -11,7 +11,7 @@ use crate::machine::Machine;
 use crate::mode::UnwindMode;
 use crate::preflight::{self, DoctorOptions};
 use crate::process;
-use crate::record::Sink;
+use crate::record::{Sink, SinkChoice};
 use crate::results::{Results, RunStatus, Settings, WorkloadInfo, SCHEMA_VERSION};
 use crate::timestamp;
 use crate::workload::program::{self, BuiltProgram};
@@ -185,10 +185,7 @@ pub(super) fn prepare(
             focus: workload.focus(),
             runtime_s: runtime.as_secs_f64(),
             ramp_s: ramp.as_secs_f64(),
-            target: match target_plan.kind {
-                TargetKind::NbdEngine => "nbd-engine".into(),
-                TargetKind::KernelNbd => "kernel-nbd".into(),
-            },
+            target: target_plan.kind,
             kernel_nbd_skipped: target_plan.kernel_nbd_skipped.clone(),
         },
         settings: Settings {
@@ -199,13 +196,7 @@ pub(super) fn prepare(
             fp_built: opts.fp_built,
             repeat: opts.repeat,
             freq: opts.freq,
-            sink: if opts.sinks.contains(&Sink::Pipe) && opts.sinks.contains(&Sink::File) {
-                "file+pipe".into()
-            } else if opts.sinks.contains(&Sink::Pipe) {
-                "pipe".into()
-            } else {
-                "file".into()
-            },
+            sink: SinkChoice::of(&opts.sinks),
             keep_data: opts.keep_data,
         },
         baseline: Default::default(),

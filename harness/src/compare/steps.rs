@@ -11,7 +11,7 @@ use crate::perfdata::stats::RecordStats;
 use crate::preflight;
 use crate::process;
 use crate::record::measured::{MeasurePaths, Measured};
-use crate::record::Recording;
+use crate::record::{Recording, Subject};
 use crate::report::flamegraph;
 use crate::results::{MeasurementStatus, Results, RunAnalysis, RunRecord};
 use crate::sweep::{SweepCheck, SweepReport};
@@ -45,7 +45,7 @@ pub fn disk_guard(
     let (mode, label) = (rec.mode, rec.label());
     let measured_rate = runs
         .iter()
-        .filter(|r| r.label == label)
+        .filter(|r| r.subject == Subject::Recording(rec))
         .filter_map(|r| {
             let m = r.measured.as_ref()?;
             Some(m.perf.as_ref()?.data_bytes as f64 / m.window_s.max(0.1))
@@ -193,7 +193,7 @@ pub fn sweep_report(results: &Results) -> Option<SweepReport> {
                 .get(comm)
                 .and_then(|p| p.completeness_at(stack_bytes));
             check.push(SweepCheck {
-                mode: m.mode.clone(),
+                mode: m.mode.to_string(),
                 copy_bytes: stack_bytes,
                 process: comm.to_string(),
                 predicted,
@@ -203,7 +203,7 @@ pub fn sweep_report(results: &Results) -> Option<SweepReport> {
         }
     }
     Some(SweepReport {
-        recording: run.label.clone(),
+        recording: run.subject.to_string(),
         copy_bytes: sweep.copy_bytes,
         processes,
         check,

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::record::Recording;
 use crate::results::{ModeStatus, ModeSummary, Results, RunStatus, SCHEMA_VERSION};
 use detect::{judge, Judgement, Thresholds, Verdict, Worse};
 
@@ -120,7 +121,7 @@ pub struct Point {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Series {
-    pub mode: String,
+    pub mode: Recording,
     pub metric: String,
     pub label: String,
     pub worse: Worse,
@@ -142,7 +143,7 @@ pub struct Group {
 pub struct Flag {
     pub host: String,
     pub workload: String,
-    pub mode: String,
+    pub mode: Recording,
     pub metric: String,
     pub latest: f64,
     pub baseline: f64,
@@ -302,11 +303,11 @@ pub fn build(opts: &HistoryOptions) -> Result<History, HistoryError> {
     let mut groups = Vec::new();
     let mut regressions = Vec::new();
     for ((host, workload), group_runs) in by_group {
-        let mut modes: Vec<String> = Vec::new();
+        let mut modes: Vec<Recording> = Vec::new();
         for (_, r) in &group_runs {
             for m in &r.modes {
                 if !modes.contains(&m.mode) {
-                    modes.push(m.mode.clone());
+                    modes.push(m.mode);
                 }
             }
         }
@@ -316,7 +317,7 @@ pub fn build(opts: &HistoryOptions) -> Result<History, HistoryError> {
                 let points: Vec<Point> = group_runs
                     .iter()
                     .filter_map(|(dir, r)| {
-                        let m = r.modes.iter().find(|m| &m.mode == mode)?;
+                        let m = r.modes.iter().find(|m| m.mode == *mode)?;
                         if !matches!(m.status, ModeStatus::Ok | ModeStatus::Partial) {
                             return None;
                         }
@@ -339,7 +340,7 @@ pub fn build(opts: &HistoryOptions) -> Result<History, HistoryError> {
                     regressions.push(Flag {
                         host: host.clone(),
                         workload: workload.clone(),
-                        mode: mode.clone(),
+                        mode: *mode,
                         metric: metric.name.to_string(),
                         latest: j.latest,
                         baseline: j.baseline.unwrap_or_default(),
@@ -348,7 +349,7 @@ pub fn build(opts: &HistoryOptions) -> Result<History, HistoryError> {
                     });
                 }
                 series.push(Series {
-                    mode: mode.clone(),
+                    mode: *mode,
                     metric: metric.name.to_string(),
                     label: metric.label.to_string(),
                     worse: metric.worse,

@@ -151,7 +151,7 @@ pub fn html(h: &History, charts: &[(String, String)]) -> String {
             let _ = write!(
                 o,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{class}>{verdict}</td></tr>",
-                esc(&s.mode),
+                esc(&s.mode.to_string()),
                 esc(&s.label),
                 j.map(|j| value(&s.metric, j.latest)).unwrap_or_default(),
                 j.and_then(|j| j.baseline).map(|b| value(&s.metric, b)).unwrap_or_else(|| "–".into()),
@@ -249,7 +249,7 @@ pub fn charts(h: &History) -> Vec<(String, String)> {
                         .collect();
                     chart
                         .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
-                        .label(s.mode.clone())
+                        .label(s.mode.to_string())
                         .legend(move |(x, y)| {
                             PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
                         });

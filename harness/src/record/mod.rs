@@ -14,19 +14,26 @@ pub mod profiler;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use crate::mode::UnwindMode;
+use crate::serde_text::serde_as_text;
 
 /// Where perf's output goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Sink {
     /// A perf.data file (the reference's setup: its overhead includes writing).
     #[default]
     File,
     /// `perf record -o -` streamed into the analyzer: nothing large touches the disk.
     Pipe,
+}
+
+impl fmt::Display for Sink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Sink::File => "file",
+            Sink::Pipe => "pipe",
+        })
+    }
 }
 
 impl FromStr for Sink {
@@ -39,6 +46,52 @@ impl FromStr for Sink {
         }
     }
 }
+
+serde_as_text!(Sink);
+
+/// The sinks a run recorded every mode with, as its settings name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkChoice {
+    File,
+    Pipe,
+    /// Every mode twice, once through each.
+    FileAndPipe,
+}
+
+impl SinkChoice {
+    /// The choice `sinks` make; none at all means the default, a file.
+    pub fn of(sinks: &[Sink]) -> SinkChoice {
+        match (sinks.contains(&Sink::File), sinks.contains(&Sink::Pipe)) {
+            (true, true) => SinkChoice::FileAndPipe,
+            (false, true) => SinkChoice::Pipe,
+            _ => SinkChoice::File,
+        }
+    }
+}
+
+impl fmt::Display for SinkChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SinkChoice::File => "file",
+            SinkChoice::Pipe => "pipe",
+            SinkChoice::FileAndPipe => "file+pipe",
+        })
+    }
+}
+
+impl FromStr for SinkChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "file" => Ok(SinkChoice::File),
+            "pipe" => Ok(SinkChoice::Pipe),
+            "file+pipe" => Ok(SinkChoice::FileAndPipe),
+            _ => Err(format!("bad sink setting `{s}`: file, pipe or file+pipe")),
+        }
+    }
+}
+
+serde_as_text!(SinkChoice);
 
 /// A recording option that changes how much perf loses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -122,16 +175,10 @@ impl Recording {
         }
     }
 
-    /// The label in results and folder names: the mode, then `+pipe` / `+KNOB`.
+    /// The label in results and folder names: the mode, then `+pipe` / `+KNOB` (the
+    /// recording's text form).
     pub fn label(&self) -> String {
-        let mut s = self.mode.to_string();
-        if self.sink == Sink::Pipe {
-            s.push_str("+pipe");
-        }
-        if let Some(k) = self.knob {
-            s.push_str(&format!("+{k}"));
-        }
-        s
+        self.to_string()
     }
 
     /// The reference table's name, with the variant.
@@ -146,6 +193,85 @@ impl Recording {
         s
     }
 }
+
+impl fmt::Display for Recording {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.mode)?;
+        if self.sink == Sink::Pipe {
+            f.write_str("+pipe")?;
+        }
+        if let Some(k) = self.knob {
+            write!(f, "+{k}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Recording {
+    type Err = String;
+    /// A label as [`Recording::label`] writes it: the mode, then `+pipe`, then `+KNOB`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut parts = s.split('+');
+        let mode = parts
+            .next()
+            .unwrap_or_default()
+            .parse::<UnwindMode>()
+            .map_err(|e| e.to_string())?;
+        let mut rec = Recording::plain(mode);
+        for part in parts {
+            match part {
+                "pipe" if rec.sink == Sink::File && rec.knob.is_none() => rec.sink = Sink::Pipe,
+                _ if rec.knob.is_none() => rec.knob = Some(part.parse()?),
+                _ => return Err(format!("bad recording `{s}`: at most one knob")),
+            }
+        }
+        Ok(rec)
+    }
+}
+
+serde_as_text!(Recording);
+
+/// What one measurement measured: the unprofiled baseline, or a recording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Subject {
+    Baseline,
+    Recording(Recording),
+}
+
+impl Subject {
+    pub fn recording(&self) -> Option<Recording> {
+        match self {
+            Subject::Baseline => None,
+            Subject::Recording(r) => Some(*r),
+        }
+    }
+
+    /// The measurement's folder inside the run folder: `r2-dwarf-8k`.
+    pub fn folder_name(&self, repeat: usize) -> String {
+        format!("r{repeat}-{}", self.to_string().replace(':', "-"))
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Baseline => f.write_str("baseline"),
+            Subject::Recording(r) => r.fmt(f),
+        }
+    }
+}
+
+impl FromStr for Subject {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "baseline" => Ok(Subject::Baseline),
+            _ => s.parse().map(Subject::Recording),
+        }
+    }
+}
+
+serde_as_text!(Subject);
 
 #[cfg(test)]
 mod tests {
@@ -167,5 +293,63 @@ mod tests {
         assert_eq!(r.label(), "dwarf:8k+pipe+mmap=2048");
         assert_eq!(Recording::plain(UnwindMode::Fp).label(), "fp");
         assert_eq!(Knob::Zstd.perf_args(), ["-z"]);
+    }
+
+    #[test]
+    fn recordings_and_subjects_round_trip_through_their_text() {
+        for label in [
+            "fp",
+            "dwarf:8k",
+            "dwarf:65528+pipe",
+            "dwarf:8k+zstd",
+            "dwarf:8k+pipe+mmap=2048",
+            "lbr",
+        ] {
+            let r: Recording = label.parse().unwrap();
+            assert_eq!(r.to_string(), label);
+            let s: Subject = label.parse().unwrap();
+            assert_eq!(s, Subject::Recording(r));
+            assert_eq!(s.to_string(), label);
+        }
+        assert_eq!("baseline".parse(), Ok(Subject::Baseline));
+        assert_eq!(Subject::Baseline.to_string(), "baseline");
+        for bad in [
+            "",
+            "dwarf:8k+",
+            "fp+zstd+aio",
+            "fp+zstd+pipe",
+            "dwarf:100",
+            "basline",
+        ] {
+            assert!(bad.parse::<Subject>().is_err(), "{bad}");
+        }
+        let r = "dwarf:8k+pipe".parse::<Subject>().unwrap();
+        assert_eq!(r.folder_name(2), "r2-dwarf-8k+pipe");
+        assert_eq!(Subject::Baseline.folder_name(1), "r1-baseline");
+        // As JSON: the same strings.
+        let json = serde_json::to_string(&[Subject::Baseline, r]).unwrap();
+        assert_eq!(json, r#"["baseline","dwarf:8k+pipe"]"#);
+        let back: Vec<Subject> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, [Subject::Baseline, r]);
+    }
+
+    #[test]
+    fn sinks_round_trip_through_their_text() {
+        for (sinks, text) in [
+            (vec![], "file"),
+            (vec![Sink::File], "file"),
+            (vec![Sink::Pipe], "pipe"),
+            (vec![Sink::Pipe, Sink::File], "file+pipe"),
+        ] {
+            let c = SinkChoice::of(&sinks);
+            assert_eq!(c.to_string(), text);
+            assert_eq!(text.parse(), Ok(c));
+        }
+        assert_eq!(serde_json::to_string(&Sink::Pipe).unwrap(), r#""pipe""#);
+        assert_eq!(
+            serde_json::from_str::<Sink>(r#""file""#).unwrap(),
+            Sink::File
+        );
+        assert!(serde_json::from_str::<Sink>(r#""tape""#).is_err());
     }
 }

@@ -201,7 +201,7 @@ where
         .x_label_area_size(36)
         .y_label_area_size(60)
         .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), (lo * 1.1)..(hi * 1.15))?;
-    let labels: Vec<String> = modes.iter().map(|m| m.mode.clone()).collect();
+    let labels: Vec<String> = modes.iter().map(|m| m.mode.to_string()).collect();
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -299,7 +299,7 @@ where
         let color = PALETTE[k % PALETTE.len()];
         chart
             .draw_series(LineSeries::new(pts, color.stroke_width(2)))?
-            .label(m.mode.clone())
+            .label(m.mode.to_string())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
             });
@@ -382,7 +382,7 @@ pub fn render_all(results: &Results) -> Vec<Chart> {
     let mut charts = Vec::new();
     let bar = |m: &ModeSummary, v: Option<f64>, s: Option<Spread>, k: f64| {
         Some(Bar {
-            label: m.mode.clone(),
+            label: m.mode.to_string(),
             value: v? * k,
             spread: scaled(s, k),
         })

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use crate::fold::Weighting;
 use crate::mode::UnwindMode;
+use crate::record::{Recording, Subject};
 use crate::results::{MeasurementStatus, Results, RunRecord};
 
 fn options<'a>(title: &str, subtitle: Option<&str>, weighting: Weighting) -> Options<'a> {
@@ -120,7 +121,13 @@ pub fn link_flamegraphs(results: &mut Results, run_dir: &Path) {
     for m in results.modes.iter_mut() {
         // Links are only ever to files that exist now.
         m.flamegraphs = Default::default();
-        let Some(first) = results.runs.iter().filter(ok).find(|r| r.label == m.mode) else {
+        let subject = Subject::Recording(m.mode);
+        let Some(first) = results
+            .runs
+            .iter()
+            .filter(ok)
+            .find(|r| r.subject == subject)
+        else {
             continue;
         };
         let dir = dir_of(first);
@@ -129,15 +136,15 @@ pub fn link_flamegraphs(results: &mut Results, run_dir: &Path) {
         let server = dir.join(format!("flamegraph-{server_comm}.svg"));
         m.flamegraphs.all = all.exists().then(|| rel(all)).flatten();
         m.flamegraphs.server = server.exists().then(|| rel(server)).flatten();
-        if m.mode == UnwindMode::Fp.to_string() {
+        let fp = Recording::plain(UnwindMode::Fp);
+        if m.mode == fp {
             continue;
         }
-        let fp_label = UnwindMode::Fp.to_string();
         let Some(fp) = results
             .runs
             .iter()
             .filter(ok)
-            .find(|r| r.label == fp_label && r.repeat == first.repeat)
+            .find(|r| r.subject == Subject::Recording(fp) && r.repeat == first.repeat)
         else {
             continue;
         };
@@ -185,7 +192,7 @@ pub fn redraw(results: &Results, run_dir: &Path) -> usize {
         if !folded.exists() {
             continue;
         }
-        let title = format!("{} — repeat {}", r.label, r.repeat);
+        let title = format!("{} — repeat {}", r.subject, r.repeat);
         if write_from_file(&folded, None, &title, None, &dir.join("flamegraph.svg"))
             .unwrap_or(false)
         {

@@ -9,6 +9,7 @@ use super::format::{megabytes, percent, thousands};
 use super::table;
 use crate::preflight::Status;
 use crate::results::{MeasurementStatus, Results, RunStatus};
+use crate::workload::target::TargetKind;
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -153,7 +154,7 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
             thousands(s.max),
             w.runtime_s,
             w.ramp_s,
-            esc(&w.target)
+            esc(&w.target.to_string())
         );
     }
 
@@ -279,10 +280,10 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
             (
                 "target",
                 match &w.kernel_nbd_skipped {
-                    Some(why) if w.target == "nbd-engine" => {
+                    Some(why) if w.target == TargetKind::NbdEngine => {
                         format!("{} (kernel NBD not used: {why})", w.target)
                     }
-                    _ => w.target.clone(),
+                    _ => w.target.to_string(),
                 },
             ),
             ("repeats", r.settings.repeat.to_string()),
@@ -345,7 +346,7 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
             o,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
             run.repeat,
-            esc(&run.label),
+            esc(&run.subject.to_string()),
             status,
             ms.map(|m| thousands(m.iops())).unwrap_or_default(),
             ms.map(|m| format!("{:.1}", m.window_s)).unwrap_or_default(),

@@ -4,6 +4,7 @@
 use super::format::{percent, thousands};
 use super::table;
 use crate::results::{ReferenceComparison, Results, RunStatus};
+use crate::workload::target::TargetKind;
 
 pub fn render(r: &Results) -> String {
     let m = &r.machine;
@@ -40,10 +41,10 @@ pub fn render(r: &Results) -> String {
         (
             "target",
             match &w.kernel_nbd_skipped {
-                Some(why) if w.target == "nbd-engine" => {
+                Some(why) if w.target == TargetKind::NbdEngine => {
                     format!("{} (kernel NBD not used: {why})", w.target)
                 }
-                _ => w.target.clone(),
+                _ => w.target.to_string(),
             },
         ),
         (
@@ -114,7 +115,7 @@ pub fn render(r: &Results) -> String {
         out.push_str("\n## Warnings\n\n");
         for x in warned {
             for w in &x.warnings {
-                out.push_str(&format!("- repeat {} `{}`: {w}\n", x.repeat, x.label));
+                out.push_str(&format!("- repeat {} `{}`: {w}\n", x.repeat, x.subject));
             }
         }
     }
@@ -125,7 +126,7 @@ pub fn render(r: &Results) -> String {
             out.push_str(&format!(
                 "- repeat {} `{}`: {}\n",
                 x.repeat,
-                x.label,
+                x.subject,
                 x.error.as_deref().unwrap_or("")
             ));
         }

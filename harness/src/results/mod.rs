@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::machine::Machine;
 use crate::preflight::Diagnosis;
+use crate::record::SinkChoice;
+use crate::workload::target::TargetKind;
 
 pub mod mode;
 pub mod reference;
@@ -84,8 +86,8 @@ pub struct WorkloadInfo {
     pub focus: Vec<String>,
     pub runtime_s: f64,
     pub ramp_s: f64,
-    /// `nbd-engine` or `kernel-nbd`.
-    pub target: String,
+    /// How fio reached the server: `nbd-engine` or `kernel-nbd`.
+    pub target: TargetKind,
     /// Why the kernel NBD device was not used, when it was not.
     pub kernel_nbd_skipped: Option<String>,
 }
@@ -123,7 +125,8 @@ pub struct Settings {
     pub repeat: usize,
     /// Sampling frequency asked for; None: perf's default.
     pub freq: Option<u32>,
-    pub sink: String,
+    /// The sinks above in one word: `file`, `pipe` or `file+pipe`.
+    pub sink: SinkChoice,
     pub keep_data: bool,
 }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::spread::{Spread, Verdict};
+use crate::record::Recording;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Baseline {
@@ -69,7 +70,7 @@ pub struct OverheadVerdicts {
 pub struct ModeSummary {
     /// The recording's label: the mode in canonical spelling (`fp`, `dwarf:8k`), with
     /// `+pipe` / `+KNOB` for variants (`dwarf:8k+pipe`, `dwarf:8k+zstd`).
-    pub mode: String,
+    pub mode: Recording,
     /// The unwinding mode alone, the sink and the knob.
     #[serde(default)]
     pub unwind: String,

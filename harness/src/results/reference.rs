@@ -74,9 +74,9 @@ pub struct ReferenceComparison {
 /// DWARF sizes (ratios need the fp row of the same run).
 pub fn compare(modes: &[ModeSummary]) -> Option<ReferenceComparison> {
     let ok = |label: &str| {
-        modes
-            .iter()
-            .find(|m| m.mode == label && matches!(m.status, ModeStatus::Ok | ModeStatus::Partial))
+        modes.iter().find(|m| {
+            m.mode.to_string() == label && matches!(m.status, ModeStatus::Ok | ModeStatus::Partial)
+        })
     };
     let fp_bytes = ok("fp")?.perf_data_bytes?;
     let rows: Vec<ReferenceRow> = PUBLISHED

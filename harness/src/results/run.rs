@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::fold::StackFigures;
 use crate::perfdata::stats::RecordStats;
 use crate::record::measured::Measured;
+use crate::record::Subject;
 
 /// What the analysis of one recording found and cost.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -45,8 +46,9 @@ pub enum MeasurementStatus {
 pub struct RunRecord {
     /// 1-based repeat number.
     pub repeat: usize,
-    /// `baseline` or the mode.
-    pub label: String,
+    /// The baseline or the recording (`label` in results.json: `baseline`, `dwarf:8k`).
+    #[serde(rename = "label")]
+    pub subject: Subject,
     pub status: MeasurementStatus,
     pub error: Option<String>,
     pub started_at: String,
@@ -67,11 +69,11 @@ pub struct RunRecord {
 
 impl RunRecord {
     pub fn is_baseline(&self) -> bool {
-        self.label == "baseline"
+        self.subject == Subject::Baseline
     }
 
     /// The measurement's folder inside the run folder: `r2-dwarf-8k`.
     pub fn folder_name(&self) -> String {
-        format!("r{}-{}", self.repeat, self.label.replace(':', "-"))
+        self.subject.folder_name(self.repeat)
     }
 }

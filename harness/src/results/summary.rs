@@ -11,25 +11,27 @@ use super::mode::{
 };
 use super::run::{MeasurementStatus, RunRecord};
 use super::spread::{verdict, Spread};
-use crate::record::Recording;
+use crate::record::{Recording, Subject};
 
 /// The comm perf's own threads carry: samples of it are the reference's overhead measure.
 pub const PERF_COMM: &str = "perf";
 
-fn ok_runs<'a>(runs: &'a [RunRecord], label: &'a str) -> impl Iterator<Item = &'a RunRecord> + 'a {
+fn ok_runs(runs: &[RunRecord], subject: Subject) -> impl Iterator<Item = &RunRecord> {
     runs.iter().filter(move |r| {
-        r.label == label && r.status == MeasurementStatus::Ok && r.measured.is_some()
+        r.subject == subject && r.status == MeasurementStatus::Ok && r.measured.is_some()
     })
 }
 
 pub fn baseline(runs: &[RunRecord]) -> Baseline {
-    let iops =
-        Spread::of(ok_runs(runs, "baseline").filter_map(|r| Some(r.measured.as_ref()?.iops())));
-    let mbps = Spread::of(
-        ok_runs(runs, "baseline").filter_map(|r| Some(r.measured.as_ref()?.fio.mb_per_s)),
+    let iops = Spread::of(
+        ok_runs(runs, Subject::Baseline).filter_map(|r| Some(r.measured.as_ref()?.iops())),
     );
-    let cpi =
-        Spread::of(ok_runs(runs, "baseline").filter_map(|r| r.measured.as_ref()?.cpu_per_io_us()));
+    let mbps = Spread::of(
+        ok_runs(runs, Subject::Baseline).filter_map(|r| Some(r.measured.as_ref()?.fio.mb_per_s)),
+    );
+    let cpi = Spread::of(
+        ok_runs(runs, Subject::Baseline).filter_map(|r| r.measured.as_ref()?.cpu_per_io_us()),
+    );
     Baseline {
         iops: iops.map(|s| s.median),
         mb_per_s: mbps.map(|s| s.median),
@@ -49,11 +51,11 @@ pub fn mode_summary(
     online_cpus: usize,
     skipped: Option<&str>,
 ) -> ModeSummary {
-    let label = rec.label();
-    let attempted: Vec<&RunRecord> = runs.iter().filter(|r| r.label == label).collect();
-    let ok: Vec<&RunRecord> = ok_runs(runs, &label).collect();
+    let subject = Subject::Recording(rec);
+    let attempted: Vec<&RunRecord> = runs.iter().filter(|r| r.subject == subject).collect();
+    let ok: Vec<&RunRecord> = ok_runs(runs, subject).collect();
     let mut summary = ModeSummary {
-        mode: label.clone(),
+        mode: rec,
         unwind: rec.mode.to_string(),
         sink: rec.sink,
         knob: rec.knob.map(|k| k.to_string()),
@@ -106,7 +108,7 @@ pub fn mode_summary(
     }
 
     let baseline_of = |repeat: usize| {
-        ok_runs(runs, "baseline")
+        ok_runs(runs, Subject::Baseline)
             .find(|b| b.repeat == repeat)
             .and_then(|b| b.measured.as_ref())
     };
@@ -288,7 +290,7 @@ mod tests {
         let ios = (iops * 10.0) as u64;
         RunRecord {
             repeat,
-            label: label.into(),
+            subject: label.parse().unwrap(),
             status: MeasurementStatus::Ok,
             error: None,
             started_at: String::new(),

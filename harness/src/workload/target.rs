@@ -5,16 +5,15 @@
 //! project's CI machine among them) lack; `auto` then falls back to the nbd engine and the
 //! report says why.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use serde::Serialize;
-
 use crate::process::{self, ProcessError};
+use crate::serde_text::serde_as_text;
 
 /// What the user asked for with `--target`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TargetChoice {
     /// The kernel device where the kernel has NBD, else the nbd engine.
     #[default]
@@ -38,15 +37,36 @@ impl FromStr for TargetChoice {
 }
 
 /// Which way the device is reached, resolved once per run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TargetKind {
     NbdEngine,
     KernelNbd,
 }
 
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TargetKind::NbdEngine => "nbd-engine",
+            TargetKind::KernelNbd => "kernel-nbd",
+        })
+    }
+}
+
+impl FromStr for TargetKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "nbd-engine" => Ok(TargetKind::NbdEngine),
+            "kernel-nbd" => Ok(TargetKind::KernelNbd),
+            _ => Err(format!("bad target `{s}`: nbd-engine or kernel-nbd")),
+        }
+    }
+}
+
+serde_as_text!(TargetKind);
+
 /// The resolved kind plus, when the kernel path was not taken, why.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct TargetPlan {
     pub kind: TargetKind,
     pub kernel_nbd_skipped: Option<String>,
@@ -176,5 +196,22 @@ impl Drop for KernelDevice {
     fn drop(&mut self) {
         let device = self.device.display().to_string();
         let _ = process::capture("nbd-client", &["-d", &device]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_kinds_round_trip_through_their_text() {
+        for kind in [TargetKind::NbdEngine, TargetKind::KernelNbd] {
+            assert_eq!(kind.to_string().parse(), Ok(kind));
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{kind}\""));
+            assert_eq!(serde_json::from_str::<TargetKind>(&json).unwrap(), kind);
+        }
+        assert_eq!(TargetKind::NbdEngine.to_string(), "nbd-engine");
+        assert!("auto".parse::<TargetKind>().is_err());
     }
 }
