@@ -16,3 +16,21 @@ for n in 1 2 3 4 5 6; do
     rm -rf "$run"
 done
 echo "history fixtures written to $out"
+
+# history-mixed/: the same nights as a host upgraded from results.json version 1 to 2 would
+# have them: nights 1-3 as recorded (version 1), nights 4-6 rewritten in the current schema
+# by `unwindbench report` (the copies carry no flame graphs, so their links are empty).
+mixed="$root/harness/tests/fixtures/history-mixed"
+rm -rf "$mixed" && mkdir -p "$mixed"
+for n in 1 2 3 4 5 6; do
+    mkdir -p "$mixed/night-$n"
+    cp "$out/night-$n/results.json" "$mixed/night-$n/results.json"
+    if [ "$n" -ge 4 ]; then
+        tmp=$(mktemp -d)
+        cp "$out/night-$n/results.json" "$tmp/results.json"
+        "$root/target/release/unwindbench" report "$tmp" >/dev/null 2>&1
+        cp "$tmp/results.json" "$mixed/night-$n/results.json"
+        rm -rf "$tmp"
+    fi
+done
+echo "mixed-version history fixtures written to $mixed"

@@ -55,23 +55,28 @@ fn short_comparison_reports_every_mode() {
     assert!(stdout.contains("| DWARF (4K)"), "{stdout}");
 
     let r = results(&run_dir);
-    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["schema_version"], 2);
     assert_eq!(r["status"], "complete");
-    assert!(r["baseline"]["iops"].as_f64().unwrap() > 0.0);
+    assert!(r["baseline"]["iops"]["median"].as_f64().unwrap() > 0.0);
     let modes = r["modes"].as_array().unwrap();
     let names: Vec<&str> = modes.iter().map(|m| m["mode"].as_str().unwrap()).collect();
     assert_eq!(names, ["fp", "dwarf:4k"]);
     for m in modes {
         assert_eq!(m["status"], "ok", "{m}");
-        assert!(m["samples"].as_f64().unwrap() > 0.0, "{m}");
-        assert!(m["iops"].as_f64().unwrap() > 0.0, "{m}");
+        let f = &m["figures"];
+        assert!(f["samples"]["median"].as_f64().unwrap() > 0.0, "{m}");
+        assert!(f["iops"]["median"].as_f64().unwrap() > 0.0, "{m}");
         for k in ["throughput", "perf_cpu", "sample_share", "cpu_per_io"] {
-            assert!(m["overhead"][k].is_number(), "{k}: {m}");
+            assert!(f[format!("overhead_{k}")]["median"].is_number(), "{k}: {m}");
         }
-        assert!(m["lost_chunks"].is_number() && m["lost_events"].is_number());
+        assert!(f["lost_chunks"]["median"].is_number() && f["lost_events"]["median"].is_number());
     }
-    let fp = modes[0]["perf_data_bytes"].as_f64().unwrap();
-    let dwarf = modes[1]["perf_data_bytes"].as_f64().unwrap();
+    let fp = modes[0]["figures"]["perf_data_bytes"]["median"]
+        .as_f64()
+        .unwrap();
+    let dwarf = modes[1]["figures"]["perf_data_bytes"]["median"]
+        .as_f64()
+        .unwrap();
     assert!(dwarf > fp, "dwarf:4k {dwarf} should exceed fp {fp}");
     // Every measurement is in runs[], raw.
     assert_eq!(r["runs"].as_array().unwrap().len(), 3);
@@ -138,7 +143,7 @@ fn ctrl_c_while_recording_stops_everything_and_keeps_what_finished() {
     assert_eq!(runs[0]["status"], "ok");
     assert_eq!(runs[1]["label"], "fp");
     assert_eq!(runs[1]["status"], "interrupted");
-    assert!(r["baseline"]["iops"].as_f64().unwrap() > 0.0);
+    assert!(r["baseline"]["iops"]["median"].as_f64().unwrap() > 0.0);
     // Give the kernel a moment to reap the killed groups, then look for survivors.
     std::thread::sleep(Duration::from_millis(500));
     assert!(
@@ -272,17 +277,22 @@ fn pipe_sink_zstd_knob_and_sweep_side_by_side() {
     );
     for m in [&file, &pipe, &zstd, &mode("dwarf:65528+pipe")] {
         assert_eq!(m["status"], "ok", "{m}");
-        assert!(m["samples"].as_f64().unwrap() > 0.0, "{m}");
+        assert!(
+            m["figures"]["samples"]["median"].as_f64().unwrap() > 0.0,
+            "{m}"
+        );
     }
     assert_eq!(pipe["sink"], "pipe");
     assert!(
-        pipe["overhead"]["reader_cpu"].is_number(),
+        pipe["figures"]["overhead_reader_cpu"]["median"].is_number(),
         "the live reader's CPU is reported"
     );
 
     // The same kind of stream either way: bytes per sample agree within the pipe framing.
-    let per_sample =
-        |m: &Value| m["perf_data_bytes"].as_f64().unwrap() / m["samples"].as_f64().unwrap();
+    let per_sample = |m: &Value| {
+        let f = &m["figures"];
+        f["perf_data_bytes"]["median"].as_f64().unwrap() / f["samples"]["median"].as_f64().unwrap()
+    };
     let ratio = per_sample(&pipe) / per_sample(&file);
     assert!(
         (0.85..1.15).contains(&ratio),

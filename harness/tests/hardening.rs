@@ -217,7 +217,7 @@ fn a_small_disk_refuses_what_would_not_fit_and_max_data_truncates() {
     let r = results(&run);
     let m = &r["modes"][0];
     assert_eq!(m["truncated_runs"], 1, "{m}");
-    let bytes = m["perf_data_bytes"].as_f64().unwrap();
+    let bytes = m["figures"]["perf_data_bytes"]["median"].as_f64().unwrap();
     assert!(
         (25e6..45e6).contains(&bytes),
         "stopped near 30 MiB: {bytes}"
@@ -225,7 +225,7 @@ fn a_small_disk_refuses_what_would_not_fit_and_max_data_truncates() {
     let warnings = r["runs"][1]["warnings"].to_string();
     assert!(warnings.contains("--max-data"), "{warnings}");
     assert!(
-        m["samples"].as_f64().unwrap() > 0.0,
+        m["figures"]["samples"]["median"].as_f64().unwrap() > 0.0,
         "what was recorded is still analyzed"
     );
 }

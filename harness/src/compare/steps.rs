@@ -13,7 +13,7 @@ use crate::process;
 use crate::record::measured::{MeasurePaths, Measured};
 use crate::record::{Recording, Subject};
 use crate::report::flamegraph;
-use crate::results::{MeasurementStatus, Results, RunAnalysis, RunRecord};
+use crate::results::{MeasurementStatus, Metric, Results, RunAnalysis, RunRecord};
 use crate::sweep::{SweepCheck, SweepReport};
 use crate::units::human_bytes;
 
@@ -175,17 +175,17 @@ pub fn sweep_report(results: &Results) -> Option<SweepReport> {
     let processes = crate::sweep::select(sweep, &comms);
     let mut check = Vec::new();
     for m in &results.modes {
-        let Ok(UnwindMode::Dwarf { stack_bytes }) = m.unwind.parse::<UnwindMode>() else {
+        let UnwindMode::Dwarf { stack_bytes } = m.mode.mode else {
             continue;
         };
-        if m.knob.is_some() || stack_bytes >= sweep.copy_bytes {
+        if m.mode.knob.is_some() || stack_bytes >= sweep.copy_bytes {
             continue;
         }
         let pairs = [
-            (results.workload.primary(), m.completeness),
+            (results.workload.primary(), m.median(Metric::Completeness)),
             (
                 results.workload.secondary().unwrap_or(""),
-                m.client_completeness,
+                m.median(Metric::ClientCompleteness),
             ),
         ];
         for (comm, measured) in pairs.into_iter().filter(|(c, _)| !c.is_empty()) {

@@ -15,15 +15,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::results::metric::Worse;
 use crate::results::Spread;
-
-/// Which way is worse.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Worse {
-    Higher,
-    Lower,
-}
 
 /// The thresholds; their defaults are the README's.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::record::Recording;
-use crate::results::{ModeStatus, ModeSummary, Results, RunStatus, SCHEMA_VERSION};
-use detect::{judge, Judgement, Thresholds, Verdict, Worse};
+use crate::results::metric::{self, Metric, Worse};
+use crate::results::{Results, RunStatus};
+use detect::{judge, Judgement, Thresholds, Verdict};
 
 /// Options of `history`.
 #[derive(Clone, Debug)]
@@ -26,82 +27,6 @@ pub struct HistoryOptions {
     pub host: Option<String>,
     pub thresholds: Thresholds,
 }
-
-/// A metric tracked over time.
-pub struct Metric {
-    pub name: &'static str,
-    pub label: &'static str,
-    pub worse: Worse,
-    /// The smallest change that means anything for this metric.
-    pub min_absolute: f64,
-    get: fn(&ModeSummary) -> Option<f64>,
-}
-
-pub const METRICS: &[Metric] = &[
-    Metric {
-        name: "perf_data_mb_per_s",
-        label: "perf.data MB/s",
-        worse: Worse::Higher,
-        min_absolute: 1.0,
-        get: |m| m.perf_data_mb_per_s,
-    },
-    Metric {
-        name: "lost_chunks",
-        label: "lost chunks",
-        worse: Worse::Higher,
-        min_absolute: 10.0,
-        get: |m| m.lost_chunks,
-    },
-    Metric {
-        name: "lost_share",
-        label: "lost events share",
-        worse: Worse::Higher,
-        min_absolute: 0.005,
-        get: |m| m.lost_share,
-    },
-    Metric {
-        name: "overhead_throughput",
-        label: "throughput overhead",
-        worse: Worse::Higher,
-        min_absolute: 0.02,
-        get: |m| m.overhead.throughput,
-    },
-    Metric {
-        name: "overhead_perf_cpu",
-        label: "perf CPU",
-        worse: Worse::Higher,
-        min_absolute: 0.005,
-        get: |m| m.overhead.perf_cpu,
-    },
-    Metric {
-        name: "overhead_sample_share",
-        label: "perf sample share",
-        worse: Worse::Higher,
-        min_absolute: 0.005,
-        get: |m| m.overhead.sample_share,
-    },
-    Metric {
-        name: "overhead_cpu_per_io",
-        label: "CPU per I/O",
-        worse: Worse::Higher,
-        min_absolute: 0.02,
-        get: |m| m.overhead.cpu_per_io,
-    },
-    Metric {
-        name: "completeness",
-        label: "stack completeness",
-        worse: Worse::Lower,
-        min_absolute: 0.01,
-        get: |m| m.completeness,
-    },
-    Metric {
-        name: "analysis_wall_s",
-        label: "analysis time (s)",
-        worse: Worse::Higher,
-        min_absolute: 0.05,
-        get: |m| m.analysis_wall_s,
-    },
-];
 
 /// A results.json that was not used, and why.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -122,7 +47,7 @@ pub struct Point {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Series {
     pub mode: Recording,
-    pub metric: String,
+    pub metric: Metric,
     pub label: String,
     pub worse: Worse,
     pub points: Vec<Point>,
@@ -144,7 +69,7 @@ pub struct Flag {
     pub host: String,
     pub workload: String,
     pub mode: Recording,
-    pub metric: String,
+    pub metric: Metric,
     pub latest: f64,
     pub baseline: f64,
     pub change_relative: Option<f64>,
@@ -159,8 +84,8 @@ impl Flag {
             self.workload,
             self.mode,
             self.metric,
-            render::value(&self.metric, self.latest),
-            render::value(&self.metric, self.baseline),
+            render::value(self.metric, self.latest),
+            render::value(self.metric, self.baseline),
             self.change_relative
                 .map(|c| format!(" ({:+.0}%)", c * 100.0))
                 .unwrap_or_default(),
@@ -217,20 +142,7 @@ fn find_results(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), HistoryError> 
 
 /// Reads one results.json, or says why it is not used.
 fn read_run(path: &Path) -> Result<Results, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("unreadable: {e}"))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
-    let version = value
-        .get("schema_version")
-        .and_then(|v| v.as_u64())
-        .ok_or("no schema_version: not a results.json of unwindbench")?;
-    if version > u64::from(SCHEMA_VERSION) {
-        return Err(format!(
-            "schema_version {version} was written by a newer unwindbench (this one reads up to {SCHEMA_VERSION})"
-        ));
-    }
-    let r: Results = serde_json::from_value(value)
-        .map_err(|e| format!("schema_version {version} but unreadable: {e}"))?;
+    let r = Results::read(path).map_err(|e| e.to_string())?;
     if r.status == RunStatus::Running {
         return Err("the run never finished (status running: still going, or it crashed)".into());
     }
@@ -313,17 +225,17 @@ pub fn build(opts: &HistoryOptions) -> Result<History, HistoryError> {
         }
         let mut series = Vec::new();
         for mode in &modes {
-            for metric in METRICS {
+            for (metric, watch) in metric::watched() {
                 let points: Vec<Point> = group_runs
                     .iter()
                     .filter_map(|(dir, r)| {
                         let m = r.modes.iter().find(|m| m.mode == *mode)?;
-                        if !matches!(m.status, ModeStatus::Ok | ModeStatus::Partial) {
+                        if !m.measured() {
                             return None;
                         }
                         Some(Point {
                             time: r.started_at.clone(),
-                            value: (metric.get)(m).filter(|v| v.is_finite())?,
+                            value: m.median(metric.metric).filter(|v| v.is_finite())?,
                             run: dir.clone(),
                         })
                     })
@@ -332,7 +244,7 @@ pub fn build(opts: &HistoryOptions) -> Result<History, HistoryError> {
                     continue;
                 }
                 let values: Vec<f64> = points.iter().map(|p| p.value).collect();
-                let judgement = judge(&values, metric.worse, metric.min_absolute, &opts.thresholds);
+                let judgement = judge(&values, watch.worse, watch.min_change, &opts.thresholds);
                 if let Some(j) = judgement
                     .as_ref()
                     .filter(|j| j.verdict == Verdict::Regressed)
@@ -341,7 +253,7 @@ pub fn build(opts: &HistoryOptions) -> Result<History, HistoryError> {
                         host: host.clone(),
                         workload: workload.clone(),
                         mode: *mode,
-                        metric: metric.name.to_string(),
+                        metric: metric.metric,
                         latest: j.latest,
                         baseline: j.baseline.unwrap_or_default(),
                         change_relative: j.change_relative,
@@ -350,9 +262,9 @@ pub fn build(opts: &HistoryOptions) -> Result<History, HistoryError> {
                 }
                 series.push(Series {
                     mode: *mode,
-                    metric: metric.name.to_string(),
+                    metric: metric.metric,
                     label: metric.label.to_string(),
-                    worse: metric.worse,
+                    worse: watch.worse,
                     points,
                     judgement,
                 });

@@ -8,14 +8,16 @@ use plotters::prelude::*;
 use super::detect::Verdict;
 use super::History;
 use crate::report::html::esc;
+use crate::results::metric::{self, Metric, Unit};
 
 /// A metric's value as people read it.
-pub fn value(metric: &str, v: f64) -> String {
-    match metric {
-        "lost_chunks" => format!("{v:.0}"),
-        "perf_data_mb_per_s" => format!("{v:.1} MB/s"),
-        "analysis_wall_s" => format!("{v:.2} s"),
-        _ => format!("{:.2}%", v * 100.0),
+pub fn value(metric: Metric, v: f64) -> String {
+    match metric.def().unit {
+        Unit::Share => format!("{:.2}%", v * 100.0),
+        Unit::MbPerS => format!("{v:.1} MB/s"),
+        Unit::Seconds => format!("{v:.2} s"),
+        Unit::Mib => format!("{v:.0} MiB"),
+        Unit::Bytes | Unit::Count | Unit::Frames => format!("{v:.0}"),
     }
 }
 
@@ -80,11 +82,11 @@ pub fn markdown(h: &History) -> String {
                 "| {} | {} | {} | {} | {} | {} |",
                 s.mode,
                 s.label,
-                j.map(|j| value(&s.metric, j.latest)).unwrap_or_default(),
+                j.map(|j| value(s.metric, j.latest)).unwrap_or_default(),
                 j.and_then(|j| j.baseline)
                     .map(|b| format!(
                         "{} (of {})",
-                        value(&s.metric, b),
+                        value(s.metric, b),
                         j.map_or(0, |j| j.runs_in_baseline)
                     ))
                     .unwrap_or_else(|| "–".into()),
@@ -133,7 +135,7 @@ pub fn html(h: &History, charts: &[(String, String)]) -> String {
             esc(&g.workload),
             g.runs
         );
-        for m in super::METRICS {
+        for (m, _) in metric::watched() {
             let name = chart_name(&g.host, &g.workload, m.name);
             if let Some((_, svg)) = charts.iter().find(|(n, _)| *n == name) {
                 let _ = write!(o, "<figure>{svg}</figure>");
@@ -153,8 +155,8 @@ pub fn html(h: &History, charts: &[(String, String)]) -> String {
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{class}>{verdict}</td></tr>",
                 esc(&s.mode.to_string()),
                 esc(&s.label),
-                j.map(|j| value(&s.metric, j.latest)).unwrap_or_default(),
-                j.and_then(|j| j.baseline).map(|b| value(&s.metric, b)).unwrap_or_else(|| "–".into()),
+                j.map(|j| value(s.metric, j.latest)).unwrap_or_default(),
+                j.and_then(|j| j.baseline).map(|b| value(s.metric, b)).unwrap_or_else(|| "–".into()),
                 j.and_then(|j| j.change_relative).map(|c| format!("{:+.1}%", c * 100.0)).unwrap_or_else(|| "–".into()),
             );
         }
@@ -189,20 +191,13 @@ const COLORS: [RGBColor; 6] = [
 pub fn charts(h: &History) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for g in &h.groups {
-        for m in super::METRICS {
-            let series: Vec<_> = g.series.iter().filter(|s| s.metric == m.name).collect();
+        for (m, _) in metric::watched() {
+            let series: Vec<_> = g.series.iter().filter(|s| s.metric == m.metric).collect();
             if series.is_empty() {
                 continue;
             }
             // Shares are drawn in percent, as the tables show them.
-            let scale = if matches!(
-                m.name,
-                "lost_chunks" | "perf_data_mb_per_s" | "analysis_wall_s"
-            ) {
-                1.0
-            } else {
-                100.0
-            };
+            let scale = if m.unit == Unit::Share { 100.0 } else { 1.0 };
             let mut svg = String::new();
             let drawn = (|| -> Result<(), Box<dyn std::error::Error>> {
                 let root = SVGBackend::with_string(&mut svg, (620, 340)).into_drawing_area();

@@ -6,7 +6,7 @@ use plotters::coord::ranged1d::SegmentedCoord;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::results::{ModeStatus, ModeSummary, Results, Spread};
+use crate::results::{Metric, ModeSummary, Results, Spread};
 
 /// One chart: a file stem, a title for the page, and the SVG text.
 pub struct Chart {
@@ -26,17 +26,6 @@ const PALETTE: [RGBColor; 6] = [
 ];
 
 type Draw = Result<(), Box<dyn std::error::Error>>;
-
-/// Picks one figure's spread out of a mode's summary.
-type SpreadOf = fn(&ModeSummary) -> Option<Spread>;
-
-fn measured(results: &Results) -> Vec<&ModeSummary> {
-    results
-        .modes
-        .iter()
-        .filter(|m| matches!(m.status, ModeStatus::Ok | ModeStatus::Partial))
-        .collect()
-}
 
 /// One value per mode with its spread.
 struct Bar {
@@ -158,33 +147,22 @@ fn to_svg(draw: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> Draw) -> Opti
     Some(svg)
 }
 
-fn scaled(s: Option<Spread>, k: f64) -> Option<Spread> {
-    s.map(|s| Spread {
-        median: s.median * k,
-        min: s.min * k,
-        max: s.max * k,
-        n: s.n,
-    })
-}
-
-/// Grouped bars: the four overheads of every mode, in percent, with whiskers.
-fn overheads<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, modes: &[&ModeSummary]) -> Draw
+/// Grouped bars: the overheads `series` of every mode, in percent, with whiskers.
+fn overheads<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    modes: &[&ModeSummary],
+    series: &[(Metric, &str)],
+) -> Draw
 where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE)?;
-    let series: [(&str, SpreadOf); 4] = [
-        ("throughput", |m| m.spread.overhead.throughput),
-        ("perf CPU", |m| m.spread.overhead.perf_cpu),
-        ("sample share", |m| m.spread.overhead.sample_share),
-        ("CPU per I/O", |m| m.spread.overhead.cpu_per_io),
-    ];
     let values: Vec<f64> = modes
         .iter()
         .flat_map(|m| {
             series
                 .iter()
-                .filter_map(|(_, f)| f(m))
+                .filter_map(|(metric, _)| m.figure(*metric))
                 .flat_map(|s| [s.min, s.max])
         })
         .map(|v| v * 100.0)
@@ -217,13 +195,13 @@ where
         .y_desc("% (median, min–max)")
         .draw()?;
     let width = 0.8 / series.len() as f64;
-    for (k, (name, get)) in series.iter().enumerate() {
+    for (k, (metric, name)) in series.iter().enumerate() {
         let color = PALETTE[k];
         let offset = -0.4 + width * (k as f64 + 0.5);
         let spreads: Vec<(f64, Spread)> = modes
             .iter()
             .enumerate()
-            .filter_map(|(i, m)| Some((i as f64 + offset, scaled(get(m), 100.0)?)))
+            .filter_map(|(i, m)| Some((i as f64 + offset, m.figure(*metric)?.scaled(100.0))))
             .collect();
         chart
             .draw_series(spreads.iter().map(|&(x, s)| {
@@ -376,111 +354,143 @@ where
     Ok(())
 }
 
+/// What a chart draws.
+enum Kind {
+    /// One bar per mode: a figure's median times `scale`, min–max whiskers.
+    Bars {
+        metric: Metric,
+        scale: f64,
+        caption: &'static str,
+        axis: &'static str,
+        log: bool,
+    },
+    /// These overheads side by side for every mode, in percent.
+    Overheads(&'static [(Metric, &'static str)]),
+    /// The server's stack depth distribution, a line per mode.
+    Depth,
+    /// Completeness against DWARF copy size, from the sweep.
+    Sweep,
+}
+
+/// One chart: its file stem, its title on the page, and what it draws.
+struct ChartDef {
+    name: &'static str,
+    title: &'static str,
+    kind: Kind,
+}
+
+/// Every chart a run can have, in the order the reports show them.
+const CHARTS: &[ChartDef] = &[
+    ChartDef {
+        name: "perf-data-size",
+        title: "perf.data size",
+        kind: Kind::Bars {
+            metric: Metric::PerfDataBytes,
+            scale: 1e-6,
+            caption: "perf.data size per mode",
+            axis: "MB (log scale)",
+            log: true,
+        },
+    },
+    ChartDef {
+        name: "lost-chunks",
+        title: "Lost chunks",
+        kind: Kind::Bars {
+            metric: Metric::LostChunks,
+            scale: 1.0,
+            caption: "lost chunks per mode",
+            axis: "PERF_RECORD_LOST records",
+            log: false,
+        },
+    },
+    ChartDef {
+        name: "overheads",
+        title: "Overheads",
+        kind: Kind::Overheads(&[
+            (Metric::OverheadThroughput, "throughput"),
+            (Metric::OverheadPerfCpu, "perf CPU"),
+            (Metric::OverheadSampleShare, "sample share"),
+            (Metric::OverheadCpuPerIo, "CPU per I/O"),
+        ]),
+    },
+    ChartDef {
+        name: "completeness",
+        title: "Stack completeness",
+        kind: Kind::Bars {
+            metric: Metric::Completeness,
+            scale: 100.0,
+            caption: "server stacks reaching a real bottom",
+            axis: "% of samples",
+            log: false,
+        },
+    },
+    ChartDef {
+        name: "stack-depth",
+        title: "Stack depth",
+        kind: Kind::Depth,
+    },
+    ChartDef {
+        name: "sweep",
+        title: "Completeness against copy size (circles: real recordings)",
+        kind: Kind::Sweep,
+    },
+];
+
+impl ChartDef {
+    /// The chart's SVG, or None when the run has nothing for it.
+    fn draw(&self, results: &Results, modes: &[&ModeSummary]) -> Option<String> {
+        match &self.kind {
+            Kind::Bars {
+                metric,
+                scale,
+                caption,
+                axis,
+                log,
+            } => {
+                let values: Vec<Bar> = modes
+                    .iter()
+                    .filter_map(|m| {
+                        let s = m.figure(*metric)?.scaled(*scale);
+                        Some(Bar {
+                            label: m.mode.to_string(),
+                            value: s.median,
+                            spread: Some(s),
+                        })
+                    })
+                    .collect();
+                (!values.is_empty())
+                    .then(|| to_svg(|root| bars(root, caption, axis, &values, *log)))?
+            }
+            Kind::Overheads(series) => {
+                (!modes.is_empty()).then(|| to_svg(|root| overheads(root, modes, series)))?
+            }
+            Kind::Depth => {
+                let with_depth: Vec<&ModeSummary> = modes
+                    .iter()
+                    .copied()
+                    .filter(|m| !m.depth_histogram.is_empty())
+                    .collect();
+                (!with_depth.is_empty()).then(|| to_svg(|root| depth(root, &with_depth)))?
+            }
+            Kind::Sweep => {
+                let sweep = results.sweep.as_ref()?;
+                to_svg(|root| sweep_curve(root, sweep))
+            }
+        }
+    }
+}
+
 /// Every chart this run has data for.
 pub fn render_all(results: &Results) -> Vec<Chart> {
-    let modes = measured(results);
-    let mut charts = Vec::new();
-    let bar = |m: &ModeSummary, v: Option<f64>, s: Option<Spread>, k: f64| {
-        Some(Bar {
-            label: m.mode.to_string(),
-            value: v? * k,
-            spread: scaled(s, k),
+    let modes: Vec<&ModeSummary> = results.modes.iter().filter(|m| m.measured()).collect();
+    CHARTS
+        .iter()
+        .filter_map(|c| {
+            Some(Chart {
+                name: c.name,
+                title: c.title,
+                svg: c.draw(results, &modes)?,
+            })
         })
-    };
-    let size: Vec<Bar> = modes
-        .iter()
-        .filter_map(|m| bar(m, m.perf_data_bytes, m.spread.perf_data_bytes, 1e-6))
-        .collect();
-    if !size.is_empty() {
-        if let Some(svg) = to_svg(|root| {
-            bars(
-                root,
-                "perf.data size per mode",
-                "MB (log scale)",
-                &size,
-                true,
-            )
-        }) {
-            charts.push(Chart {
-                name: "perf-data-size",
-                title: "perf.data size",
-                svg,
-            });
-        }
-    }
-    let lost: Vec<Bar> = modes
-        .iter()
-        .filter_map(|m| bar(m, m.lost_chunks, m.spread.lost_chunks, 1.0))
-        .collect();
-    if !lost.is_empty() {
-        if let Some(svg) = to_svg(|root| {
-            bars(
-                root,
-                "lost chunks per mode",
-                "PERF_RECORD_LOST records",
-                &lost,
-                false,
-            )
-        }) {
-            charts.push(Chart {
-                name: "lost-chunks",
-                title: "Lost chunks",
-                svg,
-            });
-        }
-    }
-    if !modes.is_empty() {
-        if let Some(svg) = to_svg(|root| overheads(root, &modes)) {
-            charts.push(Chart {
-                name: "overheads",
-                title: "Overheads",
-                svg,
-            });
-        }
-    }
-    let complete: Vec<Bar> = modes
-        .iter()
-        .filter_map(|m| bar(m, m.completeness, m.spread.completeness, 100.0))
-        .collect();
-    if !complete.is_empty() {
-        if let Some(svg) = to_svg(|root| {
-            bars(
-                root,
-                "server stacks reaching a real bottom",
-                "% of samples",
-                &complete,
-                false,
-            )
-        }) {
-            charts.push(Chart {
-                name: "completeness",
-                title: "Stack completeness",
-                svg,
-            });
-        }
-    }
-    let with_depth: Vec<&ModeSummary> = modes
-        .iter()
-        .copied()
-        .filter(|m| !m.depth_histogram.is_empty())
-        .collect();
-    if !with_depth.is_empty() {
-        if let Some(svg) = to_svg(|root| depth(root, &with_depth)) {
-            charts.push(Chart {
-                name: "stack-depth",
-                title: "Stack depth",
-                svg,
-            });
-        }
-    }
-    if let Some(sweep) = &results.sweep {
-        if let Some(svg) = to_svg(|root| sweep_curve(root, sweep)) {
-            charts.push(Chart {
-                name: "sweep",
-                title: "Completeness against copy size (circles: real recordings)",
-                svg,
-            });
-        }
-    }
-    charts
+        .collect()
 }

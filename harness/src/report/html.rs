@@ -144,11 +144,11 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
         o.push_str("</tr>");
     }
     o.push_str("</table>");
-    if let (Some(iops), Some(s)) = (r.baseline.iops, r.baseline.iops_spread) {
+    if let Some(s) = r.baseline.iops {
         let _ = write!(
             o,
             "<p>Baseline without perf: {} IOPS (median of {} run(s), {}–{}); {} s measured after a {} s ramp; target {}.</p>",
-            thousands(iops),
+            thousands(s.median),
             s.n,
             thousands(s.min),
             thousands(s.max),

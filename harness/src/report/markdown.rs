@@ -67,10 +67,10 @@ pub fn render(r: &Results) -> String {
     }
     out.push('\n');
     let b = &r.baseline;
-    match (b.iops, b.iops_spread) {
-        (Some(iops), Some(s)) => out.push_str(&format!(
+    match b.iops {
+        Some(s) => out.push_str(&format!(
             "Baseline (no perf): {} IOPS, median of {} run(s) [{}–{}]; run-to-run range {}.\n\n",
-            thousands(iops),
+            thousands(s.median),
             s.n,
             thousands(s.min),
             thousands(s.max),

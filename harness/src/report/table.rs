@@ -2,7 +2,7 @@
 //! Markdown (readable in a terminal and rendered on a CI page alike).
 
 use super::format::{megabytes, megabytes_number, percent, thousands};
-use crate::results::{ModeStatus, ModeSummary, Results, Spread, Verdict};
+use crate::results::{Metric, ModeStatus, ModeSummary, Results, Spread, Verdict};
 
 /// ` [min–max]` when repeats differ, else nothing.
 fn range(spread: Option<&Spread>, fmt: impl Fn(f64) -> String) -> String {
@@ -61,11 +61,7 @@ fn flamegraph_links(m: &ModeSummary) -> String {
 
 /// The cells of a mode's row, in [`COLUMNS`] order.
 pub fn cells(m: &ModeSummary) -> Vec<String> {
-    let s = &m.spread;
-    if matches!(
-        m.status,
-        ModeStatus::Skipped | ModeStatus::Failed | ModeStatus::Pending
-    ) {
+    if !m.measured() {
         let what = match m.status {
             ModeStatus::Skipped => "skipped",
             ModeStatus::Failed => "failed",
@@ -78,78 +74,45 @@ pub fn cells(m: &ModeSummary) -> Vec<String> {
         cells.resize(COLUMNS.len(), String::new());
         return cells;
     }
-    let int = |x: f64| thousands(x);
     let dash = || "–".to_string();
+    // A figure's median as `fmt` prints it, its range beside it as `range_fmt` does.
+    let ranged = |metric: Metric, fmt: fn(f64) -> String, range_fmt: fn(f64) -> String| {
+        m.figure(metric)
+            .map(|s| format!("{}{}", fmt(s.median), range(Some(&s), range_fmt)))
+    };
+    let overhead_of = |metric: Metric, verdict: Option<Verdict>, signed: bool| {
+        overhead(m.median(metric), m.figure(metric).as_ref(), verdict, signed)
+    };
+    let truncated = match m.truncated_runs {
+        0 => String::new(),
+        n => format!(" ({n} truncated by --max-data)"),
+    };
+    let perf_cpu = overhead_of(Metric::OverheadPerfCpu, None, false);
     vec![
         m.title.clone(),
-        m.perf_data_bytes
-            .map(|b| {
-                format!(
-                    "{}{}{}",
-                    megabytes(b),
-                    range(s.perf_data_bytes.as_ref(), megabytes_number),
-                    match m.truncated_runs {
-                        0 => String::new(),
-                        n => format!(" ({n} truncated by --max-data)"),
-                    }
-                )
-            })
+        ranged(Metric::PerfDataBytes, megabytes, megabytes_number)
+            .map(|size| size + &truncated)
             .unwrap_or_else(dash),
-        m.lost_chunks
-            .map(|c| format!("{}{}", int(c), range(s.lost_chunks.as_ref(), int)))
-            .unwrap_or_else(dash),
-        overhead(
-            m.overhead.throughput,
-            s.overhead.throughput.as_ref(),
-            m.verdict.throughput,
-            false,
-        ),
+        ranged(Metric::LostChunks, thousands, thousands).unwrap_or_else(dash),
+        overhead_of(Metric::OverheadThroughput, m.verdict.throughput, false),
         flamegraph_links(m),
-        m.perf_data_mb_per_s
+        m.median(Metric::PerfDataMbPerS)
             .map(|r| format!("{r:.1}"))
             .unwrap_or_else(dash),
-        m.samples
-            .map(|c| format!("{}{}", int(c), range(s.samples.as_ref(), int)))
-            .unwrap_or_else(dash),
-        match (m.lost_events, m.lost_share) {
-            (Some(e), Some(share)) => format!("{} ({})", int(e), percent(share)),
+        ranged(Metric::Samples, thousands, thousands).unwrap_or_else(dash),
+        match (m.median(Metric::LostEvents), m.median(Metric::LostShare)) {
+            (Some(e), Some(share)) => format!("{} ({})", thousands(e), percent(share)),
             _ => dash(),
         },
-        match m.overhead.reader_cpu {
+        match m.median(Metric::OverheadReaderCpu) {
             // The pipe's live reader competes for the same CPUs: shown beside perf.
-            Some(reader) => format!(
-                "{} + reader {}",
-                overhead(
-                    m.overhead.perf_cpu,
-                    s.overhead.perf_cpu.as_ref(),
-                    None,
-                    false
-                ),
-                percent(reader)
-            ),
-            None => overhead(
-                m.overhead.perf_cpu,
-                s.overhead.perf_cpu.as_ref(),
-                None,
-                false,
-            ),
+            Some(reader) => format!("{perf_cpu} + reader {}", percent(reader)),
+            None => perf_cpu,
         },
-        overhead(
-            m.overhead.sample_share,
-            s.overhead.sample_share.as_ref(),
-            None,
-            false,
-        ),
-        overhead(
-            m.overhead.cpu_per_io,
-            s.overhead.cpu_per_io.as_ref(),
-            m.verdict.cpu_per_io,
-            true,
-        ),
-        m.completeness
-            .map(|c| format!("{}{}", percent(c), range(s.completeness.as_ref(), percent)))
-            .unwrap_or_else(dash),
-        match (m.depth_p50, m.depth_p99) {
+        overhead_of(Metric::OverheadSampleShare, None, false),
+        overhead_of(Metric::OverheadCpuPerIo, m.verdict.cpu_per_io, true),
+        ranged(Metric::Completeness, percent, percent).unwrap_or_else(dash),
+        match (m.median(Metric::DepthP50), m.median(Metric::DepthP99)) {
             (Some(a), Some(b)) => format!("{a:.0} / {b:.0}"),
             _ => dash(),
         },

@@ -10,23 +10,23 @@ use crate::preflight::Diagnosis;
 use crate::record::SinkChoice;
 use crate::workload::target::TargetKind;
 
+pub mod metric;
 pub mod mode;
 pub mod reference;
 pub mod run;
 pub mod spread;
 pub mod summary;
+mod v1;
 
-pub use self::mode::{
-    Baseline, FlameGraphs, ModeSpreads, ModeStatus, ModeSummary, OverheadSpreads, OverheadVerdicts,
-    Overheads,
-};
+pub use self::metric::{Metric, METRICS};
+pub use self::mode::{Baseline, FlameGraphs, ModeStatus, ModeSummary, OverheadVerdicts};
 pub use self::reference::ReferenceComparison;
 pub use self::run::{MeasurementStatus, RunAnalysis, RunRecord};
 pub use self::spread::{Spread, Verdict};
 
 /// Bumped whenever a field changes meaning or is removed; readers accept every version up to
 /// this one.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -146,31 +146,58 @@ pub enum ResultsError {
     Format { path: PathBuf, message: String },
 }
 
+/// Why a results.json cannot be used; the texts are what `history` lists beside a file it
+/// skips.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("unreadable: {0}")]
+    Unreadable(std::io::Error),
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error("no schema_version: not a results.json of unwindbench")]
+    NoVersion,
+    #[error(
+        "schema_version {0} was written by a newer unwindbench (this one reads up to {SCHEMA_VERSION})"
+    )]
+    Newer(u64),
+    #[error("schema_version {version} but unreadable: {source}")]
+    Schema {
+        version: u64,
+        source: serde_json::Error,
+    },
+}
+
 impl Results {
-    pub fn load(path: &Path) -> Result<Results, ResultsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ResultsError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| ResultsError::Format {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
-        match value.get("schema_version").and_then(|v| v.as_u64()) {
-            Some(v) if v as u32 <= SCHEMA_VERSION => {}
-            other => {
-                return Err(ResultsError::Format {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "schema_version {other:?}; this build reads up to {SCHEMA_VERSION}"
-                    ),
-                })
-            }
+    /// Reads a results.json of this schema version or an older one; older ones are
+    /// brought up to this version on the way (see [`v1`]).
+    pub fn read(path: &Path) -> Result<Results, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(LoadError::Unreadable)?;
+        let mut value: serde_json::Value =
+            serde_json::from_str(&text).map_err(LoadError::NotJson)?;
+        let version = value
+            .get("schema_version")
+            .and_then(|v| v.as_u64())
+            .ok_or(LoadError::NoVersion)?;
+        if version > u64::from(SCHEMA_VERSION) {
+            return Err(LoadError::Newer(version));
         }
-        serde_json::from_value(value).map_err(|e| ResultsError::Format {
-            path: path.to_path_buf(),
-            message: e.to_string(),
+        if version < 2 {
+            v1::upgrade(&mut value);
+        }
+        serde_json::from_value(value).map_err(|source| LoadError::Schema { version, source })
+    }
+
+    /// [`Results::read`], failing with the file's name (`report`, `compare`).
+    pub fn load(path: &Path) -> Result<Results, ResultsError> {
+        Results::read(path).map_err(|e| match e {
+            LoadError::Unreadable(source) => ResultsError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => ResultsError::Format {
+                path: path.to_path_buf(),
+                message: other.to_string(),
+            },
         })
     }
 }

@@ -6,19 +6,22 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::metric::Metric;
 use super::spread::{Spread, Verdict};
 use crate::record::Recording;
 
+/// The unprofiled runs: the throughput and CPU the overheads are measured against, and
+/// their spread, the noise the overheads are judged against.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Baseline {
-    /// Median IOPS of the unprofiled runs.
-    pub iops: Option<f64>,
-    pub mb_per_s: Option<f64>,
-    pub cpu_per_io_us: Option<f64>,
+    /// Successful baseline runs.
     pub repeats: usize,
-    /// Spread of the baseline figures: the noise overheads are judged against.
-    pub iops_spread: Option<Spread>,
-    pub cpu_per_io_spread: Option<Spread>,
+    /// I/Os per second of the measured window.
+    pub iops: Option<Spread>,
+    /// fio's bandwidth, MB/s.
+    pub mb_per_s: Option<Spread>,
+    /// The workload's CPU per completed I/O, microseconds.
+    pub cpu_per_io_us: Option<Spread>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -33,45 +36,21 @@ pub enum ModeStatus {
     Pending,
 }
 
-/// Overheads of a mode against the same run's baseline (fractions: 0.015 = 1.5%).
+/// Whether the overheads stand out from the baseline's noise.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct Overheads {
-    /// 1 - IOPS(mode) / IOPS(baseline), paired by repeat.
-    pub throughput: Option<f64>,
-    /// perf's CPU seconds in the window / (window seconds x online CPUs).
-    pub perf_cpu: Option<f64>,
-    /// Share of samples whose comm is `perf`.
-    pub sample_share: Option<f64>,
-    /// CPU per I/O of the workload (server + fio) / the baseline's, minus 1.
-    pub cpu_per_io: Option<f64>,
-    /// Pipe sink: the live reader's CPU in the window / (window seconds x online CPUs).
-    #[serde(default)]
-    pub reader_cpu: Option<f64>,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct OverheadSpreads {
-    pub throughput: Option<Spread>,
-    pub perf_cpu: Option<Spread>,
-    pub sample_share: Option<Spread>,
-    pub cpu_per_io: Option<Spread>,
-    #[serde(default)]
-    pub reader_cpu: Option<Spread>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct OverheadVerdicts {
     pub throughput: Option<Verdict>,
     pub cpu_per_io: Option<Verdict>,
 }
 
-/// A mode's figures: medians over its successful repeats, spreads beside them.
+/// A mode's figures over its successful repeats.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ModeSummary {
     /// The recording's label: the mode in canonical spelling (`fp`, `dwarf:8k`), with
     /// `+pipe` / `+KNOB` for variants (`dwarf:8k+pipe`, `dwarf:8k+zstd`).
     pub mode: Recording,
-    /// The unwinding mode alone, the sink and the knob.
+    /// The parts of `mode`, for readers of the JSON: the unwinding mode alone, the sink and
+    /// the knob.
     #[serde(default)]
     pub unwind: String,
     #[serde(default)]
@@ -89,33 +68,13 @@ pub struct ModeSummary {
     /// of the window).
     #[serde(default)]
     pub truncated_runs: usize,
-    pub perf_data_bytes: Option<f64>,
-    pub perf_data_mb_per_s: Option<f64>,
-    pub samples: Option<f64>,
-    pub lost_chunks: Option<f64>,
-    pub lost_events: Option<f64>,
-    /// lost / (samples + lost).
-    pub lost_share: Option<f64>,
-    pub iops: Option<f64>,
-    pub overhead: Overheads,
-    pub spread: ModeSpreads,
+    /// Every figure over the successful repeats, once each: median, min, max and how many
+    /// repeats had one (see [`Metric`] for what each is).
+    #[serde(default)]
+    pub figures: BTreeMap<Metric, Spread>,
+    /// Whether the throughput and CPU-per-I/O overheads stand out from the noise.
+    #[serde(default)]
     pub verdict: OverheadVerdicts,
-    /// Share of the server's samples whose user stack reaches a real bottom.
-    #[serde(default)]
-    pub completeness: Option<f64>,
-    /// The same for the client (fio).
-    #[serde(default)]
-    pub client_completeness: Option<f64>,
-    /// Frames per sample of the server, median and 99th percentile.
-    #[serde(default)]
-    pub depth_p50: Option<f64>,
-    #[serde(default)]
-    pub depth_p99: Option<f64>,
-    /// What analyzing one recording cost: wall seconds and peak memory.
-    #[serde(default)]
-    pub analysis_wall_s: Option<f64>,
-    #[serde(default)]
-    pub analysis_peak_rss_mib: Option<f64>,
     /// Flame graphs of the first successful repeat, relative to the run folder.
     #[serde(default)]
     pub flamegraphs: FlameGraphs,
@@ -141,14 +100,39 @@ pub struct FlameGraphs {
     pub diff_vs_fp_all: Option<PathBuf>,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct ModeSpreads {
-    #[serde(default)]
-    pub completeness: Option<Spread>,
-    pub perf_data_bytes: Option<Spread>,
-    pub samples: Option<Spread>,
-    pub lost_chunks: Option<Spread>,
-    pub lost_events: Option<Spread>,
-    pub iops: Option<Spread>,
-    pub overhead: OverheadSpreads,
+impl ModeSummary {
+    /// A mode not measured (yet).
+    pub fn pending(rec: Recording) -> ModeSummary {
+        ModeSummary {
+            mode: rec,
+            unwind: rec.mode.to_string(),
+            sink: rec.sink,
+            knob: rec.knob.map(|k| k.to_string()),
+            title: rec.title(),
+            status: ModeStatus::Pending,
+            reason: None,
+            repeats: 0,
+            truncated_runs: 0,
+            figures: BTreeMap::new(),
+            verdict: OverheadVerdicts::default(),
+            flamegraphs: FlameGraphs::default(),
+            depth_histogram: BTreeMap::new(),
+            accuracy: Vec::new(),
+        }
+    }
+
+    /// A figure over the repeats.
+    pub fn figure(&self, metric: Metric) -> Option<Spread> {
+        self.figures.get(&metric).copied()
+    }
+
+    /// A figure's median over the repeats.
+    pub fn median(&self, metric: Metric) -> Option<f64> {
+        self.figure(metric).map(|s| s.median)
+    }
+
+    /// Measured, in full or in part: has figures.
+    pub fn measured(&self) -> bool {
+        matches!(self.status, ModeStatus::Ok | ModeStatus::Partial)
+    }
 }

@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::mode::{ModeStatus, ModeSummary};
+use super::metric::Metric;
+use super::mode::ModeSummary;
 
 /// One row of the post's table.
 struct Published {
@@ -74,16 +75,18 @@ pub struct ReferenceComparison {
 /// DWARF sizes (ratios need the fp row of the same run).
 pub fn compare(modes: &[ModeSummary]) -> Option<ReferenceComparison> {
     let ok = |label: &str| {
-        modes.iter().find(|m| {
-            m.mode.to_string() == label && matches!(m.status, ModeStatus::Ok | ModeStatus::Partial)
-        })
+        modes
+            .iter()
+            .find(|m| m.mode.to_string() == label && m.measured())
     };
-    let fp_bytes = ok("fp")?.perf_data_bytes?;
+    let fp_bytes = ok("fp")?.median(Metric::PerfDataBytes)?;
     let rows: Vec<ReferenceRow> = PUBLISHED
         .iter()
         .map(|p| {
             let m = ok(p.mode);
-            let mb = m.and_then(|m| m.perf_data_bytes).map(|b| b / 1e6);
+            let mb = m
+                .and_then(|m| m.median(Metric::PerfDataBytes))
+                .map(|b| b / 1e6);
             ReferenceRow {
                 mode: p.mode.to_string(),
                 reference_perf_data_mb: p.perf_data_mb,
@@ -92,8 +95,8 @@ pub fn compare(modes: &[ModeSummary]) -> Option<ReferenceComparison> {
                 reference_overhead: p.overhead,
                 perf_data_mb: mb,
                 size_vs_fp: mb.map(|mb| mb * 1e6 / fp_bytes),
-                lost_chunks: m.and_then(|m| m.lost_chunks),
-                sample_share: m.and_then(|m| m.overhead.sample_share),
+                lost_chunks: m.and_then(|m| m.median(Metric::LostChunks)),
+                sample_share: m.and_then(|m| m.median(Metric::OverheadSampleShare)),
             }
         })
         .collect();

@@ -2,7 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Median, min and max of a figure over repeats.
+/// Median, min and max of a figure over repeats: how every figure of results.json is kept.
+///
+/// Fields added later must be optional with `#[serde(default)]` (and skipped when empty),
+/// so that files written before them still load and files written after them stay readable
+/// by a reader that ignores them. Build spreads with [`Spread::of`] and [`Spread::scaled`]
+/// rather than field by field, so that a new field is filled in one place.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Spread {
     pub median: f64,
@@ -31,6 +36,16 @@ impl Spread {
             max: v[n - 1],
             n,
         })
+    }
+
+    /// The same figure in another unit (`k` times every value).
+    pub fn scaled(&self, k: f64) -> Spread {
+        Spread {
+            median: self.median * k,
+            min: self.min * k,
+            max: self.max * k,
+            n: self.n,
+        }
     }
 
     /// (max - min) / median: how far repeats of the same thing scatter.

@@ -5,16 +5,12 @@
 //! better than comparing medians of separate sets. A repeat whose baseline failed falls back to
 //! the baseline median.
 
-use super::mode::{
-    Baseline, FlameGraphs, ModeSpreads, ModeStatus, ModeSummary, OverheadSpreads, OverheadVerdicts,
-    Overheads,
-};
+use super::metric::{Metric, Repeat, METRICS};
+use super::mode::{Baseline, ModeStatus, ModeSummary, OverheadVerdicts};
 use super::run::{MeasurementStatus, RunRecord};
 use super::spread::{verdict, Spread};
+use crate::record::measured::Measured;
 use crate::record::{Recording, Subject};
-
-/// The comm perf's own threads carry: samples of it are the reference's overhead measure.
-pub const PERF_COMM: &str = "perf";
 
 fn ok_runs(runs: &[RunRecord], subject: Subject) -> impl Iterator<Item = &RunRecord> {
     runs.iter().filter(move |r| {
@@ -22,28 +18,23 @@ fn ok_runs(runs: &[RunRecord], subject: Subject) -> impl Iterator<Item = &RunRec
     })
 }
 
+/// The unprofiled runs' figures.
 pub fn baseline(runs: &[RunRecord]) -> Baseline {
-    let iops = Spread::of(
-        ok_runs(runs, Subject::Baseline).filter_map(|r| Some(r.measured.as_ref()?.iops())),
-    );
-    let mbps = Spread::of(
-        ok_runs(runs, Subject::Baseline).filter_map(|r| Some(r.measured.as_ref()?.fio.mb_per_s)),
-    );
-    let cpi = Spread::of(
-        ok_runs(runs, Subject::Baseline).filter_map(|r| r.measured.as_ref()?.cpu_per_io_us()),
-    );
+    let of = |f: fn(&Measured) -> Option<f64>| {
+        Spread::of(ok_runs(runs, Subject::Baseline).filter_map(|r| f(r.measured.as_ref()?)))
+    };
+    let iops = of(|m| Some(m.iops()));
     Baseline {
-        iops: iops.map(|s| s.median),
-        mb_per_s: mbps.map(|s| s.median),
-        cpu_per_io_us: cpi.map(|s| s.median),
-        repeats: iops.map(|s| s.n).unwrap_or(0),
-        iops_spread: iops,
-        cpu_per_io_spread: cpi,
+        repeats: iops.map_or(0, |s| s.n),
+        iops,
+        mb_per_s: of(|m| Some(m.fio.mb_per_s)),
+        cpu_per_io_us: of(Measured::cpu_per_io_us),
     }
 }
 
-/// Summarizes recording `rec` over its runs. `online_cpus` scales perf's CPU time to the
-/// machine.
+/// Summarizes recording `rec` over its runs: every figure of [`METRICS`] over the
+/// successful repeats, the overheads' verdicts against the baseline's noise. `online_cpus`
+/// scales perf's CPU time to the machine.
 pub fn mode_summary(
     rec: Recording,
     runs: &[RunRecord],
@@ -52,124 +43,52 @@ pub fn mode_summary(
     skipped: Option<&str>,
 ) -> ModeSummary {
     let subject = Subject::Recording(rec);
-    let attempted: Vec<&RunRecord> = runs.iter().filter(|r| r.subject == subject).collect();
-    let ok: Vec<&RunRecord> = ok_runs(runs, subject).collect();
-    let mut summary = ModeSummary {
-        mode: rec,
-        unwind: rec.mode.to_string(),
-        sink: rec.sink,
-        knob: rec.knob.map(|k| k.to_string()),
-        title: rec.title(),
-        status: ModeStatus::Pending,
-        reason: None,
-        repeats: ok.len(),
-        perf_data_bytes: None,
-        perf_data_mb_per_s: None,
-        samples: None,
-        lost_chunks: None,
-        lost_events: None,
-        lost_share: None,
-        iops: None,
-        overhead: Overheads::default(),
-        spread: ModeSpreads::default(),
-        verdict: OverheadVerdicts {
-            throughput: None,
-            cpu_per_io: None,
-        },
-        truncated_runs: 0,
-        completeness: None,
-        client_completeness: None,
-        depth_p50: None,
-        depth_p99: None,
-        analysis_wall_s: None,
-        analysis_peak_rss_mib: None,
-        flamegraphs: FlameGraphs::default(),
-        depth_histogram: Default::default(),
-        accuracy: Vec::new(),
-    };
+    let mut summary = ModeSummary::pending(rec);
     if let Some(why) = skipped {
         summary.status = ModeStatus::Skipped;
         summary.reason = Some(why.to_string());
         return summary;
     }
-    let failed: Vec<&&RunRecord> = attempted
+    let ok: Vec<&RunRecord> = ok_runs(runs, subject).collect();
+    let failed = runs
         .iter()
-        .filter(|r| r.status == MeasurementStatus::Failed)
-        .collect();
-    summary.status = match (ok.is_empty(), failed.is_empty()) {
+        .filter(|r| r.subject == subject && r.status == MeasurementStatus::Failed);
+    let first_failure = failed.clone().next();
+    summary.status = match (ok.is_empty(), first_failure.is_none()) {
         (true, true) => ModeStatus::Pending,
         (true, false) => ModeStatus::Failed,
         (false, true) => ModeStatus::Ok,
         (false, false) => ModeStatus::Partial,
     };
-    summary.reason = failed.first().and_then(|r| r.error.clone());
+    summary.reason = first_failure.and_then(|r| r.error.clone());
+    summary.repeats = ok.len();
     if ok.is_empty() {
         return summary;
     }
 
-    let baseline_of = |repeat: usize| {
-        ok_runs(runs, Subject::Baseline)
-            .find(|b| b.repeat == repeat)
-            .and_then(|b| b.measured.as_ref())
+    let repeats: Vec<Repeat> = ok
+        .iter()
+        .map(|run| Repeat {
+            run,
+            paired_baseline: ok_runs(runs, Subject::Baseline)
+                .find(|b| b.repeat == run.repeat)
+                .and_then(|b| b.measured.as_ref()),
+            baseline_iops: base.iops.map(|s| s.median),
+            baseline_cpu_per_io_us: base.cpu_per_io_us.map(|s| s.median),
+            online_cpus,
+        })
+        .collect();
+    summary.figures = METRICS
+        .iter()
+        .filter_map(|d| Some((d.metric, Spread::of(repeats.iter().filter_map(d.per_run))?)))
+        .collect();
+    let judged = |overhead: Metric, noise: Option<Spread>| {
+        Some(verdict(&summary.figure(overhead)?, &noise?))
     };
-    let perf = |r: &&RunRecord| r.measured.as_ref().and_then(|m| m.perf.clone());
-    let stats = |r: &&RunRecord| r.stats.clone();
-
-    let bytes = Spread::of(ok.iter().filter_map(|r| Some(perf(r)?.data_bytes as f64)));
-    let rate = Spread::of(ok.iter().filter_map(|r| {
-        let m = r.measured.as_ref()?;
-        let p = m.perf.as_ref()?;
-        // A recording stopped early (--max-data) covers only part of the window.
-        Some(p.data_bytes as f64 / 1e6 / p.recorded_s.unwrap_or(m.window_s).max(1e-3))
-    }));
-    let samples = Spread::of(ok.iter().filter_map(|r| Some(stats(r)?.samples as f64)));
-    let chunks = Spread::of(ok.iter().filter_map(|r| Some(stats(r)?.lost_chunks as f64)));
-    let lost = Spread::of(ok.iter().filter_map(|r| Some(stats(r)?.lost_events as f64)));
-    let lost_share = Spread::of(ok.iter().filter_map(|r| Some(stats(r)?.lost_share())));
-    let iops = Spread::of(ok.iter().filter_map(|r| Some(r.measured.as_ref()?.iops())));
-
-    let throughput = Spread::of(ok.iter().filter_map(|r| {
-        let m = r.measured.as_ref()?;
-        let b = baseline_of(r.repeat).map(|b| b.iops()).or(base.iops)?;
-        (b > 0.0).then(|| 1.0 - m.iops() / b)
-    }));
-    let perf_cpu = Spread::of(ok.iter().filter_map(|r| {
-        let m = r.measured.as_ref()?;
-        let p = m.perf.as_ref()?;
-        (m.window_s > 0.0).then(|| p.window_cpu_s / (m.window_s * online_cpus.max(1) as f64))
-    }));
-    let sample_share = Spread::of(
-        ok.iter()
-            .filter_map(|r| Some(stats(r)?.sample_share(PERF_COMM))),
-    );
-    let reader_cpu = Spread::of(ok.iter().filter_map(|r| {
-        let m = r.measured.as_ref()?;
-        let reader = m.perf.as_ref()?.reader.as_ref()?;
-        (m.window_s > 0.0).then(|| reader.window_cpu_s / (m.window_s * online_cpus.max(1) as f64))
-    }));
-    let cpu_per_io = Spread::of(ok.iter().filter_map(|r| {
-        let m = r.measured.as_ref()?.cpu_per_io_us()?;
-        let b = baseline_of(r.repeat)
-            .and_then(|b| b.cpu_per_io_us())
-            .or(base.cpu_per_io_us)?;
-        (b > 0.0).then(|| m / b - 1.0)
-    }));
-
-    let analysis = |r: &&RunRecord| r.analysis.clone();
-    let server = |r: &&RunRecord| analysis(r).and_then(|a| a.server);
-    let completeness = Spread::of(ok.iter().filter_map(|r| server(r)?.completeness));
-    let depth_p50 = Spread::of(
-        ok.iter()
-            .filter_map(|r| Some(f64::from(server(r)?.depth_p50?))),
-    );
-    let depth_p99 = Spread::of(
-        ok.iter()
-            .filter_map(|r| Some(f64::from(server(r)?.depth_p99?))),
-    );
-    let analysis_wall = Spread::of(ok.iter().filter_map(|r| Some(analysis(r)?.wall_s)));
-    let analysis_rss = Spread::of(ok.iter().filter_map(|r| Some(analysis(r)?.peak_rss_mib)));
-
-    let median = |s: &Option<Spread>| s.map(|s| s.median);
+    summary.verdict = OverheadVerdicts {
+        throughput: judged(Metric::OverheadThroughput, base.iops),
+        cpu_per_io: judged(Metric::OverheadCpuPerIo, base.cpu_per_io_us),
+    };
     summary.truncated_runs = ok
         .iter()
         .filter(|r| {
@@ -179,61 +98,15 @@ pub fn mode_summary(
                 .is_some_and(|p| p.truncated.is_some())
         })
         .count();
-    summary.completeness = median(&completeness);
-    summary.client_completeness = median(&Spread::of(
-        ok.iter().filter_map(|r| analysis(r)?.client?.completeness),
-    ));
-    summary.depth_p50 = median(&depth_p50);
-    summary.depth_p99 = median(&depth_p99);
-    summary.analysis_wall_s = median(&analysis_wall);
-    summary.analysis_peak_rss_mib = median(&analysis_rss);
     summary.accuracy = accuracy_medians(&ok);
-    for r in &ok {
-        if let Some(s) = server(r) {
-            for (depth, n) in s.depth_histogram {
-                *summary.depth_histogram.entry(depth).or_insert(0) += n;
-            }
+    for server in ok
+        .iter()
+        .filter_map(|r| r.analysis.as_ref()?.server.as_ref())
+    {
+        for (depth, n) in &server.depth_histogram {
+            *summary.depth_histogram.entry(*depth).or_insert(0) += n;
         }
     }
-    summary.perf_data_bytes = median(&bytes);
-    summary.perf_data_mb_per_s = median(&rate);
-    summary.samples = median(&samples);
-    summary.lost_chunks = median(&chunks);
-    summary.lost_events = median(&lost);
-    summary.lost_share = median(&lost_share);
-    summary.iops = median(&iops);
-    summary.overhead = Overheads {
-        throughput: median(&throughput),
-        perf_cpu: median(&perf_cpu),
-        sample_share: median(&sample_share),
-        cpu_per_io: median(&cpu_per_io),
-        reader_cpu: median(&reader_cpu),
-    };
-    summary.verdict = OverheadVerdicts {
-        throughput: throughput
-            .as_ref()
-            .zip(base.iops_spread.as_ref())
-            .map(|(o, b)| verdict(o, b)),
-        cpu_per_io: cpu_per_io
-            .as_ref()
-            .zip(base.cpu_per_io_spread.as_ref())
-            .map(|(o, b)| verdict(o, b)),
-    };
-    summary.spread = ModeSpreads {
-        completeness,
-        perf_data_bytes: bytes,
-        samples,
-        lost_chunks: chunks,
-        lost_events: lost,
-        iops,
-        overhead: OverheadSpreads {
-            throughput,
-            perf_cpu,
-            sample_share,
-            cpu_per_io,
-            reader_cpu,
-        },
-    };
     summary
 }
 
@@ -343,20 +216,20 @@ mod tests {
             run("fp", 3, 92.0, Some(3000)),
         ];
         let base = baseline(&runs);
-        assert_eq!(base.iops, Some(101.0));
+        assert_eq!(base.iops.map(|s| s.median), Some(101.0));
         assert_eq!(base.repeats, 3);
         let s = mode_summary(Recording::plain(fp), &runs, &base, 2, None);
         assert_eq!(s.status, ModeStatus::Ok);
-        assert_eq!(s.perf_data_bytes, Some(2000.0));
-        let t = s.overhead.throughput.unwrap();
+        assert_eq!(s.median(Metric::PerfDataBytes), Some(2000.0));
+        let t = s.median(Metric::OverheadThroughput).unwrap();
         assert!((t - (1.0 - 91.0 / 101.0)).abs() < 1e-12, "{t}");
         // 2 CPU s over a 10 s window on 2 CPUs
-        assert!((s.overhead.perf_cpu.unwrap() - 0.1).abs() < 1e-12);
-        assert!((s.overhead.sample_share.unwrap() - 0.05).abs() < 1e-12);
+        assert!((s.median(Metric::OverheadPerfCpu).unwrap() - 0.1).abs() < 1e-12);
+        assert!((s.median(Metric::OverheadSampleShare).unwrap() - 0.05).abs() < 1e-12);
         assert_eq!(s.verdict.throughput, Some(Verdict::Measured));
         // CPU per I/O: same CPU, fewer I/Os
-        assert!(s.overhead.cpu_per_io.unwrap() > 0.0);
-        assert!((s.lost_share.unwrap() - 10.0 / 1010.0).abs() < 1e-12);
+        assert!(s.median(Metric::OverheadCpuPerIo).unwrap() > 0.0);
+        assert!((s.median(Metric::LostShare).unwrap() - 10.0 / 1010.0).abs() < 1e-12);
     }
 
     #[test]
@@ -376,7 +249,7 @@ mod tests {
         );
         assert_eq!(s.status, ModeStatus::Failed);
         assert_eq!(s.reason.as_deref(), Some("perf: disk full"));
-        assert_eq!(s.perf_data_bytes, None);
+        assert_eq!(s.median(Metric::PerfDataBytes), None);
         let s = mode_summary(
             Recording::plain(UnwindMode::Lbr),
             &runs,

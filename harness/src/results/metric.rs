@@ -1,0 +1,361 @@
+//! The figures a mode is summarized by, in one table: for each, its name in results.json,
+//! how to read it off one repeat, its unit, and, for those `history` watches, which way is
+//! worse and the smallest change that means anything. The summary over repeats, the charts
+//! and `history` all go through [`METRICS`]; a new figure is a new row.
+
+use serde::{Deserialize, Serialize};
+
+use super::run::RunRecord;
+use crate::fold::StackFigures;
+use crate::perfdata::stats::RecordStats;
+use crate::record::measured::{Measured, PerfCost};
+
+/// The comm perf's own threads carry: samples of it are the reference's overhead measure.
+pub const PERF_COMM: &str = "perf";
+
+/// One figure of a mode; a key of [`super::ModeSummary::figures`]. Declared in the order
+/// of [`METRICS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    PerfDataBytes,
+    PerfDataMbPerS,
+    Samples,
+    LostChunks,
+    LostEvents,
+    LostShare,
+    Iops,
+    OverheadThroughput,
+    OverheadPerfCpu,
+    OverheadSampleShare,
+    OverheadCpuPerIo,
+    OverheadReaderCpu,
+    Completeness,
+    ClientCompleteness,
+    DepthP50,
+    DepthP99,
+    AnalysisWallS,
+    AnalysisPeakRssMib,
+}
+
+/// Which way a change is bad.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Worse {
+    Higher,
+    Lower,
+}
+
+/// What a metric's values are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    Bytes,
+    MbPerS,
+    /// Records or operations.
+    Count,
+    /// A fraction (0.015 = 1.5%).
+    Share,
+    Frames,
+    Seconds,
+    Mib,
+}
+
+/// How `history` judges a metric over nights.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Watch {
+    pub worse: Worse,
+    /// The smallest change that means anything (ten lost chunks, a point of completeness).
+    pub min_change: f64,
+}
+
+/// One successful repeat of a mode, with what its overheads are measured against.
+pub struct Repeat<'a> {
+    pub run: &'a RunRecord,
+    /// The baseline of the same round, when it succeeded: overheads are paired by repeat.
+    pub paired_baseline: Option<&'a Measured>,
+    /// The baseline's median IOPS and CPU per I/O, for a round whose own baseline failed.
+    pub baseline_iops: Option<f64>,
+    pub baseline_cpu_per_io_us: Option<f64>,
+    /// Scales perf's (and the reader's) CPU time to the machine.
+    pub online_cpus: usize,
+}
+
+impl Repeat<'_> {
+    fn measured(&self) -> Option<&Measured> {
+        self.run.measured.as_ref()
+    }
+
+    fn perf(&self) -> Option<&PerfCost> {
+        self.measured()?.perf.as_ref()
+    }
+
+    fn stats(&self) -> Option<&RecordStats> {
+        self.run.stats.as_ref()
+    }
+
+    fn server(&self) -> Option<&StackFigures> {
+        self.run.analysis.as_ref()?.server.as_ref()
+    }
+
+    /// `cpu_s` of the measured window as a share of the machine.
+    fn machine_share(&self, cpu_s: f64) -> Option<f64> {
+        let window = self.measured()?.window_s;
+        (window > 0.0).then(|| cpu_s / (window * self.online_cpus.max(1) as f64))
+    }
+
+    /// 1 - IOPS / the baseline's (paired by repeat, else its median).
+    fn throughput_overhead(&self) -> Option<f64> {
+        let m = self.measured()?;
+        let b = self
+            .paired_baseline
+            .map(Measured::iops)
+            .or(self.baseline_iops)?;
+        (b > 0.0).then(|| 1.0 - m.iops() / b)
+    }
+
+    /// CPU per I/O against the baseline's, minus 1 (paired by repeat, else its median).
+    fn cpu_per_io_overhead(&self) -> Option<f64> {
+        let m = self.measured()?.cpu_per_io_us()?;
+        let b = self
+            .paired_baseline
+            .and_then(Measured::cpu_per_io_us)
+            .or(self.baseline_cpu_per_io_us)?;
+        (b > 0.0).then(|| m / b - 1.0)
+    }
+}
+
+/// A row of [`METRICS`].
+pub struct MetricDef {
+    pub metric: Metric,
+    /// Its key in results.json and history.json (the serde name of `metric`).
+    pub name: &'static str,
+    /// As `history` titles it.
+    pub label: &'static str,
+    pub unit: Unit,
+    /// Its value in one repeat; None where that repeat has none.
+    pub per_run: fn(&Repeat<'_>) -> Option<f64>,
+    /// Watched by `history`, and how; None: reported, not watched.
+    pub watch: Option<Watch>,
+}
+
+const fn watch(worse: Worse, min_change: f64) -> Option<Watch> {
+    Some(Watch { worse, min_change })
+}
+
+/// Every figure of a mode, in [`Metric`] order.
+pub const METRICS: &[MetricDef] = &[
+    MetricDef {
+        metric: Metric::PerfDataBytes,
+        name: "perf_data_bytes",
+        label: "perf.data size",
+        unit: Unit::Bytes,
+        per_run: |r| Some(r.perf()?.data_bytes as f64),
+        watch: None,
+    },
+    MetricDef {
+        metric: Metric::PerfDataMbPerS,
+        name: "perf_data_mb_per_s",
+        label: "perf.data MB/s",
+        unit: Unit::MbPerS,
+        // A recording stopped early (--max-data) covers only part of the window.
+        per_run: |r| {
+            let (m, p) = (r.measured()?, r.perf()?);
+            Some(p.data_bytes as f64 / 1e6 / p.recorded_s.unwrap_or(m.window_s).max(1e-3))
+        },
+        watch: watch(Worse::Higher, 1.0),
+    },
+    MetricDef {
+        metric: Metric::Samples,
+        name: "samples",
+        label: "samples",
+        unit: Unit::Count,
+        per_run: |r| Some(r.stats()?.samples as f64),
+        watch: None,
+    },
+    MetricDef {
+        metric: Metric::LostChunks,
+        name: "lost_chunks",
+        label: "lost chunks",
+        unit: Unit::Count,
+        per_run: |r| Some(r.stats()?.lost_chunks as f64),
+        watch: watch(Worse::Higher, 10.0),
+    },
+    MetricDef {
+        metric: Metric::LostEvents,
+        name: "lost_events",
+        label: "lost events",
+        unit: Unit::Count,
+        per_run: |r| Some(r.stats()?.lost_events as f64),
+        watch: None,
+    },
+    MetricDef {
+        metric: Metric::LostShare,
+        name: "lost_share",
+        label: "lost events share",
+        unit: Unit::Share,
+        per_run: |r| Some(r.stats()?.lost_share()),
+        watch: watch(Worse::Higher, 0.005),
+    },
+    MetricDef {
+        metric: Metric::Iops,
+        name: "iops",
+        label: "IOPS",
+        unit: Unit::Count,
+        per_run: |r| Some(r.measured()?.iops()),
+        watch: None,
+    },
+    MetricDef {
+        metric: Metric::OverheadThroughput,
+        name: "overhead_throughput",
+        label: "throughput overhead",
+        unit: Unit::Share,
+        per_run: |r| r.throughput_overhead(),
+        watch: watch(Worse::Higher, 0.02),
+    },
+    MetricDef {
+        metric: Metric::OverheadPerfCpu,
+        name: "overhead_perf_cpu",
+        label: "perf CPU",
+        unit: Unit::Share,
+        per_run: |r| r.machine_share(r.perf()?.window_cpu_s),
+        watch: watch(Worse::Higher, 0.005),
+    },
+    MetricDef {
+        metric: Metric::OverheadSampleShare,
+        name: "overhead_sample_share",
+        label: "perf sample share",
+        unit: Unit::Share,
+        per_run: |r| Some(r.stats()?.sample_share(PERF_COMM)),
+        watch: watch(Worse::Higher, 0.005),
+    },
+    MetricDef {
+        metric: Metric::OverheadCpuPerIo,
+        name: "overhead_cpu_per_io",
+        label: "CPU per I/O",
+        unit: Unit::Share,
+        per_run: |r| r.cpu_per_io_overhead(),
+        watch: watch(Worse::Higher, 0.02),
+    },
+    MetricDef {
+        metric: Metric::OverheadReaderCpu,
+        name: "overhead_reader_cpu",
+        label: "pipe reader CPU",
+        unit: Unit::Share,
+        per_run: |r| r.machine_share(r.perf()?.reader.as_ref()?.window_cpu_s),
+        watch: None,
+    },
+    MetricDef {
+        metric: Metric::Completeness,
+        name: "completeness",
+        label: "stack completeness",
+        unit: Unit::Share,
+        per_run: |r| r.server()?.completeness,
+        watch: watch(Worse::Lower, 0.01),
+    },
+    MetricDef {
+        metric: Metric::ClientCompleteness,
+        name: "client_completeness",
+        label: "client stack completeness",
+        unit: Unit::Share,
+        per_run: |r| r.run.analysis.as_ref()?.client.as_ref()?.completeness,
+        watch: None,
+    },
+    MetricDef {
+        metric: Metric::DepthP50,
+        name: "depth_p50",
+        label: "stack depth p50",
+        unit: Unit::Frames,
+        per_run: |r| Some(f64::from(r.server()?.depth_p50?)),
+        watch: None,
+    },
+    MetricDef {
+        metric: Metric::DepthP99,
+        name: "depth_p99",
+        label: "stack depth p99",
+        unit: Unit::Frames,
+        per_run: |r| Some(f64::from(r.server()?.depth_p99?)),
+        watch: None,
+    },
+    MetricDef {
+        metric: Metric::AnalysisWallS,
+        name: "analysis_wall_s",
+        label: "analysis time (s)",
+        unit: Unit::Seconds,
+        per_run: |r| Some(r.run.analysis.as_ref()?.wall_s),
+        watch: watch(Worse::Higher, 0.05),
+    },
+    MetricDef {
+        metric: Metric::AnalysisPeakRssMib,
+        name: "analysis_peak_rss_mib",
+        label: "analysis peak memory (MiB)",
+        unit: Unit::Mib,
+        per_run: |r| Some(r.run.analysis.as_ref()?.peak_rss_mib),
+        watch: None,
+    },
+];
+
+impl std::fmt::Display for Metric {
+    /// Its name in results.json.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Metric {
+    /// Its row of [`METRICS`].
+    pub fn def(self) -> &'static MetricDef {
+        &METRICS[self as usize]
+    }
+
+    pub fn name(self) -> &'static str {
+        self.def().name
+    }
+}
+
+/// The metrics `history` watches, in table order.
+pub fn watched() -> impl Iterator<Item = (&'static MetricDef, Watch)> {
+    METRICS.iter().filter_map(|d| Some((d, d.watch?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_follows_the_enum_and_its_names_are_the_serde_names() {
+        for (i, d) in METRICS.iter().enumerate() {
+            assert_eq!(d.metric as usize, i, "{} out of order", d.name);
+            assert_eq!(
+                serde_json::to_string(&d.metric).unwrap(),
+                format!("\"{}\"", d.name)
+            );
+            assert_eq!(
+                serde_json::from_str::<Metric>(&format!("\"{}\"", d.name)).unwrap(),
+                d.metric
+            );
+        }
+        assert_eq!(
+            Metric::AnalysisPeakRssMib.def().name,
+            "analysis_peak_rss_mib"
+        );
+    }
+
+    #[test]
+    fn history_watches_the_nine_it_always_did() {
+        let names: Vec<&str> = watched().map(|(d, _)| d.name).collect();
+        assert_eq!(
+            names,
+            [
+                "perf_data_mb_per_s",
+                "lost_chunks",
+                "lost_share",
+                "overhead_throughput",
+                "overhead_perf_cpu",
+                "overhead_sample_share",
+                "overhead_cpu_per_io",
+                "completeness",
+                "analysis_wall_s"
+            ]
+        );
+    }
+}
