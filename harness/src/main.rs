@@ -95,7 +95,7 @@ fn run_compare(opts: compare::CompareOptions, json: bool, quiet: bool) -> anyhow
     let mut text = table::render(r, false);
     if let Some(s) = &r.sweep {
         text.push('\n');
-        text.push_str(&unwindbench::report::sweep::sweep_text(s));
+        text.push_str(&unwindbench::report::markdown::sweep_text(s));
     }
     if json {
         eprint!("{text}");

@@ -3,13 +3,14 @@
 //! Every string that comes from the recording or the machine is escaped.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use super::charts::Chart;
-use super::format::{megabytes, percent, thousands};
+use super::facts::{self, Value};
+use super::format::{megabytes, thousands};
 use super::table;
 use crate::preflight::Status;
 use crate::results::{MeasurementStatus, Results, RunStatus};
-use crate::workload::target::TargetKind;
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -47,17 +48,26 @@ table.text td,table.text th{text-align:left}
 code{background:#f4f4f4;padding:0 .2rem;border-radius:3px}
 ";
 
-fn kv(out: &mut String, rows: &[(&str, String)]) {
-    out.push_str("<table class=\"kv\">");
-    for (k, v) in rows {
-        let _ = write!(out, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(v));
+/// A table of text cells (escaped) under `headers`.
+fn table(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
+    out.push_str("<table><tr>");
+    for h in headers {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr>");
+    for row in rows {
+        out.push_str("<tr>");
+        for cell in row {
+            let _ = write!(out, "<td>{}</td>", esc(cell));
+        }
+        out.push_str("</tr>");
     }
     out.push_str("</table>");
 }
 
 /// The height inferno gave a flame graph (it grows with the deepest stack), so the embedded
 /// view shows all of it: flame graphs grow upwards from the root at the bottom.
-fn svg_height(run_dir: Option<&std::path::Path>, file: &std::path::Path) -> u32 {
+fn svg_height(run_dir: Option<&Path>, file: &Path) -> u32 {
     let Some(text) = run_dir.and_then(|d| std::fs::read(d.join(file)).ok()) else {
         return 600;
     };
@@ -70,11 +80,41 @@ fn svg_height(run_dir: Option<&std::path::Path>, file: &std::path::Path) -> u32 
         .map_or(600, |h| h.ceil() as u32 + 4)
 }
 
-/// The page. `charts` are inlined (their SVG text comes from plotters, from our own labels).
-pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) -> String {
-    let m = &r.machine;
-    let w = &r.workload;
+/// What the page is made of.
+struct Page<'a> {
+    r: &'a Results,
+    /// Inlined as they are (their SVG text comes from plotters, from our own labels).
+    charts: &'a [Chart],
+    /// Where the flame graphs are, to size their frames; None: a default height.
+    run_dir: Option<&'a Path>,
+}
+
+/// The page, one section after the other.
+pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&Path>) -> String {
+    let page = Page { r, charts, run_dir };
     let mut o = String::new();
+    for section in [
+        head,
+        how_to_read,
+        results_table,
+        accuracy,
+        reference,
+        sweep,
+        charts_section,
+        flamegraphs,
+        machine,
+        doctor,
+        measurements,
+        notes,
+    ] {
+        section(&mut o, &page);
+    }
+    o.push_str("</body></html>\n");
+    o
+}
+
+fn head(o: &mut String, p: &Page) {
+    let (r, w) = (p.r, &p.r.workload);
     let _ = write!(
         o,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>unwindbench: {} — {}</title><style>{STYLE}</style></head><body>",
@@ -86,7 +126,7 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
         "<h1>What unwinding costs: {}</h1><p class=\"sub\">{} · {} · {}</p>",
         esc(&w.name),
         esc(&r.started_at),
-        esc(&m.hostname),
+        esc(&r.machine.hostname),
         esc(&r.tool)
     );
     match r.status {
@@ -95,12 +135,17 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
         RunStatus::Partial => o.push_str("<div class=\"banner warn\"><b>Some measurements failed</b> (see below); the others are reported.</div>"),
         RunStatus::Running => o.push_str("<div class=\"banner warn\"><b>Still running.</b> This page shows what has been measured so far.</div>"),
     }
-    if !m.hardware_pmu {
+    if !r.machine.hardware_pmu {
         o.push_str("<div class=\"banner warn\">This machine has <b>no hardware PMU</b>: perf sampled with the software <code>cpu-clock</code> event. Compare ratios within this run, not absolute figures across machines.</div>");
     }
+}
 
+fn how_to_read(o: &mut String, _: &Page) {
     o.push_str("<div class=\"banner note\"><b>How to read this.</b> Each unwinding mode was recorded with <code>perf record -a</code> over the same workload as an unprofiled baseline, in the same run, modes interleaved over the repeats. Figures are medians with [min–max] over the repeats. <i>overhead</i> is the throughput lost against the baseline (\"within noise\" when the baseline itself varies as much); <i>perf CPU</i> is perf's own CPU time as a share of the machine; <i>sample share</i> is perf's share of the samples (the reference post's measure); <i>CPU per I/O</i> is the extra CPU the workload spent per I/O. A stack is <i>complete</i> when it reaches a real bottom (<code>_start</code>, <code>__libc_start_call_main</code>, <code>start_thread</code>, <code>clone3</code>); incomplete stacks show up in the flame graphs as frames that are not attached to <code>main</code> or a thread start.</div>");
+}
 
+fn results_table(o: &mut String, p: &Page) {
+    let (r, w) = (p.r, &p.r.workload);
     o.push_str("<h2>Results</h2><table><tr>");
     for c in table::column_titles(r) {
         let _ = write!(o, "<th>{}</th>", esc(&c));
@@ -109,25 +154,13 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
     for mode in &r.modes {
         o.push_str("<tr>");
         for (i, cell) in table::cells(mode).into_iter().enumerate() {
-            if i == 4 {
-                let f = &mode.flamegraphs;
-                let links: Vec<String> = [
-                    ("all", &f.all),
-                    ("nbdkit", &f.server),
-                    ("vs fp", &f.diff_vs_fp),
-                    ("all vs fp", &f.diff_vs_fp_all),
-                ]
-                .iter()
-                .filter_map(|(label, p)| {
-                    p.as_ref().map(|p| {
-                        format!(
-                            "<a href=\"{}\">{}</a>",
-                            esc(&p.display().to_string()),
-                            label
-                        )
+            if i == table::FLAMEGRAPH_COLUMN {
+                let links: Vec<String> = facts::flamegraph_links(mode)
+                    .into_iter()
+                    .map(|(label, p)| {
+                        format!("<a href=\"{}\">{label}</a>", esc(&p.display().to_string()))
                     })
-                })
-                .collect();
+                    .collect();
                 let _ = write!(
                     o,
                     "<td>{}</td>",
@@ -157,147 +190,118 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
             esc(&w.target.to_string())
         );
     }
+}
 
-    let scored: Vec<_> = r.modes.iter().filter(|m| !m.accuracy.is_empty()).collect();
-    if !scored.is_empty() {
-        o.push_str("<h2>Against the known stacks</h2><p>Every sample of the program is compared with the call chain it runs: <i>exact</i> is the whole chain from the thread's start to the leaf, <i>truncated</i> the leaf end of it with frames missing at the bottom, <i>wrong</i> anything with a frame that is not on the chain.</p><table><tr><th>type</th><th>process</th><th>exact</th><th>truncated</th><th>wrong</th><th>samples</th></tr>");
-        for m in scored {
-            for a in &m.accuracy {
-                let _ = write!(
-                    o,
-                    "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{}</td></tr>",
-                    esc(&m.title),
-                    esc(&a.comm),
-                    a.exact_share * 100.0,
-                    a.truncated_share * 100.0,
-                    a.wrong_share * 100.0,
-                    thousands(a.samples as f64)
-                );
-            }
-        }
-        o.push_str("</table>");
+fn accuracy(o: &mut String, p: &Page) {
+    let rows = facts::accuracy_rows(p.r);
+    if rows.is_empty() {
+        return;
     }
+    o.push_str("<h2>Against the known stacks</h2><p>Every sample of the program is compared with the call chain it runs: <i>exact</i> is the whole chain from the thread's start to the leaf, <i>truncated</i> the leaf end of it with frames missing at the bottom, <i>wrong</i> anything with a frame that is not on the chain.</p>");
+    table(o, &facts::ACCURACY_COLUMNS, &rows);
+}
 
-    if let Some(c) = &r.reference {
-        o.push_str("<h2>Against the reference post</h2>");
-        let _ = write!(o, "<p>{}. Absolute figures do not compare across machines; the ratios to frame pointers of the same run might.</p><table><tr><th>type</th><th>reference perf.data</th><th>×fp</th><th>this run perf.data</th><th>×fp</th><th>reference lost chunks</th><th>this run lost chunks</th><th>reference overhead</th><th>this run sample share</th></tr>", esc(&c.source));
-        for row in &c.rows {
-            let dash = || "–".to_string();
-            let _ = write!(
-                o,
-                "<tr><td>{}</td><td>{} MB</td><td>{:.1}×</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&row.mode),
-                thousands(row.reference_perf_data_mb),
-                row.reference_size_vs_fp,
-                row.perf_data_mb.map(|x| format!("{} MB", thousands(x))).unwrap_or_else(dash),
-                row.size_vs_fp.map(|x| format!("{x:.1}×")).unwrap_or_else(dash),
-                thousands(row.reference_lost_chunks as f64),
-                row.lost_chunks.map(thousands).unwrap_or_else(dash),
-                percent(row.reference_overhead),
-                row.sample_share.map(percent).unwrap_or_else(dash),
-            );
-        }
-        o.push_str("</table>");
+fn reference(o: &mut String, p: &Page) {
+    let Some(c) = &p.r.reference else { return };
+    o.push_str("<h2>Against the reference post</h2>");
+    let _ = write!(o, "<p>{}. Absolute figures do not compare across machines; the ratios to frame pointers of the same run might.</p>", esc(&c.source));
+    table(o, &facts::REFERENCE_COLUMNS, &facts::reference_rows(c));
+}
+
+/// The sweep: smallest copy sizes per process, and the check against real recordings.
+fn sweep(o: &mut String, p: &Page) {
+    let Some(s) = &p.r.sweep else { return };
+    o.push_str("<h2>How large must the DWARF copy be?</h2>");
+    let _ = write!(o, "<p>From the recording <code>{}</code> with {}-byte copies: for every sample, the stack bytes its unwind needed to reach a real bottom. A recording with a copy of N bytes sees exactly the first N, so the share complete at N is what it would measure.</p>", esc(&s.recording), s.copy_bytes);
+    table(o, &facts::SWEEP_COLUMNS, &facts::sweep_rows(s));
+    if s.check.is_empty() {
+        return;
     }
-
-    if let Some(s) = &r.sweep {
-        sweep_section(&mut o, s);
-    }
-
-    if !charts.is_empty() {
-        o.push_str("<h2>Charts</h2><div class=\"charts\">");
-        for c in charts {
-            let svg = c.svg.trim_start();
-            let svg = svg
-                .strip_prefix("<?xml")
-                .map_or(svg, |rest| rest.split_once("?>").map_or(rest, |(_, s)| s));
-            let _ = write!(o, "<figure id=\"chart-{}\">{}<figcaption>{} — <a href=\"charts/{}.svg\">SVG</a></figcaption></figure>", c.name, svg, esc(c.title), c.name);
-        }
-        o.push_str("</div>");
-    }
-
-    let graphs: Vec<_> = r
-        .modes
-        .iter()
-        .filter(|m| m.flamegraphs.all.is_some())
-        .collect();
-    if !graphs.is_empty() {
-        o.push_str("<h2>Flame graphs</h2><p>Interactive: click a frame to zoom, Ctrl-F to search. Each opens on its own from the links.</p>");
-        for (i, mode) in graphs.iter().enumerate() {
-            let f = &mode.flamegraphs;
-            let _ = write!(
-                o,
-                "<details{}><summary>{}</summary>",
-                if i == 0 { " open" } else { "" },
-                esc(&mode.title)
-            );
-            for (label, p) in [
-                ("all processes", &f.all),
-                ("nbdkit only", &f.server),
-                (
-                    "nbdkit against frame pointers (red: more samples, blue: fewer)",
-                    &f.diff_vs_fp,
-                ),
-                (
-                    "all processes against frame pointers (perf's own work shows here)",
-                    &f.diff_vs_fp_all,
-                ),
-            ] {
-                if let Some(p) = p {
-                    let href = esc(&p.display().to_string());
-                    let height = svg_height(run_dir, p);
-                    let _ = write!(o, "<p><a href=\"{href}\">{}</a></p><object class=\"fg\" style=\"height:{height}px\" type=\"image/svg+xml\" data=\"{href}\"></object>", esc(label));
-                }
-            }
-            o.push_str("</details>");
-        }
-    }
-
-    o.push_str("<h2>Machine</h2>");
-    let na = || "not found".to_string();
-    kv(
-        &mut o,
+    o.push_str("<p>Checked against real recordings at smaller copy sizes; they differ from the prediction only by the perturbation the larger copy causes and the data it loses.</p>");
+    table(
+        o,
         &[
-            ("host", m.hostname.clone()),
-            (
-                "CPU",
-                format!("{} ({} online CPUs)", m.cpu_model, m.online_cpus),
-            ),
-            ("memory", format!("{} GiB", m.memory_gib)),
-            ("system", format!("{}, kernel {}", m.os, m.kernel)),
-            (
-                "sampling event",
-                match (&m.sampling_event, m.hardware_pmu) {
-                    (Some(e), true) => format!("{e} (hardware PMU)"),
-                    (Some(e), false) => format!("{e} (software timer: no hardware PMU)"),
-                    (None, _) => "no recording read".into(),
-                },
-            ),
-            ("perf", m.perf_version.clone().unwrap_or_else(na)),
-            ("nbdkit", m.nbdkit_version.clone().unwrap_or_else(na)),
-            ("fio", m.fio_version.clone().unwrap_or_else(na)),
-            ("workload", format!("{} — {}", w.name, w.description)),
-            (
-                "target",
-                match &w.kernel_nbd_skipped {
-                    Some(why) if w.target == TargetKind::NbdEngine => {
-                        format!("{} (kernel NBD not used: {why})", w.target)
-                    }
-                    _ => w.target.to_string(),
-                },
-            ),
-            ("repeats", r.settings.repeat.to_string()),
-            (
-                "sampling frequency",
-                r.settings
-                    .freq
-                    .map(|f| format!("{f} Hz"))
-                    .unwrap_or_else(|| "perf's default".into()),
-            ),
-            ("command", r.command.join(" ")),
+            "recording",
+            "process",
+            "predicted complete",
+            "measured complete",
+            "difference",
         ],
+        &facts::sweep_check_rows(s),
     );
+}
 
+fn charts_section(o: &mut String, p: &Page) {
+    if p.charts.is_empty() {
+        return;
+    }
+    o.push_str("<h2>Charts</h2><div class=\"charts\">");
+    for c in p.charts {
+        let svg = c.svg.trim_start();
+        let svg = svg
+            .strip_prefix("<?xml")
+            .map_or(svg, |rest| rest.split_once("?>").map_or(rest, |(_, s)| s));
+        let _ = write!(o, "<figure id=\"chart-{}\">{}<figcaption>{} — <a href=\"charts/{}.svg\">SVG</a></figcaption></figure>", c.name, svg, esc(c.title), c.name);
+    }
+    o.push_str("</div>");
+}
+
+fn flamegraphs(o: &mut String, p: &Page) {
+    let graphs: Vec<_> =
+        p.r.modes
+            .iter()
+            .filter(|m| m.flamegraphs.all.is_some())
+            .collect();
+    if graphs.is_empty() {
+        return;
+    }
+    o.push_str("<h2>Flame graphs</h2><p>Interactive: click a frame to zoom, Ctrl-F to search. Each opens on its own from the links.</p>");
+    for (i, mode) in graphs.iter().enumerate() {
+        let f = &mode.flamegraphs;
+        let _ = write!(
+            o,
+            "<details{}><summary>{}</summary>",
+            if i == 0 { " open" } else { "" },
+            esc(&mode.title)
+        );
+        for (label, file) in [
+            ("all processes", &f.all),
+            ("nbdkit only", &f.server),
+            (
+                "nbdkit against frame pointers (red: more samples, blue: fewer)",
+                &f.diff_vs_fp,
+            ),
+            (
+                "all processes against frame pointers (perf's own work shows here)",
+                &f.diff_vs_fp_all,
+            ),
+        ] {
+            if let Some(file) = file {
+                let href = esc(&file.display().to_string());
+                let height = svg_height(p.run_dir, file);
+                let _ = write!(o, "<p><a href=\"{href}\">{}</a></p><object class=\"fg\" style=\"height:{height}px\" type=\"image/svg+xml\" data=\"{href}\"></object>", esc(label));
+            }
+        }
+        o.push_str("</details>");
+    }
+}
+
+/// The run's facts, as report.md's header gives them.
+fn machine(o: &mut String, p: &Page) {
+    o.push_str("<h2>Machine</h2><table class=\"kv\">");
+    for (key, value) in facts::run_facts(p.r) {
+        let value = match value {
+            Value::Text(t) => esc(&t),
+            Value::Code(c) => format!("<code>{}</code>", esc(&c)),
+        };
+        let _ = write!(o, "<tr><td>{}</td><td>{value}</td></tr>", esc(key));
+    }
+    o.push_str("</table>");
+}
+
+/// The doctor's findings, and the frame-pointer audit of the workload's binaries.
+fn doctor(o: &mut String, p: &Page) {
+    let r = p.r;
     o.push_str("<h2>Doctor</h2><table class=\"text\"><tr><th>status</th><th>check</th><th>finding</th><th>fix</th></tr>");
     for f in &r.doctor.findings {
         let class = match f.status {
@@ -331,7 +335,11 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
         }
         o.push_str("</table>");
     }
+}
 
+/// Every measurement, raw: what the medians above come from.
+fn measurements(o: &mut String, p: &Page) {
+    let r = p.r;
     o.push_str("<h2>Every measurement</h2><table><tr><th>repeat</th><th>measurement</th><th>status</th><th>IOPS</th><th>window s</th><th>perf.data</th><th>samples</th><th>lost chunks</th><th>analysis</th><th>notes</th></tr>");
     for run in &r.runs {
         let ms = run.measured.as_ref();
@@ -358,7 +366,10 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
         );
     }
     o.push_str("</table>");
+}
 
+fn notes(o: &mut String, p: &Page) {
+    let r = p.r;
     if !r.notes.is_empty() {
         o.push_str("<h2>Notes</h2><ul>");
         for n in &r.notes {
@@ -366,59 +377,6 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&std::path::Path>) 
         }
         o.push_str("</ul>");
     }
-    o.push_str("</body></html>\n");
-    o
-}
-
-/// The sweep: smallest copy sizes per process, and the check against real recordings.
-fn sweep_section(o: &mut String, s: &crate::sweep::SweepReport) {
-    use crate::sweep::size_text;
-    o.push_str("<h2>How large must the DWARF copy be?</h2>");
-    let _ = write!(o, "<p>From the recording <code>{}</code> with {}-byte copies: for every sample, the stack bytes its unwind needed to reach a real bottom. A recording with a copy of N bytes sees exactly the first N, so the share complete at N is what it would measure.</p>", esc(&s.recording), s.copy_bytes);
-    o.push_str("<table><tr><th>process</th><th>user stacks</th><th>needed p50</th><th>p90</th><th>p99</th><th>90% complete at</th><th>99% at</th><th>100% at</th></tr>");
-    let mut rows: Vec<_> = s.processes.iter().collect();
-    rows.sort_by_key(|(_, p)| std::cmp::Reverse(p.user_samples));
-    for (comm, p) in rows {
-        let b = |x: Option<u32>| {
-            x.map(|v| format!("{v} B"))
-                .unwrap_or_else(|| format!("&gt; {}", s.copy_bytes))
-        };
-        let _ = write!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(comm),
-            p.user_samples,
-            b(p.needed_p50),
-            b(p.needed_p90),
-            b(p.needed_p99),
-            esc(&size_text(p.smallest_90, s.copy_bytes)),
-            esc(&size_text(p.smallest_99, s.copy_bytes)),
-            esc(&size_text(p.smallest_100, s.copy_bytes)),
-        );
-    }
-    o.push_str("</table>");
-    if s.check.is_empty() {
-        return;
-    }
-    o.push_str("<p>Checked against real recordings at smaller copy sizes; they differ from the prediction only by the perturbation the larger copy causes and the data it loses.</p><table><tr><th>recording</th><th>process</th><th>predicted complete</th><th>measured complete</th><th>difference</th></tr>");
-    let pct = |x: Option<f64>| {
-        x.map(|v| format!("{:.1}%", v * 100.0))
-            .unwrap_or_else(|| "–".into())
-    };
-    for c in &s.check {
-        let _ = write!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&c.mode),
-            esc(&c.process),
-            pct(c.predicted),
-            pct(c.measured),
-            c.difference_points
-                .map(|d| format!("{d:+.1} points"))
-                .unwrap_or_else(|| "–".into())
-        );
-    }
-    o.push_str("</table>");
 }
 
 #[cfg(test)]

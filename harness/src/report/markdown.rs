@@ -1,16 +1,54 @@
 //! `report.md`: the header (machine, versions, sampling event, workload, command), the table,
-//! and the notes a reader needs to trust the figures.
+//! and the notes a reader needs to trust the figures; one function per section. Also the
+//! sweep's Markdown, which the terminal shows too.
 
-use super::format::{percent, thousands};
+use super::facts::{self, Value};
+use super::format::thousands;
 use super::table;
-use crate::results::{ReferenceComparison, Results, RunStatus};
-use crate::workload::target::TargetKind;
+use crate::results::{Results, RunStatus};
+use crate::sweep::SweepReport;
 
 pub fn render(r: &Results) -> String {
-    let m = &r.machine;
-    let w = &r.workload;
     let mut out = String::new();
-    out.push_str(&format!("# unwindbench: {} — {}\n\n", w.name, r.started_at));
+    for section in [
+        header,
+        facts_table,
+        results_table,
+        accuracy,
+        reference,
+        sweep,
+        charts,
+        notes,
+        warnings,
+        failures,
+    ] {
+        section(&mut out, r);
+    }
+    out
+}
+
+/// A Markdown table row; `|` in a cell is escaped so that it cannot end the cell.
+fn row(cells: &[String]) -> String {
+    let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+    format!("| {} |\n", cells.join(" | "))
+}
+
+/// A Markdown table.
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = format!(
+        "| {} |\n|{}\n",
+        headers.join(" | "),
+        "---|".repeat(headers.len())
+    );
+    out.extend(rows.iter().map(|r| row(r)));
+    out
+}
+
+fn header(out: &mut String, r: &Results) {
+    out.push_str(&format!(
+        "# unwindbench: {} — {}\n\n",
+        r.workload.name, r.started_at
+    ));
     if r.status != RunStatus::Complete {
         out.push_str(&format!(
             "**Status: {}** — figures below are from the measurements that finished.\n\n",
@@ -22,52 +60,22 @@ pub fn render(r: &Results) -> String {
             }
         ));
     }
+}
+
+fn facts_table(out: &mut String, r: &Results) {
     out.push_str("| | |\n|---|---|\n");
-    let na = || "not found".to_string();
-    for (k, v) in [
-        (
-            "machine",
-            format!(
-                "{} — {} ({} online CPUs, {} GiB)",
-                m.hostname, m.cpu_model, m.online_cpus, m.memory_gib
-            ),
-        ),
-        ("system", format!("{}, kernel {}", m.os, m.kernel)),
-        ("sampling event", sampling(r)),
-        ("perf", m.perf_version.clone().unwrap_or_else(na)),
-        ("nbdkit", m.nbdkit_version.clone().unwrap_or_else(na)),
-        ("fio", m.fio_version.clone().unwrap_or_else(na)),
-        ("workload", format!("{} — {}", w.name, w.description)),
-        (
-            "target",
-            match &w.kernel_nbd_skipped {
-                Some(why) if w.target == TargetKind::NbdEngine => {
-                    format!("{} (kernel NBD not used: {why})", w.target)
-                }
-                _ => w.target.to_string(),
-            },
-        ),
-        (
-            "window",
-            format!(
-                "{} s measured after a {} s ramp, {} repeat(s), modes interleaved",
-                w.runtime_s, w.ramp_s, r.settings.repeat
-            ),
-        ),
-        (
-            "sampling frequency",
-            r.settings
-                .freq
-                .map(|f| format!("{f} Hz"))
-                .unwrap_or_else(|| "perf's default".into()),
-        ),
-        ("command", format!("`{}`", r.command.join(" "))),
-    ] {
-        out.push_str(&format!("| {k} | {} |\n", v.replace('|', "\\|")));
+    for (key, value) in facts::run_facts(r) {
+        let value = match value {
+            Value::Text(t) => t,
+            Value::Code(c) => format!("`{c}`"),
+        };
+        out.push_str(&row(&[key.to_string(), value]));
     }
     out.push('\n');
-    let b = &r.baseline;
-    match b.iops {
+}
+
+fn results_table(out: &mut String, r: &Results) {
+    match r.baseline.iops {
         Some(s) => out.push_str(&format!(
             "Baseline (no perf): {} IOPS, median of {} run(s) [{}–{}]; run-to-run range {}.\n\n",
             thousands(s.median),
@@ -75,73 +83,111 @@ pub fn render(r: &Results) -> String {
             thousands(s.min),
             thousands(s.max),
             s.relative_range()
-                .map(percent)
+                .map(super::format::percent)
                 .unwrap_or_else(|| "unknown with one run".into())
         )),
-        _ => out
+        None => out
             .push_str("Baseline (no perf): no successful run — overheads cannot be computed.\n\n"),
     }
     out.push_str(&table::render(r, true));
     out.push_str("\nMedians over repeats, [min–max] beside them. ");
     out.push_str(COLUMN_NOTES);
-    if let Some(t) = table::accuracy(r) {
-        out.push_str("\n## Against the known stacks\n\nEvery sample of the program compared with the chain it runs: *exact* is the whole chain from the thread's start to the leaf, *truncated* its leaf end with frames missing at the bottom, *wrong* anything with a frame not on the chain.\n\n");
-        out.push_str(&t);
-    }
-    if let Some(c) = &r.reference {
-        out.push_str("\n## Against the reference post\n\n");
-        out.push_str(&format!("{}. Absolute figures do not compare across machines; the ratios to frame pointers of the same run might.\n\n", c.source));
-        out.push_str(&reference_table(c));
-    }
-    if let Some(s) = &r.sweep {
-        out.push_str("\n## How large must the DWARF copy be?\n\n");
-        out.push_str(&super::sweep::sweep_text(s));
-    }
-    let charts = super::charts::render_all(r);
-    if !charts.is_empty() {
-        out.push_str("\n## Charts\n\n");
-        for c in &charts {
-            out.push_str(&format!("![{}](charts/{}.svg)\n", c.title, c.name));
-        }
-    }
-    if !r.notes.is_empty() {
-        out.push_str("\n## Notes\n\n");
-        for n in &r.notes {
-            out.push_str(&format!("- {n}\n"));
-        }
-    }
-    let warned: Vec<_> = r.runs.iter().filter(|x| !x.warnings.is_empty()).collect();
-    if !warned.is_empty() {
-        out.push_str("\n## Warnings\n\n");
-        for x in warned {
-            for w in &x.warnings {
-                out.push_str(&format!("- repeat {} `{}`: {w}\n", x.repeat, x.subject));
-            }
-        }
-    }
-    let failed: Vec<_> = r.runs.iter().filter(|x| x.error.is_some()).collect();
-    if !failed.is_empty() {
-        out.push_str("\n## Failed measurements\n\n");
-        for x in failed {
-            out.push_str(&format!(
-                "- repeat {} `{}`: {}\n",
-                x.repeat,
-                x.subject,
-                x.error.as_deref().unwrap_or("")
-            ));
-        }
-    }
-    out
 }
 
-fn sampling(r: &Results) -> String {
-    let event = r.machine.sampling_event.clone();
-    match (event, r.machine.hardware_pmu) {
-        (Some(e), true) => format!("{e} (hardware PMU)"),
-        (Some(e), false) => format!("{e} — software timer: this machine has no hardware PMU"),
-        (None, true) => "hardware PMU (no recording read yet)".into(),
-        (None, false) => "cpu-clock — software timer: this machine has no hardware PMU".into(),
+fn accuracy(out: &mut String, r: &Results) {
+    let rows = facts::accuracy_rows(r);
+    if rows.is_empty() {
+        return;
     }
+    out.push_str("\n## Against the known stacks\n\nEvery sample of the program compared with the chain it runs: *exact* is the whole chain from the thread's start to the leaf, *truncated* its leaf end with frames missing at the bottom, *wrong* anything with a frame not on the chain.\n\n");
+    out.push_str(&table(&facts::ACCURACY_COLUMNS, &rows));
+}
+
+fn reference(out: &mut String, r: &Results) {
+    let Some(c) = &r.reference else { return };
+    out.push_str("\n## Against the reference post\n\n");
+    out.push_str(&format!("{}. Absolute figures do not compare across machines; the ratios to frame pointers of the same run might.\n\n", c.source));
+    out.push_str(&table(&facts::REFERENCE_COLUMNS, &facts::reference_rows(c)));
+}
+
+fn sweep(out: &mut String, r: &Results) {
+    let Some(s) = &r.sweep else { return };
+    out.push_str("\n## How large must the DWARF copy be?\n\n");
+    out.push_str(&sweep_text(s));
+}
+
+fn charts(out: &mut String, r: &Results) {
+    let charts = super::charts::render_all(r);
+    if charts.is_empty() {
+        return;
+    }
+    out.push_str("\n## Charts\n\n");
+    for c in &charts {
+        out.push_str(&format!("![{}](charts/{}.svg)\n", c.title, c.name));
+    }
+}
+
+fn notes(out: &mut String, r: &Results) {
+    if r.notes.is_empty() {
+        return;
+    }
+    out.push_str("\n## Notes\n\n");
+    for n in &r.notes {
+        out.push_str(&format!("- {n}\n"));
+    }
+}
+
+fn warnings(out: &mut String, r: &Results) {
+    let warned: Vec<_> = r.runs.iter().filter(|x| !x.warnings.is_empty()).collect();
+    if warned.is_empty() {
+        return;
+    }
+    out.push_str("\n## Warnings\n\n");
+    for x in warned {
+        for w in &x.warnings {
+            out.push_str(&format!("- repeat {} `{}`: {w}\n", x.repeat, x.subject));
+        }
+    }
+}
+
+fn failures(out: &mut String, r: &Results) {
+    let failed: Vec<_> = r.runs.iter().filter(|x| x.error.is_some()).collect();
+    if failed.is_empty() {
+        return;
+    }
+    out.push_str("\n## Failed measurements\n\n");
+    for x in failed {
+        out.push_str(&format!(
+            "- repeat {} `{}`: {}\n",
+            x.repeat,
+            x.subject,
+            x.error.as_deref().unwrap_or("")
+        ));
+    }
+}
+
+/// The sweep as Markdown: the smallest copy sizes per process, then the check against real
+/// recordings.
+pub fn sweep_text(s: &SweepReport) -> String {
+    let mut out = format!(
+        "Stack-size sweep from `{}` ({}-byte copies): the smallest DWARF copy giving complete stacks\n\n",
+        s.recording, s.copy_bytes
+    );
+    out.push_str(&table(&facts::SWEEP_COLUMNS, &facts::sweep_rows(s)));
+    if !s.check.is_empty() {
+        out.push_str("\nThe prediction against real recordings at those sizes (they differ only by the perturbation a larger copy causes and the data it loses):\n\n");
+        out.push_str(&table(
+            &[
+                "recording",
+                "process",
+                "predicted complete",
+                "measured complete",
+                "measured - predicted",
+            ],
+            &facts::sweep_check_rows(s),
+        ));
+    }
+    out
 }
 
 const COLUMN_NOTES: &str = "\
@@ -157,30 +203,3 @@ completed I/O against the baseline's — the cost that shows even when IOPS do n
 *nbdkit stacks complete*: share of the server's samples whose user stack reaches a real \
 bottom (`_start`, `__libc_start_call_main`, `start_thread`, `clone3`, `main` of the main \
 thread) instead of ending in unattached frames. *depth*: frames per server sample.\n";
-
-/// The reference comparison as a Markdown table.
-fn reference_table(c: &ReferenceComparison) -> String {
-    let dash = || "–".to_string();
-    let mut out = String::from(
-        "| type | reference perf.data | ×fp | this run perf.data | ×fp | reference lost chunks | this run lost chunks | reference overhead | this run sample share |\n|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for r in &c.rows {
-        out.push_str(&format!(
-            "| {} | {} MB | {:.1}× | {} | {} | {} | {} | {} | {} |\n",
-            r.mode,
-            thousands(r.reference_perf_data_mb),
-            r.reference_size_vs_fp,
-            r.perf_data_mb
-                .map(|m| format!("{} MB", thousands(m)))
-                .unwrap_or_else(dash),
-            r.size_vs_fp
-                .map(|x| format!("{x:.1}×"))
-                .unwrap_or_else(dash),
-            thousands(r.reference_lost_chunks as f64),
-            r.lost_chunks.map(thousands).unwrap_or_else(dash),
-            percent(r.reference_overhead),
-            r.sample_share.map(percent).unwrap_or_else(dash),
-        ));
-    }
-    out
-}

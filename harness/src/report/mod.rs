@@ -1,11 +1,11 @@
 //! Everything a run writes for people and programs, behind one [`Exporter`] trait.
 
 pub mod charts;
+pub mod facts;
 pub mod flamegraph;
 pub mod format;
 pub mod html;
 pub mod markdown;
-pub mod sweep;
 pub mod table;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! The comparison table, in the reference post's shape plus the extra columns, as aligned
 //! Markdown (readable in a terminal and rendered on a CI page alike).
 
+use super::facts;
 use super::format::{megabytes, megabytes_number, percent, thousands};
 use crate::results::{Metric, ModeStatus, ModeSummary, Results, Spread, Verdict};
 
@@ -39,19 +40,10 @@ fn overhead(
 
 /// Links to a mode's flame graphs, for report.md.
 fn flamegraph_links(m: &ModeSummary) -> String {
-    let f = &m.flamegraphs;
-    let link = |label: &str, p: &Option<std::path::PathBuf>| {
-        p.as_ref().map(|p| format!("[{label}]({})", p.display()))
-    };
-    let links: Vec<String> = [
-        link("all", &f.all),
-        link("nbdkit", &f.server),
-        link("vs fp", &f.diff_vs_fp),
-        link("all vs fp", &f.diff_vs_fp_all),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let links: Vec<String> = facts::flamegraph_links(m)
+        .into_iter()
+        .map(|(label, p)| format!("[{label}]({})", p.display()))
+        .collect();
     if links.is_empty() {
         "–".into()
     } else {
@@ -137,7 +129,8 @@ pub const COLUMNS: [&str; 13] = [
     "depth p50 / p99",
 ];
 
-const FLAMEGRAPH_COLUMN: usize = 4;
+/// The column of flame graph links (report.md and report.html only).
+pub const FLAMEGRAPH_COLUMN: usize = 4;
 const COMPLETENESS_COLUMN: usize = 11;
 
 /// [`COLUMNS`] with the completeness column named after the workload's first process.
@@ -145,33 +138,6 @@ pub fn column_titles(results: &Results) -> Vec<String> {
     let mut titles: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
     titles[COMPLETENESS_COLUMN] = format!("{} stacks complete", results.workload.primary());
     titles
-}
-
-/// The accuracy against known stacks as Markdown (program workloads), or None.
-pub fn accuracy(results: &Results) -> Option<String> {
-    let rows: Vec<String> = results
-        .modes
-        .iter()
-        .flat_map(|m| {
-            m.accuracy.iter().map(move |a| {
-                format!(
-                    "| {} | {} | {:.1}% | {:.1}% | {:.1}% | {} |\n",
-                    m.title,
-                    a.comm,
-                    a.exact_share * 100.0,
-                    a.truncated_share * 100.0,
-                    a.wrong_share * 100.0,
-                    thousands(a.samples as f64)
-                )
-            })
-        })
-        .collect();
-    (!rows.is_empty()).then(|| {
-        format!(
-            "| type | process | exact | truncated | wrong | samples |\n|---|---|---|---|---|---|\n{}",
-            rows.concat()
-        )
-    })
 }
 
 /// The table as aligned Markdown; `links` keeps the flame graph column (report.md), the

@@ -1,0 +1,211 @@
+//! What report.md and report.html both show, as rows of plain text: the run's facts
+//! (machine, versions, workload, settings), the comparison with the reference post, the
+//! scores against known stacks, the sweep, and a mode's flame graph links. Built once here;
+//! each format only lays the rows out and escapes them its own way.
+
+use std::path::Path;
+
+use super::format::{percent, thousands};
+use crate::results::{ModeSummary, ReferenceComparison, Results};
+use crate::sweep::{size_text, SweepReport};
+use crate::workload::target::TargetKind;
+
+/// A fact's value: text, or a command (shown as code).
+pub enum Value {
+    Text(String),
+    Code(String),
+}
+
+/// The run's facts, as `key: value` rows.
+pub fn run_facts(r: &Results) -> Vec<(&'static str, Value)> {
+    let m = &r.machine;
+    let w = &r.workload;
+    let text = |s: String| Value::Text(s);
+    let version = |v: &Option<String>| text(v.clone().unwrap_or_else(|| "not found".into()));
+    vec![
+        (
+            "machine",
+            text(format!(
+                "{} — {} ({} online CPUs, {} GiB)",
+                m.hostname, m.cpu_model, m.online_cpus, m.memory_gib
+            )),
+        ),
+        ("system", text(format!("{}, kernel {}", m.os, m.kernel))),
+        ("sampling event", text(sampling_event(r))),
+        ("perf", version(&m.perf_version)),
+        ("nbdkit", version(&m.nbdkit_version)),
+        ("fio", version(&m.fio_version)),
+        ("workload", text(format!("{} — {}", w.name, w.description))),
+        (
+            "target",
+            text(match &w.kernel_nbd_skipped {
+                Some(why) if w.target == TargetKind::NbdEngine => {
+                    format!("{} (kernel NBD not used: {why})", w.target)
+                }
+                _ => w.target.to_string(),
+            }),
+        ),
+        (
+            "window",
+            text(format!(
+                "{} s measured after a {} s ramp, {} repeat(s), modes interleaved",
+                w.runtime_s, w.ramp_s, r.settings.repeat
+            )),
+        ),
+        (
+            "sampling frequency",
+            text(
+                r.settings
+                    .freq
+                    .map(|f| format!("{f} Hz"))
+                    .unwrap_or_else(|| "perf's default".into()),
+            ),
+        ),
+        ("command", Value::Code(r.command.join(" "))),
+    ]
+}
+
+/// The event perf sampled with, and whether a hardware PMU drove it.
+fn sampling_event(r: &Results) -> String {
+    let event = r.machine.sampling_event.clone();
+    match (event, r.machine.hardware_pmu) {
+        (Some(e), true) => format!("{e} (hardware PMU)"),
+        (Some(e), false) => format!("{e} — software timer: this machine has no hardware PMU"),
+        (None, true) => "hardware PMU (no recording read yet)".into(),
+        (None, false) => "cpu-clock — software timer: this machine has no hardware PMU".into(),
+    }
+}
+
+pub const REFERENCE_COLUMNS: [&str; 9] = [
+    "type",
+    "reference perf.data",
+    "×fp",
+    "this run perf.data",
+    "×fp",
+    "reference lost chunks",
+    "this run lost chunks",
+    "reference overhead",
+    "this run sample share",
+];
+
+/// The reference post's figures beside this run's, a row per mode of the post.
+pub fn reference_rows(c: &ReferenceComparison) -> Vec<Vec<String>> {
+    let dash = || "–".to_string();
+    c.rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.mode.clone(),
+                format!("{} MB", thousands(r.reference_perf_data_mb)),
+                format!("{:.1}×", r.reference_size_vs_fp),
+                r.perf_data_mb
+                    .map(|m| format!("{} MB", thousands(m)))
+                    .unwrap_or_else(dash),
+                r.size_vs_fp
+                    .map(|x| format!("{x:.1}×"))
+                    .unwrap_or_else(dash),
+                thousands(r.reference_lost_chunks as f64),
+                r.lost_chunks.map(thousands).unwrap_or_else(dash),
+                percent(r.reference_overhead),
+                r.sample_share.map(percent).unwrap_or_else(dash),
+            ]
+        })
+        .collect()
+}
+
+pub const ACCURACY_COLUMNS: [&str; 6] =
+    ["type", "process", "exact", "truncated", "wrong", "samples"];
+
+/// Scores against the workload's known stacks (program workloads), a row per mode and
+/// process; empty for other workloads.
+pub fn accuracy_rows(r: &Results) -> Vec<Vec<String>> {
+    let share = |x: f64| format!("{:.1}%", x * 100.0);
+    r.modes
+        .iter()
+        .flat_map(|m| {
+            m.accuracy.iter().map(move |a| {
+                vec![
+                    m.title.clone(),
+                    a.comm.clone(),
+                    share(a.exact_share),
+                    share(a.truncated_share),
+                    share(a.wrong_share),
+                    thousands(a.samples as f64),
+                ]
+            })
+        })
+        .collect()
+}
+
+pub const SWEEP_COLUMNS: [&str; 8] = [
+    "process",
+    "user stacks",
+    "needed p50",
+    "p90",
+    "p99",
+    "90% complete at",
+    "99% at",
+    "100% at",
+];
+
+/// The sweep's smallest copy sizes, a row per process, the busiest first.
+pub fn sweep_rows(s: &SweepReport) -> Vec<Vec<String>> {
+    let bytes = |b: Option<u32>| match b {
+        Some(b) => format!("{b} B"),
+        None => format!("> {}", s.copy_bytes),
+    };
+    let mut processes: Vec<_> = s.processes.iter().collect();
+    processes.sort_by_key(|(_, p)| std::cmp::Reverse(p.user_samples));
+    processes
+        .into_iter()
+        .map(|(comm, p)| {
+            vec![
+                comm.clone(),
+                p.user_samples.to_string(),
+                bytes(p.needed_p50),
+                bytes(p.needed_p90),
+                bytes(p.needed_p99),
+                size_text(p.smallest_90, s.copy_bytes),
+                size_text(p.smallest_99, s.copy_bytes),
+                size_text(p.smallest_100, s.copy_bytes),
+            ]
+        })
+        .collect()
+}
+
+/// The sweep's prediction against each real recording: recording, process, predicted and
+/// measured completeness, and their difference.
+pub fn sweep_check_rows(s: &SweepReport) -> Vec<Vec<String>> {
+    let pct = |x: Option<f64>| {
+        x.map(|v| format!("{:.1}%", v * 100.0))
+            .unwrap_or_else(|| "–".into())
+    };
+    s.check
+        .iter()
+        .map(|c| {
+            vec![
+                c.mode.clone(),
+                c.process.clone(),
+                pct(c.predicted),
+                pct(c.measured),
+                c.difference_points
+                    .map(|d| format!("{d:+.1} points"))
+                    .unwrap_or_else(|| "–".into()),
+            ]
+        })
+        .collect()
+}
+
+/// A mode's flame graphs as (link text, file in the run folder), those that exist.
+pub fn flamegraph_links(m: &ModeSummary) -> Vec<(&'static str, &Path)> {
+    let f = &m.flamegraphs;
+    [
+        ("all", &f.all),
+        ("nbdkit", &f.server),
+        ("vs fp", &f.diff_vs_fp),
+        ("all vs fp", &f.diff_vs_fp_all),
+    ]
+    .into_iter()
+    .filter_map(|(label, p)| Some((label, p.as_deref()?)))
+    .collect()
+}
