@@ -186,18 +186,6 @@ pub fn linked_libraries(binary: &Path) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-/// Full path of a program: the tool folder's copy (`--fp-built`), else the one on PATH.
-pub fn which(program: &str) -> Option<PathBuf> {
-    let resolved = crate::process::resolve(program);
-    if resolved.is_absolute() {
-        return Some(resolved);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

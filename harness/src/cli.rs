@@ -355,6 +355,16 @@ pub struct DoctorArgs {
     pub fp_built: bool,
 }
 
+impl DoctorArgs {
+    pub fn options(&self) -> crate::preflight::DoctorRequest {
+        crate::preflight::DoctorRequest {
+            workload: self.workload.clone(),
+            modes: self.unwind.0.clone(),
+            fp_built: self.fp_built,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
     /// The perf.data file (file or pipe format), or `-` for a pipe-format stream on stdin.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::process;
+use crate::process::Tools;
 use crate::record::cpu::online_cpus;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -35,8 +35,8 @@ fn read_trim(path: &str) -> Option<String> {
 }
 
 /// First line of a command's output, if it runs.
-pub fn version_of(program: &str, args: &[&str]) -> Option<String> {
-    let (_, out, err) = process::capture(program, args).ok()?;
+pub fn version_of(tools: &Tools, program: &str, args: &[&str]) -> Option<String> {
+    let (_, out, err) = tools.capture(program, args).ok()?;
     let text = if out.trim().is_empty() { err } else { out };
     text.lines()
         .next()
@@ -52,7 +52,8 @@ pub fn has_hardware_pmu() -> bool {
 }
 
 impl Machine {
-    pub fn probe() -> Machine {
+    /// The machine as it is now; the versions of nbdkit and fio are those `tools` run.
+    pub fn probe(tools: &Tools) -> Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu_model = cpuinfo
             .lines()
@@ -87,9 +88,9 @@ impl Machine {
             memory_gib,
             kernel: read_trim("/proc/sys/kernel/osrelease").unwrap_or_default(),
             os,
-            perf_version: version_of("perf", &["version"]),
-            nbdkit_version: version_of("nbdkit", &["--version"]),
-            fio_version: version_of("fio", &["--version"]),
+            perf_version: version_of(&Tools::system(), "perf", &["version"]),
+            nbdkit_version: version_of(tools, "nbdkit", &["--version"]),
+            fio_version: version_of(tools, "fio", &["--version"]),
             hardware_pmu: has_hardware_pmu(),
             sampling_event: None,
             perf_event_paranoid: read_trim("/proc/sys/kernel/perf_event_paranoid")

@@ -7,8 +7,7 @@ use clap::Parser;
 
 use unwindbench::cli::{Cli, Command};
 use unwindbench::compare::{self, compare};
-use unwindbench::machine::Machine;
-use unwindbench::preflight::{self, DoctorOptions};
+use unwindbench::preflight;
 use unwindbench::process;
 use unwindbench::progress;
 use unwindbench::report::table;
@@ -175,53 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Doctor(args) => {
-            if args.fp_built {
-                compare::use_fp_builds(&unwindbench::workload::ProjectDirs::locate())?;
-            }
-            let workload = compare::load_workload(&args.workload)?;
-            let machine = Machine::probe();
-            // The disk check is against the largest recording of a default comparison.
-            let predicted = args
-                .unwind
-                .0
-                .iter()
-                .map(|m| {
-                    compare::predict_recording_bytes(
-                        *m,
-                        machine.perf_event_max_sample_rate.unwrap_or(4000).min(4000),
-                        machine.online_cpus,
-                        workload.runtime,
-                    )
-                })
-                .max()
-                .unwrap_or(0);
-            let diagnosis = preflight::diagnose(
-                &DoctorOptions {
-                    workload: Some(&workload),
-                    // A program workload is built (into build/) so its binaries are audited.
-                    programs: match &workload.kind {
-                        unwindbench::workload::WorkloadKind::Program { spec, source } => {
-                            unwindbench::workload::program::build(
-                                spec,
-                                source,
-                                &unwindbench::workload::ProjectDirs::locate()
-                                    .build()
-                                    .join("programs"),
-                            )?
-                            .into_iter()
-                            .map(|p| (p.comm, p.path))
-                            .collect()
-                        }
-                        unwindbench::workload::WorkloadKind::Nbd { .. } => Vec::new(),
-                    },
-                    modes: args.unwind.0.clone(),
-                    out_dir: Some(unwindbench::workload::ProjectDirs::locate().reports()),
-                    predicted_bytes: predicted,
-                    predicted_min_bytes: 0,
-                    audit: true,
-                },
-                &machine,
-            );
+            let diagnosis = preflight::doctor(&args.options())?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&diagnosis)?);
             } else {

@@ -13,7 +13,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
@@ -144,31 +144,83 @@ pub struct Child {
     reaped: bool,
 }
 
-/// A folder searched before PATH for the workload's tools: the frame-pointer builds of
-/// nbdkit and fio (`--fp-built`). Set once, before anything is started.
-static TOOL_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-
-/// Makes [`command`] and [`capture`] take programs from `dir` when it has them.
-pub fn set_tool_dir(dir: std::path::PathBuf) -> Result<(), std::path::PathBuf> {
-    TOOL_DIR.set(dir)
+/// Where the workload's programs come from: PATH, or first a folder of rebuilt ones (the
+/// frame-pointer builds of nbdkit and fio, `--fp-built`). A value handed to whatever starts
+/// or asks those programs, so that two runs in one process can use different ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tools {
+    dir: Option<PathBuf>,
 }
 
-/// The path a program name resolves to: the tool folder's copy, else the name (PATH).
-pub fn resolve(program: &str) -> std::path::PathBuf {
-    if let Some(p) = TOOL_DIR
-        .get()
-        .map(|d| d.join(program))
-        .filter(|p| p.is_file())
-    {
-        return p;
+impl Tools {
+    /// Every program from PATH.
+    pub fn system() -> Tools {
+        Tools::default()
     }
-    std::path::PathBuf::from(program)
+
+    /// Programs from `dir` where it has them, from PATH otherwise.
+    pub fn preferring(dir: PathBuf) -> Tools {
+        Tools { dir: Some(dir) }
+    }
+
+    /// The path `program` resolves to: the folder's copy, else the name (for PATH).
+    pub fn resolve(&self, program: &str) -> PathBuf {
+        self.dir
+            .as_ref()
+            .map(|d| d.join(program))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from(program))
+    }
+
+    /// Whether `program` is a rebuilt one from the folder.
+    pub fn is_rebuilt(&self, program: &str) -> bool {
+        self.resolve(program).is_absolute()
+    }
+
+    /// The full path of `program`: the folder's copy, else the first on PATH.
+    pub fn which(&self, program: &str) -> Option<PathBuf> {
+        let resolved = self.resolve(program);
+        if resolved.is_absolute() {
+            return Some(resolved);
+        }
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    }
+
+    /// [`command`] for `program` as these tools resolve it.
+    pub fn command<S: AsRef<OsStr>>(&self, program: &str, args: &[S]) -> Command {
+        group_command(self.resolve(program), args)
+    }
+
+    /// [`capture`] of `program` as these tools resolve it.
+    pub fn capture(
+        &self,
+        program: &str,
+        args: &[&str],
+    ) -> Result<(ExitStatus, String, String), ProcessError> {
+        let mut cmd = Command::new(self.resolve(program));
+        cmd.args(args).stdin(Stdio::null());
+        let out = cmd
+            .output()
+            .map_err(|source| start_error(program, source))?;
+        Ok((
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
 }
 
-/// Builds a [`Command`] for `program` that will run in its own process group and die with the
-/// harness. Arguments are passed as a vector, never through a shell.
+/// Builds a [`Command`] for `program` (from PATH, or a path) that will run in its own process
+/// group and die with the harness. Arguments are passed as a vector, never through a shell.
 pub fn command<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Command {
-    let mut cmd = Command::new(resolve(program));
+    group_command(PathBuf::from(program), args)
+}
+
+fn group_command<S: AsRef<OsStr>>(program: PathBuf, args: &[S]) -> Command {
+    let mut cmd = Command::new(program);
     cmd.args(args).stdin(Stdio::null()).process_group(0);
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
@@ -405,19 +457,11 @@ fn kill_group(pgid: libc::pid_t) {
     }
 }
 
-/// Runs a short command to completion and returns its stdout (for version probes and the
-/// like). Fails if it cannot start; the exit status is returned beside the output.
+/// Runs a short command (from PATH) to completion and returns its stdout and stderr (for
+/// version probes and the like). Fails if it cannot start; the exit status is returned
+/// beside the output.
 pub fn capture(program: &str, args: &[&str]) -> Result<(ExitStatus, String, String), ProcessError> {
-    let mut cmd = Command::new(resolve(program));
-    cmd.args(args).stdin(Stdio::null());
-    let out = cmd
-        .output()
-        .map_err(|source| start_error(program, source))?;
-    Ok((
-        out.status,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
+    Tools::system().capture(program, args)
 }
 
 #[cfg(test)]

@@ -4,16 +4,16 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::options::{CompareError, CompareOptions};
 use super::steps;
-use super::{CompareError, CompareOptions};
 use crate::accuracy::GroundTruth;
 use crate::machine::Machine;
-use crate::process;
+use crate::process::{self, Tools};
 use crate::progress::Progress;
 use crate::record::measure::{self, MeasureSpec};
-use crate::record::measured::MeasurePaths;
+use crate::record::measured::{MeasurePaths, Measured};
 use crate::record::perf::{self as perf_rec, PerfOptions};
-use crate::record::{Sink, Subject};
+use crate::record::{Recording, Sink, Subject};
 use crate::results::{MeasurementStatus, RunRecord};
 use crate::timestamp;
 use crate::units::human_bytes;
@@ -25,6 +25,7 @@ use crate::workload::Workload;
 pub(super) struct Context<'a> {
     pub opts: &'a CompareOptions,
     pub workload: &'a Workload,
+    pub tools: &'a Tools,
     pub runtime: Duration,
     pub ramp: Duration,
     pub target: TargetKind,
@@ -36,8 +37,8 @@ pub(super) struct Context<'a> {
     pub focus: &'a [String],
 }
 
-/// Measures `subject` in repeat `r` (0-based). Returns the record and
-/// whether the run was interrupted meanwhile.
+/// Measures `subject` in repeat `r` (0-based). Returns the record and whether the run was
+/// interrupted meanwhile.
 pub(super) fn measure_one(
     ctx: &Context<'_>,
     r: usize,
@@ -46,26 +47,10 @@ pub(super) fn measure_one(
     machine: &mut Machine,
     progress: &mut dyn Progress,
 ) -> Result<(RunRecord, bool), CompareError> {
-    let (opts, runtime, ramp, run_dir) = (ctx.opts, ctx.runtime, ctx.ramp, ctx.run_dir);
-    let rec = subject.recording();
-    let mut interrupted = false;
     let paths = MeasurePaths {
-        dir: run_dir.join(subject.folder_name(r + 1)),
+        dir: ctx.run_dir.join(subject.folder_name(r + 1)),
     };
-    if !ctx.truth.is_empty() {
-        let written = std::fs::create_dir_all(&paths.dir).and_then(|_| {
-            std::fs::write(
-                paths.truth(),
-                serde_json::to_vec_pretty(ctx.truth).unwrap_or_default(),
-            )
-        });
-        if let Err(source) = written {
-            return Err(CompareError::OutDir {
-                path: paths.dir.clone(),
-                source,
-            });
-        }
-    }
+    write_truth(ctx, &paths)?;
     let mut record = RunRecord {
         repeat: r + 1,
         subject,
@@ -79,86 +64,15 @@ pub(super) fn measure_one(
         perf_data: None,
         analysis: None,
     };
-    let guard = rec
-        .filter(|r| r.sink == Sink::File)
-        .and_then(|r| steps::disk_guard(r, earlier, ctx.freq, machine, runtime, run_dir));
-    let outcome = match guard {
-        Some(refusal) => Err(refusal),
-        None => {
-            let spec = MeasureSpec {
-                workload: ctx.workload,
-                runtime,
-                ramp,
-                target: ctx.target,
-                recording: rec,
-                perf: PerfOptions {
-                    freq: opts.freq,
-                    delay: ramp,
-                },
-                sock_dir: ctx.sock_dir,
-                programs: ctx.programs,
-                max_data: opts.max_data,
-            };
-            measure::measure(&spec, &paths, &mut |phase| progress.phase(phase)).map_err(|e| {
-                if e.is_interrupt() {
-                    interrupted = true;
-                }
-                e.to_string()
-            })
-        }
-    };
-    match outcome {
+    let rec = subject.recording();
+    let mut interrupted = false;
+    match run_workload(ctx, rec, &paths, earlier, machine, progress) {
         Ok(measured) => {
-            record
-                .warnings
-                .extend(measured.perf.as_ref().and_then(|p| p.truncated.clone()));
-            record
-                .warnings
-                .extend(steps::fio_skew_warning(&measured, ramp + runtime));
-            record.measured = Some(measured);
-            if let Some(rec) = rec {
-                record
-                    .warnings
-                    .extend(perf_rec::warnings(&paths.perf_log()));
-                progress.phase("analyzing");
-                let analysis = match record
-                    .measured
-                    .as_ref()
-                    .and_then(|m| m.perf.as_ref()?.reader.clone())
-                {
-                    // The pipe's reader analyzed the stream as it came.
-                    Some(reader) if rec.sink == Sink::Pipe => steps::read_analysis(
-                        &paths,
-                        ctx.focus,
-                        reader.wall_s,
-                        reader.total_cpu_s,
-                        reader.peak_rss_mib,
-                    ),
-                    _ => steps::analyze_recording(&paths, ctx.focus),
-                };
-                match analysis {
-                    Ok((stats, analysis)) => {
-                        record.stats = Some(stats);
-                        record.analysis = Some(analysis);
-                    }
-                    Err(e) => record.stats_error = Some(e),
-                }
-                if let Some(event) = record.stats.as_ref().and_then(|s| s.sampling_event.clone()) {
-                    machine.sampling_event.get_or_insert(event.name);
-                }
-                // Ctrl-C while the recording was analyzed: the analysis was stopped.
-                if process::interrupted().is_some() {
-                    interrupted = true;
-                    record.status = MeasurementStatus::Interrupted;
-                    record.error = Some("interrupted during the analysis".into());
-                } else if let Some(e) = &record.stats_error {
-                    record.status = MeasurementStatus::Failed;
-                    record.error = Some(format!("analyzing perf.data: {e}"));
-                }
-            }
+            interrupted |= take_in(ctx, &mut record, measured, &paths, machine, progress);
         }
-        Err(message) => {
-            record.status = if interrupted {
+        Err((message, stopped)) => {
+            interrupted |= stopped;
+            record.status = if stopped {
                 MeasurementStatus::Interrupted
             } else {
                 MeasurementStatus::Failed
@@ -166,6 +80,130 @@ pub(super) fn measure_one(
             record.error = Some(message);
         }
     }
+    keep_or_delete(ctx.opts, &mut record, &paths, ctx.run_dir);
+    progress.end(&outcome_phrase(&record));
+    Ok((record, interrupted))
+}
+
+/// The workload's known stacks, for the analysis to score against (program workloads).
+fn write_truth(ctx: &Context<'_>, paths: &MeasurePaths) -> Result<(), CompareError> {
+    if ctx.truth.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&paths.dir)
+        .and_then(|_| {
+            std::fs::write(
+                paths.truth(),
+                serde_json::to_vec_pretty(ctx.truth).unwrap_or_default(),
+            )
+        })
+        .map_err(|source| CompareError::OutDir {
+            path: paths.dir.clone(),
+            source,
+        })
+}
+
+/// The workload for ramp + runtime, under perf for a recording, unless the disk guard
+/// refuses it. Err: why not, and whether it was an interruption.
+fn run_workload(
+    ctx: &Context<'_>,
+    rec: Option<Recording>,
+    paths: &MeasurePaths,
+    earlier: &[RunRecord],
+    machine: &Machine,
+    progress: &mut dyn Progress,
+) -> Result<Measured, (String, bool)> {
+    let guard = rec
+        .filter(|r| r.sink == Sink::File)
+        .and_then(|r| steps::disk_guard(r, earlier, ctx.freq, machine, ctx.runtime, ctx.run_dir));
+    if let Some(refusal) = guard {
+        return Err((refusal, false));
+    }
+    let spec = MeasureSpec {
+        workload: ctx.workload,
+        tools: ctx.tools,
+        runtime: ctx.runtime,
+        ramp: ctx.ramp,
+        target: ctx.target,
+        recording: rec,
+        perf: PerfOptions {
+            freq: ctx.opts.freq,
+            delay: ctx.ramp,
+        },
+        sock_dir: ctx.sock_dir,
+        programs: ctx.programs,
+        max_data: ctx.opts.max_data,
+    };
+    measure::measure(&spec, paths, &mut |phase| progress.phase(phase))
+        .map_err(|e| (e.to_string(), e.is_interrupt()))
+}
+
+/// Takes a measurement into `record`: its warnings and, for a recording, the analysis of
+/// what perf wrote. Returns whether the run was interrupted during the analysis.
+fn take_in(
+    ctx: &Context<'_>,
+    record: &mut RunRecord,
+    measured: Measured,
+    paths: &MeasurePaths,
+    machine: &mut Machine,
+    progress: &mut dyn Progress,
+) -> bool {
+    record
+        .warnings
+        .extend(measured.perf.as_ref().and_then(|p| p.truncated.clone()));
+    record
+        .warnings
+        .extend(steps::fio_skew_warning(&measured, ctx.ramp + ctx.runtime));
+    let reader = measured.perf.as_ref().and_then(|p| p.reader.clone());
+    record.measured = Some(measured);
+    let Some(rec) = record.subject.recording() else {
+        return false;
+    };
+    record
+        .warnings
+        .extend(perf_rec::warnings(&paths.perf_log()));
+    progress.phase("analyzing");
+    let analysis = match reader {
+        // The pipe's reader analyzed the stream as it came.
+        Some(reader) if rec.sink == Sink::Pipe => steps::read_analysis(
+            paths,
+            ctx.focus,
+            reader.wall_s,
+            reader.total_cpu_s,
+            reader.peak_rss_mib,
+        ),
+        _ => steps::analyze_recording(paths, ctx.focus),
+    };
+    match analysis {
+        Ok((stats, analysis)) => {
+            record.stats = Some(stats);
+            record.analysis = Some(analysis);
+        }
+        Err(e) => record.stats_error = Some(e),
+    }
+    if let Some(event) = record.stats.as_ref().and_then(|s| s.sampling_event.clone()) {
+        machine.sampling_event.get_or_insert(event.name);
+    }
+    // Ctrl-C while the recording was analyzed: the analysis was stopped.
+    if process::interrupted().is_some() {
+        record.status = MeasurementStatus::Interrupted;
+        record.error = Some("interrupted during the analysis".into());
+        return true;
+    }
+    if let Some(e) = &record.stats_error {
+        record.status = MeasurementStatus::Failed;
+        record.error = Some(format!("analyzing perf.data: {e}"));
+    }
+    false
+}
+
+/// Keeps the perf.data of a successful measurement with --keep-data; deletes it otherwise.
+fn keep_or_delete(
+    opts: &CompareOptions,
+    record: &mut RunRecord,
+    paths: &MeasurePaths,
+    run_dir: &Path,
+) {
     if opts.keep_data && paths.perf_data().exists() && record.status == MeasurementStatus::Ok {
         record.perf_data = paths
             .perf_data()
@@ -175,8 +213,6 @@ pub(super) fn measure_one(
     } else {
         let _ = std::fs::remove_file(paths.perf_data());
     }
-    progress.end(&outcome_phrase(&record));
-    Ok((record, interrupted))
 }
 
 fn outcome_phrase(r: &RunRecord) -> String {

@@ -6,100 +6,21 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::machine::Machine;
-use crate::mode::UnwindMode;
 use crate::process;
 use crate::progress::Progress;
-use crate::record::{Knob, Recording, Sink, Subject};
+use crate::record::{Recording, Subject};
 use crate::report;
 use crate::results::{summary, MeasurementStatus, Results, RunStatus};
 use crate::timestamp;
-use crate::workload::target::{self, TargetChoice};
-use crate::workload::{ProjectDirs, Workload};
 
 mod measurement;
+mod options;
 mod plan;
 mod prepare;
 mod steps;
 
-pub use plan::{Plan, SWEEP_COPY};
-pub use prepare::{predict_recording_bytes, use_fp_builds};
-
-/// Options of `compare`; defaults are those of the reference experiment.
-#[derive(Clone, Debug)]
-pub struct CompareOptions {
-    /// Workload name under `workloads/` or a path to a TOML file. Default: `nbd-null`.
-    pub workload: String,
-    /// Modes to record besides the baseline. Default: fp, dwarf 4K/8K/16K/32K.
-    pub modes: Vec<UnwindMode>,
-    /// Measured time per recording. Default: the workload's (60 s, as in the reference).
-    pub runtime: Option<Duration>,
-    /// Warm-up before each measured window. Default: the workload's.
-    pub ramp: Option<Duration>,
-    /// Rounds of baseline + every mode. Default: 3.
-    pub repeat: usize,
-    /// Sampling frequency in Hz. Default: perf's own (4000 Hz).
-    pub freq: Option<u32>,
-    /// Run folder. Default: `reports/<UTC timestamp>/`.
-    pub out: Option<PathBuf>,
-    /// Keep the perf.data files after analysis. Default: delete them.
-    pub keep_data: bool,
-    /// Raw-device path. Default: auto (kernel NBD where present).
-    pub target: TargetChoice,
-    /// Sinks every mode is recorded with. Default: a file (the reference's setup).
-    pub sinks: Vec<Sink>,
-    /// Knobs tried on every DWARF mode, each as a variant of its own. Default: none.
-    pub knobs: Vec<Knob>,
-    /// Add the stack-size sweep: a dwarf:65528 recording through this sink. Default: none.
-    pub sweep: Option<Sink>,
-    /// Run the frame-pointer builds of nbdkit, libnbd and fio from
-    /// scripts/build-fp-workloads.sh instead of the system's. Default: no.
-    pub fp_built: bool,
-    /// Stop any file-sink recording whose perf.data grows past this. Default: no limit.
-    pub max_data: Option<u64>,
-}
-
-impl Default for CompareOptions {
-    fn default() -> Self {
-        CompareOptions {
-            workload: "nbd-null".into(),
-            modes: crate::mode::parse_mode_list(crate::mode::DEFAULT_MODES)
-                .expect("default modes parse"),
-            runtime: None,
-            ramp: None,
-            repeat: 3,
-            freq: None,
-            out: None,
-            keep_data: false,
-            target: TargetChoice::Auto,
-            sinks: vec![Sink::File],
-            knobs: Vec::new(),
-            sweep: None,
-            fp_built: false,
-            max_data: None,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CompareError {
-    #[error(transparent)]
-    Workload(#[from] crate::workload::WorkloadError),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Doctor(String),
-    #[error(transparent)]
-    Target(#[from] target::TargetError),
-    #[error(transparent)]
-    Program(#[from] crate::workload::program::ProgramError),
-    #[error("cannot use --out {path}: {source}; choose a writable folder")]
-    OutDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Results(#[from] crate::results::ResultsError),
-}
+pub use self::options::{CompareError, CompareOptions};
+pub use self::plan::{Plan, SWEEP_COPY};
 
 /// How a finished comparison went.
 pub struct Outcome {
@@ -173,6 +94,7 @@ pub fn compare(
     let prepare::Prepared {
         run_dir,
         workload,
+        tools,
         runtime,
         ramp,
         programs,
@@ -183,41 +105,18 @@ pub fn compare(
         target,
         mut results,
     } = prepare::prepare(opts, command)?;
-    let recorded = plan.recorded();
-    let refresh = |results: &mut Results, machine: &Machine| {
-        results.machine = machine.clone();
-        results.baseline = summary::baseline(&results.runs);
-        results.modes = plan
-            .entries
-            .iter()
-            .map(|(rec, skip)| {
-                summary::mode_summary(
-                    *rec,
-                    &results.runs,
-                    &results.baseline,
-                    machine.online_cpus,
-                    skip.as_deref(),
-                )
-            })
-            .collect();
-        results.reference = crate::results::reference::compare(&results.modes);
-    };
-    refresh(&mut results, &machine);
+    refresh(&mut results, &plan, &machine);
     save(&results, &run_dir)?;
 
     let sock_dir = SocketDir::create().map_err(|source| CompareError::OutDir {
         path: std::env::temp_dir(),
         source,
     })?;
-    let per_measurement = ramp + runtime + Duration::from_secs(3);
-    let total = opts.repeat * (recorded.len() + 1);
-    let mut progress = make_progress(per_measurement * total as u32);
-    let mut index = 0;
-    let mut interrupted = false;
     let focus = results.workload.focus.clone();
     let ctx = measurement::Context {
         opts,
         workload: &workload,
+        tools: &tools,
         runtime,
         ramp,
         target,
@@ -228,36 +127,7 @@ pub fn compare(
         sock_dir: &sock_dir.0,
         focus: &focus,
     };
-    'rounds: for r in 0..opts.repeat {
-        for subject in round_order(&recorded, r) {
-            index += 1;
-            progress.start(
-                index,
-                total,
-                &format!("repeat {}/{} · {subject}", r + 1, opts.repeat),
-                per_measurement,
-            );
-            let (record, stopped) = measurement::measure_one(
-                &ctx,
-                r,
-                subject,
-                &results.runs,
-                &mut machine,
-                progress.as_mut(),
-            )?;
-            interrupted |= stopped;
-            results.runs.push(record);
-            refresh(&mut results, &machine);
-            save(&results, &run_dir)?;
-            if interrupted || process::interrupted().is_some() {
-                interrupted = true;
-                break 'rounds;
-            }
-        }
-    }
-    progress.finish();
-    drop(progress);
-
+    let interrupted = run_rounds(&ctx, &plan, &mut results, &mut machine, make_progress)?;
     results.status = if interrupted {
         RunStatus::Interrupted
     } else if results
@@ -274,6 +144,71 @@ pub fn compare(
     results.sweep = steps::sweep_report(&results);
     save(&results, &run_dir)?;
     Ok(Outcome { run_dir, results })
+}
+
+/// The summaries of the runs so far: the baseline, every planned recording, the reference.
+fn refresh(results: &mut Results, plan: &Plan, machine: &Machine) {
+    results.machine = machine.clone();
+    results.baseline = summary::baseline(&results.runs);
+    results.modes = plan
+        .entries
+        .iter()
+        .map(|(rec, skip)| {
+            summary::mode_summary(
+                *rec,
+                &results.runs,
+                &results.baseline,
+                machine.online_cpus,
+                skip.as_deref(),
+            )
+        })
+        .collect();
+    results.reference = crate::results::reference::compare(&results.modes);
+}
+
+/// Every repeat of the baseline and the recordings, interleaved, the results written after
+/// each measurement. Returns whether the run was interrupted.
+fn run_rounds(
+    ctx: &measurement::Context<'_>,
+    plan: &Plan,
+    results: &mut Results,
+    machine: &mut Machine,
+    make_progress: &dyn Fn(Duration) -> Box<dyn Progress>,
+) -> Result<bool, CompareError> {
+    let recorded = plan.recorded();
+    let repeat = ctx.opts.repeat;
+    let per_measurement = ctx.ramp + ctx.runtime + Duration::from_secs(3);
+    let total = repeat * (recorded.len() + 1);
+    let mut progress = make_progress(per_measurement * total as u32);
+    let mut index = 0;
+    for r in 0..repeat {
+        for subject in round_order(&recorded, r) {
+            index += 1;
+            progress.start(
+                index,
+                total,
+                &format!("repeat {}/{repeat} · {subject}", r + 1),
+                per_measurement,
+            );
+            let (record, stopped) = measurement::measure_one(
+                ctx,
+                r,
+                subject,
+                &results.runs,
+                machine,
+                progress.as_mut(),
+            )?;
+            results.runs.push(record);
+            refresh(results, plan, machine);
+            save(results, ctx.run_dir)?;
+            if stopped || process::interrupted().is_some() {
+                progress.finish();
+                return Ok(true);
+            }
+        }
+    }
+    progress.finish();
+    Ok(false)
 }
 
 /// Writes results.json and every other export.
@@ -294,14 +229,10 @@ pub fn rerender(run_dir: &Path) -> Result<Results, CompareError> {
     Ok(results)
 }
 
-/// The workload, loaded the way `compare` loads it (for `doctor`).
-pub fn load_workload(name: &str) -> Result<Workload, CompareError> {
-    Ok(ProjectDirs::locate().load_workload(name)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mode::UnwindMode;
 
     #[test]
     fn rounds_rotate_so_every_mode_takes_every_slot() {
@@ -317,16 +248,5 @@ mod tests {
         assert_eq!(round_order(&modes, 0), vec![baseline, fp, dwarf]);
         assert_eq!(round_order(&modes, 1), vec![fp, dwarf, baseline]);
         assert_eq!(round_order(&modes, 3), round_order(&modes, 0));
-    }
-
-    #[test]
-    fn predictions_grow_with_the_stack_copy() {
-        let w = Duration::from_secs(60);
-        let fp = predict_recording_bytes(UnwindMode::Fp, 4000, 2, w);
-        let d4 = predict_recording_bytes(UnwindMode::Dwarf { stack_bytes: 4096 }, 4000, 2, w);
-        let d32 = predict_recording_bytes(UnwindMode::Dwarf { stack_bytes: 32768 }, 4000, 2, w);
-        assert!(fp < d4 && d4 < d32);
-        // Upper bound for 60 s of DWARF 32K on 2 CPUs: above the ~12 GB measured here.
-        assert!(d32 > 12_000_000_000 && d32 < 20_000_000_000, "{d32}");
     }
 }

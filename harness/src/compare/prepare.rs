@@ -4,24 +4,25 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::options::{CompareError, CompareOptions};
 use super::plan::{self, Plan};
-use super::{CompareError, CompareOptions};
 use crate::accuracy::GroundTruth;
 use crate::machine::Machine;
-use crate::mode::UnwindMode;
-use crate::preflight::{self, DoctorOptions};
-use crate::process;
-use crate::record::{Sink, SinkChoice};
+use crate::preflight::{self, Diagnosis, DoctorOptions};
+use crate::process::{self, Tools};
+use crate::record::{predict_recording_bytes, Sink, SinkChoice};
 use crate::results::{Results, RunStatus, Settings, WorkloadInfo, SCHEMA_VERSION};
 use crate::timestamp;
 use crate::workload::program::{self, BuiltProgram};
-use crate::workload::target::{self, TargetKind};
+use crate::workload::target::{self, TargetKind, TargetPlan};
 use crate::workload::{ProjectDirs, Workload, WorkloadKind};
 
 /// What the measurements need, prepared.
 pub(super) struct Prepared {
     pub run_dir: PathBuf,
     pub workload: Workload,
+    /// Where nbdkit and fio come from.
+    pub tools: Tools,
     pub runtime: Duration,
     pub ramp: Duration,
     pub programs: Vec<BuiltProgram>,
@@ -39,42 +40,11 @@ pub(super) fn prepare(
     command: Vec<String>,
 ) -> Result<Prepared, CompareError> {
     let dirs = ProjectDirs::locate();
-    if opts.fp_built {
-        use_fp_builds(&dirs)?;
-    }
+    let tools = dirs.tools(opts.fp_built)?;
     let workload = dirs.load_workload(&opts.workload)?;
-    let runtime = opts.runtime.unwrap_or(workload.runtime);
-    let ramp = opts.ramp.unwrap_or(workload.ramp);
-    if runtime.is_zero() {
-        return Err(CompareError::Invalid(
-            "--runtime must be greater than zero (e.g. --runtime 60s)".into(),
-        ));
-    }
-    if ramp < Duration::from_secs(1) {
-        return Err(CompareError::Invalid(
-            "--ramp must be at least 1s: it covers perf's start-up and fio's warm-up".into(),
-        ));
-    }
-    if opts.repeat == 0 {
-        return Err(CompareError::Invalid("--repeat must be at least 1".into()));
-    }
-    if opts.freq == Some(0) {
-        return Err(CompareError::Invalid(
-            "--freq must be greater than zero".into(),
-        ));
-    }
-
+    let (runtime, ramp) = window(opts, &workload)?;
     let started = SystemTime::now();
-    let run_dir = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| dirs.reports().join(timestamp::folder_stamp(started)));
-    std::fs::create_dir_all(&run_dir).map_err(|source| CompareError::OutDir {
-        path: run_dir.clone(),
-        source,
-    })?;
-    probe_writable(&run_dir)?;
-
+    let run_dir = run_folder(opts, &dirs, started)?;
     let programs = match &workload.kind {
         WorkloadKind::Program { spec, source } => {
             program::build(spec, source, &dirs.build().join("programs"))?
@@ -82,7 +52,7 @@ pub(super) fn prepare(
         WorkloadKind::Nbd { .. } => Vec::new(),
     };
     let truth = workload.ground_truth();
-    let machine = Machine::probe();
+    let machine = Machine::probe(&tools);
     let perf_build = process::capture("perf", &["version", "--build-options"])
         .map(|(_, out, _)| out)
         .unwrap_or_default();
@@ -93,58 +63,187 @@ pub(super) fn prepare(
         opts.sweep,
         &perf_build,
     );
-    let recorded = plan.recorded();
     let freq = effective_freq(opts.freq, &machine);
-    let sizes: Vec<u64> = recorded
+    let doctor = DoctorOptions {
+        workload: Some(&workload),
+        tools: &tools,
+        programs: programs
+            .iter()
+            .map(|p| (p.comm.clone(), p.path.clone()))
+            .collect(),
+        modes: opts.modes.clone(),
+        out_dir: Some(run_dir.clone()),
+        predicted_bytes: 0,
+        predicted_min_bytes: 0,
+        audit: true,
+    };
+    let diagnosis = check_machine(opts, doctor, &plan, &machine, freq, runtime)?;
+    let target_plan = target::plan(opts.target)?;
+    let results = Results {
+        schema_version: SCHEMA_VERSION,
+        tool: format!("unwindbench {}", env!("CARGO_PKG_VERSION")),
+        status: RunStatus::Running,
+        started_at: timestamp::rfc3339(started),
+        finished_at: None,
+        command,
+        machine: machine.clone(),
+        workload: workload_info(&workload, runtime, ramp, &target_plan),
+        settings: settings(opts),
+        baseline: Default::default(),
+        modes: Vec::new(),
+        runs: Vec::new(),
+        doctor: diagnosis,
+        notes: notes(opts, &machine, &target_plan, &tools),
+        reference: None,
+        sweep: None,
+    };
+    Ok(Prepared {
+        run_dir,
+        workload,
+        tools,
+        runtime,
+        ramp,
+        programs,
+        truth,
+        machine,
+        plan,
+        freq,
+        target: target_plan.kind,
+        results,
+    })
+}
+
+/// The measured window and the ramp before it, and the other numbers that must be sane.
+fn window(
+    opts: &CompareOptions,
+    workload: &Workload,
+) -> Result<(Duration, Duration), CompareError> {
+    let runtime = opts.runtime.unwrap_or(workload.runtime);
+    let ramp = opts.ramp.unwrap_or(workload.ramp);
+    let invalid = |why: &str| Err(CompareError::Invalid(why.into()));
+    if runtime.is_zero() {
+        return invalid("--runtime must be greater than zero (e.g. --runtime 60s)");
+    }
+    if ramp < Duration::from_secs(1) {
+        return invalid("--ramp must be at least 1s: it covers perf's start-up and fio's warm-up");
+    }
+    if opts.repeat == 0 {
+        return invalid("--repeat must be at least 1");
+    }
+    if opts.freq == Some(0) {
+        return invalid("--freq must be greater than zero");
+    }
+    Ok((runtime, ramp))
+}
+
+/// The run folder, created and known to be writable.
+fn run_folder(
+    opts: &CompareOptions,
+    dirs: &ProjectDirs,
+    started: SystemTime,
+) -> Result<PathBuf, CompareError> {
+    let run_dir = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| dirs.reports().join(timestamp::folder_stamp(started)));
+    std::fs::create_dir_all(&run_dir).map_err(|source| CompareError::OutDir {
+        path: run_dir.clone(),
+        source,
+    })?;
+    probe_writable(&run_dir)?;
+    Ok(run_dir)
+}
+
+/// The doctor's checks, with the disk the planned file recordings need: the largest of
+/// them at once (all of them with --keep-data), and the smallest, which must fit.
+fn check_machine(
+    opts: &CompareOptions,
+    mut doctor: DoctorOptions<'_>,
+    plan: &Plan,
+    machine: &Machine,
+    freq: u32,
+    runtime: Duration,
+) -> Result<Diagnosis, CompareError> {
+    let sizes: Vec<u64> = plan
+        .recorded()
         .iter()
         .filter(|r| r.sink == Sink::File)
         .map(|r| {
-            predict_recording_bytes(
-                r.mode,
-                freq,
-                machine.online_cpus,
-                runtime + Duration::from_secs(1),
-            )
+            let window = runtime + Duration::from_secs(1);
+            predict_recording_bytes(r.mode, freq, machine.online_cpus, window)
         })
         .collect();
-    let predicted = if opts.keep_data {
+    doctor.predicted_bytes = if opts.keep_data {
         sizes.iter().sum::<u64>() * opts.repeat as u64
     } else {
         sizes.iter().copied().max().unwrap_or(0)
     };
-    let diagnosis = preflight::diagnose(
-        &DoctorOptions {
-            workload: Some(&workload),
-            programs: programs
-                .iter()
-                .map(|p| (p.comm.clone(), p.path.clone()))
-                .collect(),
-            modes: opts.modes.clone(),
-            out_dir: Some(run_dir.clone()),
-            predicted_bytes: predicted,
-            predicted_min_bytes: sizes.iter().copied().min().unwrap_or(0),
-            audit: true,
-        },
-        &machine,
-    );
-    if let Some(summary) = diagnosis.failure_summary() {
-        return Err(CompareError::Doctor(summary));
+    doctor.predicted_min_bytes = sizes.iter().copied().min().unwrap_or(0);
+    let diagnosis = preflight::diagnose(&doctor, machine);
+    match diagnosis.failure_summary() {
+        Some(summary) => Err(CompareError::Doctor(summary)),
+        None => Ok(diagnosis),
     }
-    let target_plan = target::plan(opts.target)?;
+}
 
+fn workload_info(
+    workload: &Workload,
+    runtime: Duration,
+    ramp: Duration,
+    target: &TargetPlan,
+) -> WorkloadInfo {
+    let (server, fio_job, program) = match &workload.kind {
+        WorkloadKind::Nbd { server, job } => (Some(server.clone()), Some(job.path.clone()), None),
+        WorkloadKind::Program { spec, .. } => (None, None, Some(spec.clone())),
+    };
+    WorkloadInfo {
+        name: workload.name.clone(),
+        description: workload.description.clone(),
+        server,
+        fio_job,
+        program,
+        focus: workload.focus(),
+        runtime_s: runtime.as_secs_f64(),
+        ramp_s: ramp.as_secs_f64(),
+        target: target.kind,
+        kernel_nbd_skipped: target.kernel_nbd_skipped.clone(),
+    }
+}
+
+fn settings(opts: &CompareOptions) -> Settings {
+    Settings {
+        modes: opts.modes.iter().map(|m| m.to_string()).collect(),
+        sinks: opts.sinks.clone(),
+        knobs: opts.knobs.iter().map(|k| k.to_string()).collect(),
+        sweep: opts.sweep.is_some(),
+        fp_built: opts.fp_built,
+        repeat: opts.repeat,
+        freq: opts.freq,
+        sink: SinkChoice::of(&opts.sinks),
+        keep_data: opts.keep_data,
+    }
+}
+
+/// What a reader must know to read the figures right.
+fn notes(
+    opts: &CompareOptions,
+    machine: &Machine,
+    target: &TargetPlan,
+    tools: &Tools,
+) -> Vec<String> {
     let mut notes = Vec::new();
     if !machine.hardware_pmu {
         notes.push("This machine has no hardware PMU: perf sampled with the software cpu-clock event. Compare ratios within this run, not absolute figures across machines.".to_string());
     }
-    if let Some(why) = &target_plan.kernel_nbd_skipped {
-        if target_plan.kind == TargetKind::NbdEngine {
+    if let Some(why) = &target.kernel_nbd_skipped {
+        if target.kind == TargetKind::NbdEngine {
             notes.push(format!("fio drove the server through its nbd engine; the kernel NBD device was not used: {why}."));
         }
     }
     if opts.fp_built {
         let rebuilt: Vec<&str> = ["nbdkit", "fio"]
             .into_iter()
-            .filter(|t| process::resolve(t).is_absolute())
+            .filter(|t| tools.is_rebuilt(t))
             .collect();
         notes.push(format!(
             "--fp-built: {} rebuilt with frame pointers by scripts/build-fp-workloads.sh (with libnbd); {}libc is the system's, without frame pointers.",
@@ -158,88 +257,7 @@ pub(super) fn prepare(
         );
     }
     notes.push("lost events = max(sum of LOST records, perf's end-of-run LOST_SAMPLES counters) + kernel LOST_SAMPLES: perf 6.x reports the same drops both ways, so they are not added.".into());
-
-    let results = Results {
-        schema_version: SCHEMA_VERSION,
-        tool: format!("unwindbench {}", env!("CARGO_PKG_VERSION")),
-        status: RunStatus::Running,
-        started_at: timestamp::rfc3339(started),
-        finished_at: None,
-        command,
-        machine: machine.clone(),
-        workload: WorkloadInfo {
-            name: workload.name.clone(),
-            description: workload.description.clone(),
-            server: match &workload.kind {
-                WorkloadKind::Nbd { server, .. } => Some(server.clone()),
-                WorkloadKind::Program { .. } => None,
-            },
-            fio_job: match &workload.kind {
-                WorkloadKind::Nbd { job, .. } => Some(job.path.clone()),
-                WorkloadKind::Program { .. } => None,
-            },
-            program: match &workload.kind {
-                WorkloadKind::Program { spec, .. } => Some(spec.clone()),
-                WorkloadKind::Nbd { .. } => None,
-            },
-            focus: workload.focus(),
-            runtime_s: runtime.as_secs_f64(),
-            ramp_s: ramp.as_secs_f64(),
-            target: target_plan.kind,
-            kernel_nbd_skipped: target_plan.kernel_nbd_skipped.clone(),
-        },
-        settings: Settings {
-            modes: opts.modes.iter().map(|m| m.to_string()).collect(),
-            sinks: opts.sinks.clone(),
-            knobs: opts.knobs.iter().map(|k| k.to_string()).collect(),
-            sweep: opts.sweep.is_some(),
-            fp_built: opts.fp_built,
-            repeat: opts.repeat,
-            freq: opts.freq,
-            sink: SinkChoice::of(&opts.sinks),
-            keep_data: opts.keep_data,
-        },
-        baseline: Default::default(),
-        modes: Vec::new(),
-        runs: Vec::new(),
-        doctor: diagnosis,
-        notes,
-        reference: None,
-        sweep: None,
-    };
-    Ok(Prepared {
-        run_dir,
-        workload,
-        runtime,
-        ramp,
-        programs,
-        truth,
-        machine,
-        plan,
-        freq,
-        target: target_plan.kind,
-        results,
-    })
-}
-
-/// Bytes a recording of `mode` may write in `window`: an upper bound from the sampling rate
-/// (every CPU sampled at the full frequency) and the record size the mode implies.
-pub fn predict_recording_bytes(mode: UnwindMode, freq: u32, cpus: usize, window: Duration) -> u64 {
-    // header + ip/tid/time/addr/id/cpu/period
-    let base = 72u64;
-    let per_sample = base
-        + match mode {
-            UnwindMode::None => 0,
-            // kernel + user return addresses, ~32 frames
-            UnwindMode::Fp => 8 * 34,
-            // kernel callchain, 20 user registers, stack size + copy + dynamic size
-            UnwindMode::Dwarf { stack_bytes } => 8 * 18 + 8 + 20 * 8 + 16 + u64::from(stack_bytes),
-            // callchain plus 32 branch entries of 24 bytes
-            UnwindMode::Lbr => 8 * 34 + 8 + 32 * 24,
-        };
-    let samples = u64::from(freq) * cpus as u64 * window.as_secs().max(1);
-    // Non-sample records (mmap, comm, ...) and perf's header: 10% on top.
-    samples * per_sample * 11 / 10
+    notes
 }
 
 /// perf's default frequency, as capped by the kernel.
@@ -257,21 +275,5 @@ fn probe_writable(dir: &Path) -> Result<(), CompareError> {
         source,
     })?;
     let _ = std::fs::remove_file(probe);
-    Ok(())
-}
-
-/// Points the harness at the frame-pointer builds of scripts/build-fp-workloads.sh.
-pub fn use_fp_builds(dirs: &ProjectDirs) -> Result<(), CompareError> {
-    let bin = dirs.build().join("fp/prefix/bin");
-    // fio (with the rebuilt libnbd) is what the script can always build; nbdkit's source is
-    // not fetchable from every mirror, and the system's nbdkit then stays in use.
-    if !bin.join("fio").is_file() {
-        return Err(CompareError::Invalid(format!(
-            "--fp-built: {} not found; build it first with scripts/build-fp-workloads.sh",
-            bin.join("fio").display()
-        )));
-    }
-    // A second call (tests running several comparisons) keeps the first folder: the same.
-    let _ = process::set_tool_dir(bin);
     Ok(())
 }

@@ -17,7 +17,8 @@ use crate::results::{MeasurementStatus, Metric, Results, RunAnalysis, RunRecord}
 use crate::sweep::{SweepCheck, SweepReport};
 use crate::units::human_bytes;
 
-use super::predict_recording_bytes;
+use super::plan::SWEEP_COPY;
+use crate::record::predict_recording_bytes;
 
 /// fio sums its jobs' rates; when the jobs did not run at the same time (on a busy 2-CPU
 /// machine some start seconds late), that sum over-counts, and fio's elapsed time shows it.
@@ -155,10 +156,7 @@ pub fn read_analysis(
         distinct_stacks: a.distinct_stacks,
         missing_modules: a.missing_modules.len(),
         kernel_symbols: a.kernel_symbols,
-        sweep: a
-            .sweep
-            .clone()
-            .filter(|s| s.copy_bytes >= super::SWEEP_COPY),
+        sweep: a.sweep.clone().filter(|s| s.copy_bytes >= SWEEP_COPY),
         accuracy: a.accuracy.clone(),
     };
     Ok((a.records, analysis))

@@ -15,7 +15,7 @@ use super::measured::{MeasureError, MeasurePaths, Measured};
 use super::perf::PerfOptions;
 use super::profiler::Profiler;
 use super::Recording;
-use crate::process::{self, CpuTimes};
+use crate::process::{self, CpuTimes, Tools};
 use crate::workload::fio::{self, FioResult};
 use crate::workload::program::{self, BuiltProgram};
 use crate::workload::server;
@@ -26,6 +26,8 @@ use crate::workload::{fio::JobTemplate, Workload, WorkloadKind};
 /// Everything one measurement needs to know.
 pub struct MeasureSpec<'a> {
     pub workload: &'a Workload,
+    /// Where nbdkit and fio come from.
+    pub tools: &'a Tools,
     pub runtime: Duration,
     pub ramp: Duration,
     pub target: TargetKind,
@@ -67,7 +69,7 @@ fn measure_nbd(
     paths: &MeasurePaths,
     on_phase: &mut dyn FnMut(&str),
 ) -> Result<Measured, MeasureError> {
-    let mut server = server::start(server_spec, spec.sock_dir, &paths.nbdkit_log())?;
+    let mut server = server::start(spec.tools, server_spec, spec.sock_dir, &paths.nbdkit_log())?;
     // Dropped (detached) before the server is stopped, on every path.
     let kernel_device = match spec.target {
         TargetKind::KernelNbd => Some(target::attach_kernel_device(
@@ -91,7 +93,7 @@ fn measure_nbd(
     })?;
 
     let mut profiler = Profiler::start(spec.recording, &spec.perf, spec.ramp, paths)?;
-    let mut fio_cmd = process::command(
+    let mut fio_cmd = spec.tools.command(
         "fio",
         &[
             "--output-format=json".to_string(),

@@ -273,6 +273,31 @@ impl FromStr for Subject {
 
 serde_as_text!(Subject);
 
+/// Bytes a recording of `mode` may write in `window`: an upper bound from the sampling rate
+/// (every CPU sampled at the full frequency) and the record size the mode implies.
+pub fn predict_recording_bytes(
+    mode: UnwindMode,
+    freq: u32,
+    cpus: usize,
+    window: std::time::Duration,
+) -> u64 {
+    // header + ip/tid/time/addr/id/cpu/period
+    let base = 72u64;
+    let per_sample = base
+        + match mode {
+            UnwindMode::None => 0,
+            // kernel + user return addresses, ~32 frames
+            UnwindMode::Fp => 8 * 34,
+            // kernel callchain, 20 user registers, stack size + copy + dynamic size
+            UnwindMode::Dwarf { stack_bytes } => 8 * 18 + 8 + 20 * 8 + 16 + u64::from(stack_bytes),
+            // callchain plus 32 branch entries of 24 bytes
+            UnwindMode::Lbr => 8 * 34 + 8 + 32 * 24,
+        };
+    let samples = u64::from(freq) * cpus as u64 * window.as_secs().max(1);
+    // Non-sample records (mmap, comm, ...) and perf's header: 10% on top.
+    samples * per_sample * 11 / 10
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,5 +376,16 @@ mod tests {
             Sink::File
         );
         assert!(serde_json::from_str::<Sink>(r#""tape""#).is_err());
+    }
+
+    #[test]
+    fn predictions_grow_with_the_stack_copy() {
+        let w = std::time::Duration::from_secs(60);
+        let fp = predict_recording_bytes(UnwindMode::Fp, 4000, 2, w);
+        let d4 = predict_recording_bytes(UnwindMode::Dwarf { stack_bytes: 4096 }, 4000, 2, w);
+        let d32 = predict_recording_bytes(UnwindMode::Dwarf { stack_bytes: 32768 }, 4000, 2, w);
+        assert!(fp < d4 && d4 < d32);
+        // Upper bound for 60 s of DWARF 32K on 2 CPUs: above the ~12 GB measured here.
+        assert!(d32 > 12_000_000_000 && d32 < 20_000_000_000, "{d32}");
     }
 }

@@ -40,6 +40,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::process::Tools;
 use crate::units::parse_duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +64,8 @@ pub enum WorkloadError {
     Invalid { path: PathBuf, message: String },
     #[error("fio job {path}: {message}")]
     Job { path: PathBuf, message: String },
+    #[error("--fp-built: {0} not found; build it first with scripts/build-fp-workloads.sh")]
+    NoFpBuild(PathBuf),
 }
 
 /// The server half of a workload.
@@ -226,6 +229,21 @@ impl ProjectDirs {
     /// Where the harness builds things (programs of program workloads); not committed.
     pub fn build(&self) -> PathBuf {
         self.root.join("build")
+    }
+
+    /// The workload's programs: the system's, or with `fp_built` the frame-pointer builds of
+    /// scripts/build-fp-workloads.sh where it made them.
+    pub fn tools(&self, fp_built: bool) -> Result<Tools, WorkloadError> {
+        if !fp_built {
+            return Ok(Tools::system());
+        }
+        let bin = self.build().join("fp/prefix/bin");
+        // fio (with the rebuilt libnbd) is what the script can always build; nbdkit's source
+        // is not fetchable from every mirror, and the system's nbdkit then stays in use.
+        if !bin.join("fio").is_file() {
+            return Err(WorkloadError::NoFpBuild(bin.join("fio")));
+        }
+        Ok(Tools::preferring(bin))
     }
 
     /// Names of the workloads under `workloads/`, sorted.

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::ServerSpec;
-use crate::process::{self, Child, ProcessError};
+use crate::process::{self, Child, ProcessError, Tools};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -80,12 +80,17 @@ pub struct Server {
 
 /// Starts nbdkit serving `spec` on a Unix socket in `sock_dir`, logging to `log`, and waits
 /// until it accepts connections.
-pub fn start(spec: &ServerSpec, sock_dir: &Path, log: &Path) -> Result<Server, ServerError> {
+pub fn start(
+    tools: &Tools,
+    spec: &ServerSpec,
+    sock_dir: &Path,
+    log: &Path,
+) -> Result<Server, ServerError> {
     let socket = sock_dir.join("nbd.sock");
     let pidfile = sock_dir.join("nbdkit.pid");
     let _ = std::fs::remove_file(&socket);
     let _ = std::fs::remove_file(&pidfile);
-    let mut cmd = process::command("nbdkit", &nbdkit_args(spec, &socket, &pidfile));
+    let mut cmd = tools.command("nbdkit", &nbdkit_args(spec, &socket, &pidfile));
     let log_io = |source| ServerError::Io {
         path: log.to_path_buf(),
         source,

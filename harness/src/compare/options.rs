@@ -1,0 +1,85 @@
+//! What a comparison is asked to do, and how it can fail.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::mode::UnwindMode;
+use crate::record::{Knob, Sink};
+use crate::workload::target::{self, TargetChoice};
+
+/// Options of `compare`; defaults are those of the reference experiment.
+#[derive(Clone, Debug)]
+pub struct CompareOptions {
+    /// Workload name under `workloads/` or a path to a TOML file. Default: `nbd-null`.
+    pub workload: String,
+    /// Modes to record besides the baseline. Default: fp, dwarf 4K/8K/16K/32K.
+    pub modes: Vec<UnwindMode>,
+    /// Measured time per recording. Default: the workload's (60 s, as in the reference).
+    pub runtime: Option<Duration>,
+    /// Warm-up before each measured window. Default: the workload's.
+    pub ramp: Option<Duration>,
+    /// Rounds of baseline + every mode. Default: 3.
+    pub repeat: usize,
+    /// Sampling frequency in Hz. Default: perf's own (4000 Hz).
+    pub freq: Option<u32>,
+    /// Run folder. Default: `reports/<UTC timestamp>/`.
+    pub out: Option<PathBuf>,
+    /// Keep the perf.data files after analysis. Default: delete them.
+    pub keep_data: bool,
+    /// Raw-device path. Default: auto (kernel NBD where present).
+    pub target: TargetChoice,
+    /// Sinks every mode is recorded with. Default: a file (the reference's setup).
+    pub sinks: Vec<Sink>,
+    /// Knobs tried on every DWARF mode, each as a variant of its own. Default: none.
+    pub knobs: Vec<Knob>,
+    /// Add the stack-size sweep: a dwarf:65528 recording through this sink. Default: none.
+    pub sweep: Option<Sink>,
+    /// Run the frame-pointer builds of nbdkit, libnbd and fio from
+    /// scripts/build-fp-workloads.sh instead of the system's. Default: no.
+    pub fp_built: bool,
+    /// Stop any file-sink recording whose perf.data grows past this. Default: no limit.
+    pub max_data: Option<u64>,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            workload: "nbd-null".into(),
+            modes: crate::mode::parse_mode_list(crate::mode::DEFAULT_MODES)
+                .expect("default modes parse"),
+            runtime: None,
+            ramp: None,
+            repeat: 3,
+            freq: None,
+            out: None,
+            keep_data: false,
+            target: TargetChoice::Auto,
+            sinks: vec![Sink::File],
+            knobs: Vec::new(),
+            sweep: None,
+            fp_built: false,
+            max_data: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(transparent)]
+    Workload(#[from] crate::workload::WorkloadError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Doctor(String),
+    #[error(transparent)]
+    Target(#[from] target::TargetError),
+    #[error(transparent)]
+    Program(#[from] crate::workload::program::ProgramError),
+    #[error("cannot use --out {path}: {source}; choose a writable folder")]
+    OutDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Results(#[from] crate::results::ResultsError),
+}
