@@ -10,7 +10,6 @@ use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use linux_perf_data::linux_perf_event_reader::SampleFormat;
 use serde::{Deserialize, Serialize};
 
 use crate::binary::{FileFinder, ModuleTable};
@@ -25,6 +24,8 @@ use crate::unwind::bottoms::BottomIndex;
 mod name;
 mod pass;
 pub mod summary;
+
+pub use crate::perfdata::Recorded;
 use pass::{Context, Pass, Share};
 
 /// The running kernel's symbols.
@@ -83,18 +84,6 @@ impl AnalyzeOptions {
     }
 }
 
-/// How the recording collected stacks, read from its event attributes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Recorded {
-    /// No call graph.
-    None,
-    /// Kernel callchains (frame pointers, or LBR).
-    Callchain,
-    /// Registers and `stack_bytes` of user stack per sample.
-    Dwarf { stack_bytes: u32 },
-}
-
 /// Everything `analyze` found: `stats.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Analysis {
@@ -148,22 +137,6 @@ pub enum AnalyzeError {
     },
 }
 
-fn recorded_mode(data: &PerfData) -> Recorded {
-    let Some(attr) = data.first_attr() else {
-        return Recorded::None;
-    };
-    let format = attr.sample_format;
-    if format.contains(SampleFormat::STACK_USER) && format.contains(SampleFormat::REGS_USER) {
-        Recorded::Dwarf {
-            stack_bytes: attr.sample_stack_user,
-        }
-    } else if format.contains(SampleFormat::CALLCHAIN) {
-        Recorded::Callchain
-    } else {
-        Recorded::None
-    }
-}
-
 /// Opens the input: a path, or stdin for `-`.
 pub fn open_input(input: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
     if input == Path::new("-") {
@@ -199,7 +172,7 @@ pub struct Unwound {
 pub fn unwind(opts: &AnalyzeOptions) -> Result<Unwound, AnalyzeError> {
     let started = Instant::now();
     let mut data = open_input(&opts.input, opts.partial)?;
-    let recorded = recorded_mode(&data);
+    let recorded = data.recorded();
     let finder = FileFinder::new(opts.buildid_dir.clone(), opts.search.clone());
     let bottoms = BottomIndex::default();
     let ctx = Context {

@@ -14,12 +14,11 @@ use linux_perf_data::linux_perf_event_reader::{
 };
 use linux_perf_data::{Endianness, PerfFileRecord};
 
-use super::Recorded;
 use crate::binary::{FileFinder, ModuleTable};
 use crate::fold::{FrameKey, StackTable};
 use crate::perfdata::address_space::{AddressSpaces, Mapping};
 use crate::perfdata::stats::StatsCollector;
-use crate::perfdata::{self, PerfData, PerfDataError};
+use crate::perfdata::{self, PerfData, PerfDataError, Recorded};
 use crate::sweep::SweepCollector;
 use crate::unwind::bottoms::{BottomIndex, ModuleBottoms};
 use crate::unwind::callchain;

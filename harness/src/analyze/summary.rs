@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use super::{Analysis, Recorded};
+use super::Analysis;
+use crate::perfdata::Recorded;
 
 /// The human summary `analyze` prints.
 pub fn analysis_summary(a: &Analysis, out: &Path) -> String {

@@ -30,7 +30,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::binary::BuildId;
-use linux_perf_data::linux_perf_event_reader::{PerfEventAttr, PerfEventType, SoftwareCounterType};
+use linux_perf_data::linux_perf_event_reader::{
+    PerfEventAttr, PerfEventType, SampleFormat, SoftwareCounterType,
+};
 use linux_perf_data::{Endianness, PerfFile, PerfFileReader, PerfFileRecord, PerfRecordIter};
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +83,18 @@ enum Iter {
 pub enum Format {
     File,
     Pipe,
+}
+
+/// How the recording collected stacks, read from its event attributes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Recorded {
+    /// No call graph.
+    None,
+    /// Kernel callchains (frame pointers, or LBR).
+    Callchain,
+    /// Registers and `stack_bytes` of user stack per sample.
+    Dwarf { stack_bytes: u32 },
 }
 
 /// An open perf.data stream.
@@ -390,6 +404,23 @@ impl PerfData {
                 d.reason
             )
         })
+    }
+
+    /// How the recording collected stacks, from its sampling event's attributes.
+    pub fn recorded(&self) -> Recorded {
+        let Some(attr) = self.first_attr() else {
+            return Recorded::None;
+        };
+        let format = attr.sample_format;
+        if format.contains(SampleFormat::STACK_USER) && format.contains(SampleFormat::REGS_USER) {
+            Recorded::Dwarf {
+                stack_bytes: attr.sample_stack_user,
+            }
+        } else if format.contains(SampleFormat::CALLCHAIN) {
+            Recorded::Callchain
+        } else {
+            Recorded::None
+        }
     }
 
     /// The attributes of the first event (the sampling event).

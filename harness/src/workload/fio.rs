@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::WorkloadError;
 use super::target::Target;
-use super::WorkloadError;
 
 /// Options the harness owns: the target (so every job hits the raw NBD device, never a
 /// filesystem) and anything that would run commands. A job template may not set them.

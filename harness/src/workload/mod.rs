@@ -30,10 +30,14 @@
 //! Only these documented fields reach nbdkit, fio or the compiler, and each is checked, so a
 //! workload file cannot smuggle options into the commands the harness runs.
 
+pub mod error;
 pub mod fio;
 pub mod program;
 pub mod server;
 pub mod target;
+
+pub use self::error::WorkloadError;
+pub use self::server::ServerSpec;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,45 +46,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::process::Tools;
 use crate::units::parse_duration;
-
-#[derive(Debug, thiserror::Error)]
-pub enum WorkloadError {
-    #[error(
-        "unknown workload `{name}`; known workloads: {known} (or pass a path to a .toml file)"
-    )]
-    Unknown { name: String, known: String },
-    #[error("cannot read workload {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("malformed workload {path}:{line}: {message}")]
-    Malformed {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-    #[error("workload {path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-    #[error("fio job {path}: {message}")]
-    Job { path: PathBuf, message: String },
-    #[error("--fp-built: {0} not found; build it first with scripts/build-fp-workloads.sh")]
-    NoFpBuild(PathBuf),
-}
-
-/// The server half of a workload.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSpec {
-    /// nbdkit plugin name, e.g. `null`, `memory`.
-    pub plugin: String,
-    /// Plugin parameters, passed after the plugin name.
-    #[serde(default)]
-    pub args: Vec<String>,
-    /// nbdkit filters (`--filter=NAME`), outermost first. Default: none.
-    #[serde(default)]
-    pub filters: Vec<String>,
-}
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -3,8 +3,22 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::ServerSpec;
 use crate::process::{self, Child, ProcessError, Tools};
+use serde::{Deserialize, Serialize};
+
+/// The server half of a workload.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    /// nbdkit plugin name, e.g. `null`, `memory`.
+    pub plugin: String,
+    /// Plugin parameters, passed after the plugin name.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// nbdkit filters (`--filter=NAME`), outermost first. Default: none.
+    #[serde(default)]
+    pub filters: Vec<String>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
