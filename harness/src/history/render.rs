@@ -6,9 +6,27 @@ use std::fmt::Write as _;
 use plotters::prelude::*;
 
 use super::detect::Verdict;
-use super::History;
+use super::model::{Flag, History};
 use crate::report::html::esc;
 use crate::results::metric::{self, Metric, Unit};
+
+impl Flag {
+    pub fn line(&self) -> String {
+        format!(
+            "REGRESSION {} / {} / {}: {} {} against a baseline of {}{} (run {})",
+            self.host,
+            self.workload,
+            self.mode,
+            self.metric,
+            value(self.metric, self.latest),
+            value(self.metric, self.baseline),
+            self.change_relative
+                .map(|c| format!(" ({:+.0}%)", c * 100.0))
+                .unwrap_or_default(),
+            self.run.display()
+        )
+    }
+}
 
 /// A metric's value as people read it.
 pub fn value(metric: Metric, v: f64) -> String {
