@@ -73,7 +73,8 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
     value.checked_mul(1u64 << shift).ok_or_else(bad)
 }
 
-/// `1536` -> `1.5 KiB`; figures in tables use decimal MB (see [`megabytes`]) like the reference.
+/// `1536` -> `1.5 KiB`, for messages; the reports' tables give decimal MB like the reference
+/// (see `report::format::megabytes`).
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
@@ -87,11 +88,6 @@ pub fn human_bytes(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
-}
-
-/// Bytes as decimal megabytes, the unit of the reference table ("934 MB").
-pub fn megabytes(bytes: f64) -> f64 {
-    bytes / 1e6
 }
 
 /// Seconds as `1m05s` / `42s` for progress and messages.

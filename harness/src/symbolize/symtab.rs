@@ -3,7 +3,7 @@
 //! `perf script` names a user frame from the module's symbol table, or from its separate
 //! debug file's when the module is a stripped distro library; never from DWARF. Where several
 //! symbols start at one address (glibc's `read` has six: `read`, `__read`, `__libc_read`,
-//! `__GI___libc_read`, ...) it keeps one by a fixed preference ([`preference`]), and calls
+//! `__GI___libc_read`, ...) it keeps one by a fixed preference ([`prefers`]), and calls
 //! through the PLT get `name@plt` symbols of their own. Naming frames the same way keeps our
 //! folded stacks comparable with perf's: with DWARF names, only 44% of the weight of a
 //! frame-pointer nbd recording matched `perf script` (`__libc_send` where perf says `__send`).
