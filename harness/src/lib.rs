@@ -3,47 +3,67 @@
 //! The data flow, one module per stage:
 //!
 //! ```text
-//! preflight -> workload -> record -> parse -> unwind -> symbolize -> fold -> report
+//! preflight -> workload -> record -> perfdata -> unwind -> symbolize -> fold -> results -> report -> history
+//!                                       binary: the files the recording maps, for unwind and symbolize
+//!                                       sweep, accuracy: figures taken along unwind and fold
 //! ```
 //!
 //! - [`preflight`] (`doctor`): perf, permissions, PMU, nbdkit, fio and its nbd engine, kernel
-//!   NBD, disk, and a frame-pointer [`audit`] of the workload's binaries.
+//!   NBD, disk, and a frame-pointer [`audit`] of the workload's binaries; [`machine`] is what
+//!   it probed.
 //! - [`workload`]: workload TOML files, the nbdkit server, fio jobs and their JSON results,
-//!   raw-device targets.
-//! - [`record`]: `perf record -a` per [`mode`], the measured window, CPU accounting.
+//!   raw-device targets, programs with known stacks.
+//! - [`record`]: `perf record -a` per [`mode`] around the measured window, CPU accounting;
+//!   what one measurement gives.
 //! - [`perfdata`]: perf.data (file and pipe format) read natively: record counts, lost data,
-//!   samples per comm.
-//! - [`unwind`]: frames of each sample: kernel callchains split at context markers, DWARF
-//!   user stacks unwound with framehop over per-process address spaces.
-//! - [`symbolize`]: blazesym by file offset, kallsyms for the kernel.
-//! - [`fold`]: folded stacks, stack completeness and depth per process.
-//! - [`report`]: `results.json`, the table, `report.md`, flame graphs.
-//! - [`analyze`] runs parse to fold on one perf.data; [`compare`] runs the whole flow;
-//!   [`process`] guarantees no child outlives the run.
+//!   address spaces over time.
+//! - [`binary`]: the ELF files mapped, found and checked by build id, parsed once.
+//! - [`unwind`]: the frames of each sample, as file offsets: kernel callchains, DWARF user
+//!   stacks unwound with framehop, and where stacks end.
+//! - [`symbolize`]: names for frames, from symbol tables as perf names them, and kallsyms.
+//! - [`fold`]: folded stacks, stack completeness and depth per process (data only).
+//! - [`sweep`]: how large the DWARF copy must be, from one largest-copy recording;
+//!   [`accuracy`]: stacks scored against a program's known chains.
+//! - [`analyze`] runs perfdata to fold on one recording (reading, unwinding, naming,
+//!   folding, as stages).
+//! - [`results`]: `results.json`, the model: every figure over the repeats, once, by
+//!   metric; the reference comparison.
+//! - [`report`]: rendering only: the table, `report.md`, `report.html`, charts, flame graphs.
+//! - [`history`]: many runs, many hosts: trends and noise-aware regressions.
+//! - [`compare`] runs the whole flow (and `sweep`); [`cli`] turns arguments into its options.
+//!
+//! Used throughout: [`process`] (no child outlives the run), [`progress`], [`units`],
+//! [`timestamp`], [`fasthash`], [`files`].
 
+// What is measured, and the check before it.
+pub mod mode;
+pub mod machine;
+pub mod audit;
+pub mod preflight;
+pub mod workload;
+// Measuring.
+pub mod record;
+// Reading a recording, stage by stage.
+pub mod perfdata;
+pub mod binary;
+pub mod unwind;
+pub mod symbolize;
+pub mod fold;
+pub mod sweep;
 pub mod accuracy;
 pub mod analyze;
-pub mod audit;
-pub mod binary;
-pub mod cli;
-pub mod compare;
-pub mod fasthash;
-pub mod files;
-pub mod fold;
+// The figures, and what is made of them.
+pub mod results;
+pub mod report;
 pub mod history;
-pub mod machine;
-pub mod mode;
-pub mod perfdata;
-pub mod preflight;
+// The whole flow, and the command line.
+pub mod compare;
+pub mod cli;
+// Used throughout.
 pub mod process;
 pub mod progress;
-pub mod record;
-pub mod report;
-pub mod results;
-mod serde_text;
-pub mod sweep;
-pub mod symbolize;
-pub mod timestamp;
 pub mod units;
-pub mod unwind;
-pub mod workload;
+pub mod timestamp;
+pub mod fasthash;
+pub mod files;
+mod serde_text;
