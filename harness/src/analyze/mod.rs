@@ -1,9 +1,11 @@
 //! `analyze`: one perf.data (file or pipe stream) to folded stacks, a flame graph and
 //! `stats.json`, without `perf script`.
 //!
-//! One pass over the records in time order (or several in parallel, see [`pass`]):
-//! statistics, address spaces, unwinding and interning of stacks as they come; then one
-//! naming pass over the distinct frames; then the outputs.
+//! In stages: [`unwind`] reads the records in time order (in one pass, or several in
+//! parallel, see [`pass`]) for statistics, address spaces, unwinding and interning of stacks
+//! as they come; [`Unwound::name_frames`] names each distinct frame once ([`name`]); the
+//! stack table is folded ([`crate::fold`]); then the outputs. [`summary`] is what the
+//! command prints.
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Read};

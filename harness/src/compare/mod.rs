@@ -1,6 +1,10 @@
 //! `compare`: the unprofiled baseline plus one recording per unwinding mode, repeated with the
 //! modes interleaved, each recording read back for its statistics, results written after every
 //! measurement so that a crash or Ctrl-C loses at most the one in flight.
+//!
+//! [`options`] is what it is asked, [`prepare`] everything before the first measurement,
+//! [`plan`] the recordings, [`measurement`] one measurement, [`steps`] what comes around
+//! each (the disk guard, the analysis, the sweep check).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};

@@ -2,7 +2,7 @@
 //! point; points are grouped by host (the machine section), workload and mode, and each
 //! watched metric's latest value is judged against its own past on the same host.
 //!
-//! - [`build`] reads the runs, groups them and judges each series;
+//! - [`build`](mod@build) reads the runs, groups them and judges each series;
 //! - [`detect`] is the noise-aware judgement of one series;
 //! - [`model`] is what history.json holds;
 //! - [`render`] writes history.md, history.html and the trend charts.

@@ -1,12 +1,14 @@
 //! Reading perf.data, file or pipe format, natively with `linux-perf-data`.
 //!
-//! [`open`] checks the file header before any record is read, so a file that perf never
-//! finished, a truncated copy or something that is not perf.data at all is reported in one
-//! line with the offsets involved, instead of failing somewhere deep in the parser. Records are
-//! streamed in time order (each round between FINISHED_ROUND records is sorted), so memory
-//! stays bounded by a round, not by the file. The crate parses headers, metadata, pipe
-//! streams and compressed files; records of finished files are read in place from a memory
-//! map by [`mapped`], which avoids copying every record.
+//! [`open`] checks the file header ([`header`]) before any record is read, so a file that
+//! perf never finished, a truncated copy or something that is not perf.data at all is
+//! reported in one line with the offsets involved, instead of failing somewhere deep in the
+//! parser. Records are streamed in time order, round by round ([`rounds`]), so memory stays
+//! bounded by a round, not by the file. The crate parses headers, metadata, pipe streams and
+//! compressed files; records of finished files are read in place from a memory map by
+//! [`mapped`], which avoids copying every record, and a damaged file's by [`salvage`].
+//! [`records`] parses one record without trusting it; [`stats`], [`threads`] and
+//! [`address_space`] follow what the records say.
 
 pub mod address_space;
 mod byte_source;

@@ -3,7 +3,11 @@
 //! A [`Recording`] is an unwinding mode plus how perf writes (a file, or a pipe read by the
 //! analyzer while it is written) and, optionally, one knob that changes lost data (a larger
 //! ring buffer, zstd compression, asynchronous writes). Each has a label of its own in the
-//! results: `dwarf:8k`, `dwarf:8k+pipe`, `dwarf:8k+mmap=2048`, `dwarf:8k+zstd`.
+//! results: `dwarf:8k`, `dwarf:8k+pipe`, `dwarf:8k+mmap=2048`, `dwarf:8k+zstd`. A
+//! measurement's [`Subject`] is the unprofiled baseline or a recording.
+//!
+//! [`measure`] runs one measurement, [`profiler`] is perf's side of it, [`perf`] perf's
+//! command line, [`measured`] what a measurement gives, [`cpu`] the CPU accounting.
 
 pub mod cpu;
 pub mod measure;

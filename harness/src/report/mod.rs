@@ -1,4 +1,12 @@
-//! Everything a run writes for people and programs, behind one [`Exporter`] trait.
+//! Rendering only: everything a run writes for people and programs from [`Results`], behind
+//! one [`Exporter`] trait. It computes no figure (that is [`crate::results`]).
+//!
+//! - [`table`]: the comparison table (terminal, report.md, report.html);
+//! - [`facts`]: the rows report.md and report.html both show, built once;
+//! - [`markdown`], [`html`]: the two reports, one function per section;
+//! - [`charts`]: the charts, from a table of what each draws;
+//! - [`flamegraph`]: flame graphs with inferno;
+//! - [`format`](mod@format): how numbers are printed.
 
 pub mod charts;
 pub mod facts;

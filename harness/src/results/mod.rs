@@ -1,5 +1,13 @@
-//! `results.json`: everything a run measured, schema-versioned. Reports render from it and
-//! never compute figures of their own.
+//! `results.json`, the model of a run: everything it measured, schema-versioned. Reports
+//! render from it and never compute figures of their own.
+//!
+//! - this file: the root ([`Results`]: machine, workload, settings, notes), and reading a
+//!   file of any schema version up to this one ([`Results::read`]; older ones through [`v1`]);
+//! - [`run`]: one measurement (the baseline or a recording, in one repeat), raw;
+//! - [`metric`]: the table of figures a mode is summarized by ([`METRICS`]);
+//! - [`summary`]: a mode's figures over its repeats ([`mode`]), and the baseline's;
+//! - [`spread`]: median, min and max, and the noise verdict on an overhead;
+//! - [`reference`](mod@reference): the reference post's figures beside this run's.
 
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,5 @@
-//! Medians with their spread, the way every figure of a report is given.
+//! Medians with their spread, the way every figure of results.json is kept and of a report
+//! is given, and the verdict on an overhead against the baseline's noise.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,5 @@
-//! From raw measurements to the medians, spreads and verdicts of `results.json`.
+//! From raw measurements to the spreads and verdicts of `results.json`: every figure of
+//! [`super::metric::METRICS`] over a mode's successful repeats, and the baseline's.
 //!
 //! Overheads are paired by repeat: repeat r of a mode is compared with repeat r of the
 //! baseline (taken minutes apart, in the same interleaved round), which cancels slow drift

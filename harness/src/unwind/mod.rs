@@ -7,7 +7,9 @@
 //!
 //! Every address is a lookup address: the first frame of each part is an instruction pointer,
 //! the others are return addresses looked up at address - 1 (the call instruction), so a call
-//! at the very end of a function is attributed to that function, not the next one.
+//! at the very end of a function is attributed to that function, not the next one. User
+//! frames leave this stage as a module and a [`crate::binary::FileOffset`] in it, which is
+//! what naming looks up. [`bottoms`] knows where stacks end, by name and by file offset.
 
 pub mod bottoms;
 pub mod callchain;
