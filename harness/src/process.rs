@@ -327,21 +327,7 @@ impl Child {
     /// Waits for the child to exit, polling so that an interrupt is noticed. On interrupt the
     /// child is left running: the caller decides how to stop it.
     pub fn wait_interruptibly(&mut self, timeout: Duration) -> Result<Exit, ProcessError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(exit) = self.try_wait()? {
-                return Ok(exit);
-            }
-            check_interrupt()?;
-            if Instant::now() >= deadline {
-                self.kill();
-                return Err(ProcessError::Timeout {
-                    program: self.program.clone(),
-                    seconds: timeout.as_secs_f64(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait_ticking(timeout, &mut || {})
     }
 
     /// Like [`Child::wait_interruptibly`], calling `tick` between polls (to watch something

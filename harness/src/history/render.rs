@@ -7,6 +7,7 @@ use plotters::prelude::*;
 
 use super::detect::Verdict;
 use super::model::{Flag, History};
+use crate::report::charts::legend;
 use crate::report::html::esc;
 use crate::results::metric::{self, Metric, Unit};
 
@@ -280,12 +281,7 @@ pub fn charts(h: &History) -> Vec<(String, String)> {
                         }
                     }
                 }
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperLeft)
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK)
-                    .draw()?;
+                legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
                 root.present()?;
                 Ok(())
             })();

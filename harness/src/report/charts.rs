@@ -3,7 +3,7 @@
 //! min–max whiskers, and the distribution of the server's stack depth.
 
 use plotters::coord::ranged1d::SegmentedCoord;
-use plotters::coord::Shift;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 
 use crate::results::{Metric, ModeSummary, Results, Spread};
@@ -138,6 +138,25 @@ where
     Ok(())
 }
 
+/// The legend of a chart with named series: at `position`, on a white box with a border.
+pub fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Draw
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
 fn to_svg(draw: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> Draw) -> Option<String> {
     let mut svg = String::new();
     {
@@ -216,12 +235,7 @@ where
             PathElement::new(vec![(x, s.min), (x, s.max)], BLACK.stroke_width(1))
         }))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     root.present()?;
     Ok(())
 }
@@ -282,12 +296,7 @@ where
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     root.present()?;
     Ok(())
 }
@@ -344,12 +353,7 @@ where
                 .map(|p| Circle::new(p, 5, color.stroke_width(2))),
         )?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     root.present()?;
     Ok(())
 }
