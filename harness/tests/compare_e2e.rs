@@ -89,7 +89,7 @@ fn short_comparison_reports_every_mode() {
     // The page, its charts and flame graphs: every link resolves, every SVG is well-formed.
     common::check_run_folder(&run_dir);
     for m in modes {
-        assert!(m["completeness"].is_number(), "{m}");
+        assert!(m["figures"]["completeness"]["median"].is_number(), "{m}");
         assert!(m["flamegraphs"]["all"].is_string(), "{m}");
     }
     assert!(modes[1]["flamegraphs"]["diff_vs_fp"].is_string());
