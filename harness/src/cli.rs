@@ -42,6 +42,82 @@ pub enum Command {
     /// Trends over many runs (nights, hosts): latest value against each metric's own past on
     /// the same host, regressions flagged beyond the noise; history.{md,html,json} + charts.
     History(HistoryArgs),
+    /// What one sample costs, per unwinding mode: fixed work on one CPU, sampling switched on
+    /// and off between rounds at several rates; the price list with 95% intervals, and what
+    /// perf can write before the kernel drops samples. Writes prices.{json,md} and a chart.
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Modes to price, comma-separated (none prices the sampling interrupt alone).
+    #[arg(long, value_parser = parse_modes, default_value = crate::price::DEFAULT_PRICED_MODES)]
+    pub unwind: ModeList,
+    /// Sampling rates in Hz, comma-separated.
+    #[arg(long, value_parser = parse_freqs, default_value = "1000,4000,16000")]
+    pub freqs: FreqList,
+    /// Pairs of rounds (one sampled, one not) per stack, mode and rate; the pairs of all of
+    /// them are interleaved.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(2..=10000))]
+    pub pairs: u32,
+    /// CPU time of one round of the work, e.g. 25ms.
+    #[arg(long, value_parser = parse_dur, default_value = "25ms")]
+    pub round: std::time::Duration,
+    /// Length of the sink-capacity recording (dwarf:65528 at 16 kHz), e.g. 20s; 0 skips it.
+    #[arg(long, value_parser = parse_dur_or_zero, default_value = "20s")]
+    pub capacity_duration: std::time::Duration,
+    /// Seed of the rounds' order and the bootstrap.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output folder [default: reports/prices-<UTC timestamp>/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print prices.json on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Rates as `1000,4000,16000`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FreqList(pub Vec<u32>);
+
+fn parse_freqs(s: &str) -> Result<FreqList, String> {
+    s.split(',')
+        .map(|f| {
+            f.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|f| *f > 0)
+                .ok_or_else(|| format!("`{f}` is not a sampling rate in Hz (e.g. 1000,4000,16000)"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(FreqList)
+}
+
+fn parse_dur_or_zero(s: &str) -> Result<std::time::Duration, String> {
+    if s.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    parse_dur(s)
+}
+
+impl CalibrateArgs {
+    pub fn options(&self) -> crate::price::PriceOptions {
+        let mut o = crate::price::PriceOptions::new(self.unwind.0.clone());
+        o.freqs = self.freqs.0.clone();
+        o.pairs = self.pairs as usize;
+        o.round = self.round;
+        o.seed = self.seed;
+        o.capacity =
+            (!self.capacity_duration.is_zero()).then(|| crate::price::capacity::CapacityOptions {
+                duration: self.capacity_duration,
+                ..Default::default()
+            });
+        o
+    }
 }
 
 #[derive(Args, Debug)]

@@ -26,13 +26,17 @@
 //!   [`accuracy`]: stacks scored against a program's known chains.
 //! - [`analyze`] runs perfdata to fold on one recording (reading, unwinding, naming,
 //!   folding, as stages).
+//! - [`price`] (`calibrate`): what one sample costs per mode, measured on fixed work with
+//!   sampling switched on and off, what perf can write, and the model that turns both into
+//!   predictions for a workload.
 //! - [`results`]: `results.json`, the model: every figure over the repeats, once, by
 //!   metric; the reference comparison.
 //! - [`report`]: rendering only: the table, `report.md`, `report.html`, charts, flame graphs.
 //! - [`history`]: many runs, many hosts: trends and noise-aware regressions.
 //! - [`compare`] runs the whole flow (and `sweep`); [`cli`] turns arguments into its options.
 //!
-//! Used throughout: [`process`] (no child outlives the run), [`progress`], [`units`],
+//! Used throughout: [`process`] (no child outlives the run), [`stats`] (intervals),
+//! [`progress`], [`units`],
 //! [`timestamp`], [`fasthash`], [`files`].
 
 // What is measured, and the check before it.
@@ -52,6 +56,8 @@ pub mod fold;
 pub mod sweep;
 pub mod accuracy;
 pub mod analyze;
+// What a sample costs, on fixed work.
+pub mod price;
 // The figures, and what is made of them.
 pub mod results;
 pub mod report;
@@ -61,6 +67,7 @@ pub mod compare;
 pub mod cli;
 // Used throughout.
 pub mod process;
+pub mod stats;
 pub mod progress;
 pub mod units;
 pub mod timestamp;

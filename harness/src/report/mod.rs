@@ -6,6 +6,7 @@
 //! - [`markdown`], [`html`]: the two reports, one function per section;
 //! - [`charts`]: the charts, from a table of what each draws;
 //! - [`flamegraph`]: flame graphs with inferno;
+//! - [`prices`]: the price list (`calibrate`, and the price step of `compare`);
 //! - [`format`](mod@format): how numbers are printed.
 
 pub mod charts;
@@ -14,6 +15,7 @@ pub mod flamegraph;
 pub mod format;
 pub mod html;
 pub mod markdown;
+pub mod prices;
 pub mod table;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,396 @@
+//! What perf can write before the kernel drops samples: the sink's capacity, in its two
+//! regimes.
+//!
+//! A recording that asks for more bytes per second than perf can move loses the rest. How much
+//! perf moves is not one constant: its file's pages first go to the page cache as fast as perf
+//! can copy them, until the dirty data reaches the level where the kernel throttles writers
+//! (between `vm.dirty_background_ratio` and `vm.dirty_ratio` of memory); from then on perf
+//! writes only as fast as the disk takes the data. So a short DWARF recording may lose
+//! nothing and a long one a third of its samples. This step records the largest DWARF copy at
+//! a high rate on the busy CPU for long enough to pass into the second regime, watching the
+//! file and `Dirty` in /proc/meminfo, and gives both rates and where the change came.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::mode::{UnwindMode, MAX_DWARF_STACK};
+use crate::process;
+
+use super::control::Worker;
+use super::PriceError;
+
+/// How the capacity is measured; defaults in `Default`.
+#[derive(Clone, Debug)]
+pub struct CapacityOptions {
+    /// Recording length. Default 20 s: long enough on most machines for the page cache's
+    /// dirty data to reach the throttling level (about 8 s on the development VM).
+    pub duration: Duration,
+    /// Default: dwarf:65528, the most bytes per sample perf allows.
+    pub mode: UnwindMode,
+    /// Default 16000 Hz (capped by the kernel's maximum).
+    pub freq: u32,
+    /// Largest file written. Default 8 GB; less when the disk has less to spare.
+    pub max_bytes: u64,
+}
+
+impl Default for CapacityOptions {
+    fn default() -> Self {
+        CapacityOptions {
+            duration: Duration::from_secs(20),
+            mode: UnwindMode::Dwarf {
+                stack_bytes: MAX_DWARF_STACK,
+            },
+            freq: 16000,
+            max_bytes: 8_000_000_000,
+        }
+    }
+}
+
+/// The kernel's dirty-page limits, as they stood.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DirtyLimits {
+    /// `vm.dirty_ratio` and `vm.dirty_background_ratio` (percent of available memory; 0 when
+    /// the `_bytes` variants are set instead).
+    pub ratio: u32,
+    pub background_ratio: u32,
+    /// The thresholds they amount to now (/proc/vmstat), in MB.
+    pub threshold_mb: f64,
+    pub background_threshold_mb: f64,
+}
+
+impl DirtyLimits {
+    pub fn read() -> DirtyLimits {
+        let num = |p: &str| {
+            std::fs::read_to_string(p)
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .unwrap_or(0)
+        };
+        let vmstat = std::fs::read_to_string("/proc/vmstat").unwrap_or_default();
+        let pages = |key: &str| {
+            vmstat
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let page_mb = page_size() as f64 / 1e6;
+        DirtyLimits {
+            ratio: num("/proc/sys/vm/dirty_ratio"),
+            background_ratio: num("/proc/sys/vm/dirty_background_ratio"),
+            threshold_mb: pages("nr_dirty_threshold ") * page_mb,
+            background_threshold_mb: pages("nr_dirty_background_threshold ") * page_mb,
+        }
+    }
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as u64
+    } else {
+        4096
+    }
+}
+
+/// Dirty data waiting for the disk now, in MB (`Dirty` + `Writeback` of /proc/meminfo).
+pub fn dirty_mb() -> f64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kb = |key: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(key)?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    };
+    (kb("Dirty:") + kb("Writeback:")) * 1024.0 / 1e6
+}
+
+/// One look at the recording while it runs.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Point {
+    pub t_s: f64,
+    pub file_mb: f64,
+    pub dirty_mb: f64,
+}
+
+/// The measured capacity.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SinkCapacity {
+    pub mode: String,
+    pub freq: u32,
+    pub duration_s: f64,
+    /// Bytes per second the sampling asked for: samples taken (kept + lost) × bytes per kept
+    /// sample, over the recording.
+    pub asked_mb_per_s: f64,
+    /// What perf wrote per second over the whole recording.
+    pub written_mb_per_s: f64,
+    pub lost_share: f64,
+    /// The page-cache regime: perf's rate before the dirty data reached its plateau.
+    pub cache_mb_per_s: Option<f64>,
+    /// The throttled regime: perf's rate once the kernel held it to the disk's pace.
+    pub throttled_mb_per_s: Option<f64>,
+    /// Where the dirty data levelled off (MB) and when (s from the start).
+    pub dirty_plateau_mb: Option<f64>,
+    pub plateau_after_s: Option<f64>,
+    /// Dirty data when the recording started (MB).
+    pub dirty_at_start_mb: f64,
+    pub limits: DirtyLimits,
+    /// Why the recording ended before its time, or why a regime is missing.
+    pub notes: Vec<String>,
+    pub series: Vec<Point>,
+}
+
+impl SinkCapacity {
+    /// One line for progress output.
+    pub fn summary(&self) -> String {
+        let rate = |r: Option<f64>| r.map_or("–".to_string(), |r| format!("{r:.0} MB/s"));
+        format!(
+            "asked {:.0} MB/s; wrote {} into the page cache, {} once throttled",
+            self.asked_mb_per_s,
+            rate(self.cache_mb_per_s),
+            rate(self.throttled_mb_per_s)
+        )
+    }
+}
+
+/// Runs the capacity recording in `dir`.
+pub fn measure(
+    opts: &CapacityOptions,
+    binary: &Path,
+    work_cpu: usize,
+    perf_cpu: usize,
+    dir: &Path,
+) -> Result<SinkCapacity, PriceError> {
+    let mut notes = Vec::new();
+    let limits = DirtyLimits::read();
+    let budget = match crate::preflight::disk_space(dir) {
+        Some((free, total)) => {
+            let room = free.saturating_sub(crate::preflight::disk_margin(total));
+            if room < opts.max_bytes {
+                notes.push(format!(
+                    "the recording was held to {:.1} GB: the disk has no more to spare",
+                    room as f64 / 1e9
+                ));
+            }
+            room.min(opts.max_bytes)
+        }
+        None => {
+            return Err(PriceError::Options(format!(
+                "cannot tell the free space of {}: not recording gigabytes blind",
+                dir.display()
+            )))
+        }
+    };
+    if (budget as f64) < 2e8 {
+        return Err(PriceError::Options(format!(
+            "only {:.0} MB of disk to spare in {}; free some space for the capacity recording",
+            budget as f64 / 1e6,
+            dir.display()
+        )));
+    }
+    let output = dir.join("capacity.data");
+    let log = dir.join("capacity.log");
+    let mut args: Vec<String> = vec![
+        "record".into(),
+        // The busy CPU only: what it asks for is then known, and perf does not record itself.
+        "-C".into(),
+        work_cpu.to_string(),
+        "-F".into(),
+        opts.freq.to_string(),
+        "--buildid-all".into(),
+        "-o".into(),
+        output.display().to_string(),
+    ];
+    args.extend(opts.mode.perf_args());
+    let mut cmd = process::command("perf", &args);
+    cmd.stderr(process::to_file(&log).map_err(|source| PriceError::Io {
+        path: log.clone(),
+        source,
+    })?);
+    cmd.stdout(std::process::Stdio::null());
+    let dirty_at_start = dirty_mb();
+    let mut perf = process::spawn("perf", super::control::pinned(cmd, perf_cpu))?;
+    let mut worker = Worker::start(binary, super::Variant::Deep.depth(), work_cpu)?;
+    // One round far longer than the recording: the work stays busy until it is killed.
+    worker.start_round(u64::MAX / 2)?;
+    let start = Instant::now();
+    let mut series = Vec::new();
+    let result = loop {
+        if let Err(e) = process::sleep_interruptibly(Duration::from_millis(250)) {
+            break Err(PriceError::from(e));
+        }
+        let t = start.elapsed().as_secs_f64();
+        let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+        series.push(Point {
+            t_s: t,
+            file_mb: size as f64 / 1e6,
+            dirty_mb: dirty_mb(),
+        });
+        if perf.try_wait()?.is_some() {
+            break Err(PriceError::PerfStart {
+                message: "perf stopped during the capacity recording".into(),
+                log: log.clone(),
+            });
+        }
+        if size >= budget {
+            notes.push(format!(
+                "stopped after {t:.1} s at the {:.1} GB budget",
+                budget as f64 / 1e9
+            ));
+            break Ok(());
+        }
+        if t >= opts.duration.as_secs_f64() {
+            break Ok(());
+        }
+    };
+    let elapsed = start.elapsed().as_secs_f64();
+    drop(worker);
+    let stopped = perf.stop(libc::SIGINT, Duration::from_secs(300));
+    let stats = result.and_then(|_| {
+        stopped?;
+        let data = crate::perfdata::open(&output, false)?;
+        let (stats, err) = crate::perfdata::stats::collect(data);
+        match err {
+            Some(e) => Err(PriceError::PerfData(e)),
+            None => Ok(stats),
+        }
+    });
+    let _ = std::fs::remove_file(&output);
+    let stats = stats?;
+    let kept = stats.samples as f64;
+    let taken = kept + stats.lost_events as f64;
+    let bytes = stats.bytes as f64;
+    let asked = if kept > 0.0 {
+        taken * bytes / kept / 1e6 / elapsed
+    } else {
+        0.0
+    };
+    let regimes = regimes(&series, &limits);
+    if regimes.throttled.is_none() {
+        notes.push(format!(
+            "the dirty data did not level off within {elapsed:.0} s: the throttled rate is unknown (a longer --capacity-duration finds it)"
+        ));
+    }
+    Ok(SinkCapacity {
+        mode: opts.mode.to_string(),
+        freq: opts.freq,
+        duration_s: elapsed,
+        asked_mb_per_s: asked,
+        written_mb_per_s: bytes / 1e6 / elapsed,
+        lost_share: if taken > 0.0 {
+            stats.lost_events as f64 / taken
+        } else {
+            0.0
+        },
+        cache_mb_per_s: regimes.cache,
+        throttled_mb_per_s: regimes.throttled,
+        dirty_plateau_mb: regimes.plateau_mb,
+        plateau_after_s: regimes.plateau_s,
+        dirty_at_start_mb: dirty_at_start,
+        limits,
+        notes,
+        series,
+    })
+}
+
+/// The two regimes found in a series.
+#[derive(Debug, Default, PartialEq)]
+pub struct Regimes {
+    pub cache: Option<f64>,
+    pub throttled: Option<f64>,
+    pub plateau_mb: Option<f64>,
+    pub plateau_s: Option<f64>,
+}
+
+/// Splits the series where the dirty data levels off: the first point at 90% of the highest
+/// level seen, provided that level is at least half the background threshold (otherwise the
+/// page cache never filled and there is one regime). Each regime's rate is the Theil–Sen slope
+/// of the file's size over time, the first half second (perf's start) left out.
+pub fn regimes(series: &[Point], limits: &DirtyLimits) -> Regimes {
+    let slope = |pts: &[Point]| {
+        let xy: Vec<(f64, f64)> = pts.iter().map(|p| (p.t_s, p.file_mb)).collect();
+        (xy.len() >= 3)
+            .then(|| crate::stats::theil_sen(&xy).map(|l| l.slope))
+            .flatten()
+    };
+    let body: Vec<Point> = series.iter().copied().filter(|p| p.t_s >= 0.5).collect();
+    let top = body.iter().map(|p| p.dirty_mb).fold(0.0, f64::max);
+    let filled = top > 0.0 && top >= 0.5 * limits.background_threshold_mb;
+    let split = filled
+        .then(|| body.iter().position(|p| p.dirty_mb >= 0.9 * top))
+        .flatten();
+    match split {
+        // Levelled off with at least a second of the throttled regime after it.
+        Some(i) if body.last().is_some_and(|l| l.t_s - body[i].t_s >= 1.0) => Regimes {
+            cache: slope(&body[..=i]),
+            throttled: slope(&body[i..]),
+            plateau_mb: Some(top),
+            plateau_s: Some(body[i].t_s),
+        },
+        _ => Regimes {
+            cache: slope(&body),
+            ..Regimes::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> DirtyLimits {
+        DirtyLimits {
+            ratio: 20,
+            background_ratio: 10,
+            threshold_mb: 4000.0,
+            background_threshold_mb: 2000.0,
+        }
+    }
+
+    #[test]
+    fn two_regimes_split_where_dirty_data_levels_off() {
+        // 500 MB/s into the cache with 100 MB/s drained until 2,400 MB are dirty (6 s), then
+        // 150 MB/s with dirty data flat.
+        let mut series = Vec::new();
+        for i in 0..=48 {
+            let t = f64::from(i) * 0.25;
+            let (file, dirty) = if t <= 6.0 {
+                (500.0 * t, 400.0 * t)
+            } else {
+                (3000.0 + 150.0 * (t - 6.0), 2400.0)
+            };
+            series.push(Point {
+                t_s: t,
+                file_mb: file,
+                dirty_mb: dirty,
+            });
+        }
+        let r = regimes(&series, &limits());
+        assert!((r.cache.unwrap() - 500.0).abs() < 1e-6, "{r:?}");
+        assert!((r.throttled.unwrap() - 150.0).abs() < 1e-6, "{r:?}");
+        assert_eq!(r.plateau_mb, Some(2400.0));
+        assert!((r.plateau_s.unwrap() - 5.5).abs() < 0.3, "{r:?}");
+    }
+
+    #[test]
+    fn one_regime_when_the_cache_never_fills() {
+        let series: Vec<Point> = (0..20)
+            .map(|i| Point {
+                t_s: f64::from(i) * 0.25,
+                file_mb: 100.0 * f64::from(i),
+                dirty_mb: 50.0,
+            })
+            .collect();
+        let r = regimes(&series, &limits());
+        assert!(r.throttled.is_none() && r.plateau_mb.is_none());
+        assert!((r.cache.unwrap() - 400.0).abs() < 1e-6);
+    }
+}
