@@ -6,6 +6,154 @@
 use serde::{Deserialize, Serialize};
 
 use super::capacity::SinkCapacity;
+use super::{ModePrice, PriceList};
+use crate::mode::UnwindMode;
+use crate::stats::Interval;
+
+/// What a workload's recording did, as far as the model needs it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sampling {
+    pub window_s: f64,
+    pub cpus: usize,
+    /// Samples in the file, and samples the kernel lost.
+    pub kept: f64,
+    pub lost: f64,
+    /// Bytes perf wrote.
+    pub data_bytes: f64,
+    /// Kept samples of the workload's own processes, and their CPU seconds in the window.
+    pub workload_samples: f64,
+    pub workload_cpu_s: f64,
+    /// Mean callchain entries and mean stack bytes copied per workload sample: where the
+    /// workload's stacks stand between the price list's shallow and deep stacks.
+    pub chain_per_sample: Option<f64>,
+    pub copied_per_sample: Option<f64>,
+    /// Dirty page-cache data when the recording started (MB).
+    pub dirty_at_start_mb: Option<f64>,
+}
+
+/// The model's figures for one recording, each from the price list's intervals.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Prediction {
+    /// The kernel's price per sample at this workload's stacks (ns).
+    pub kernel_ns: Option<Interval>,
+    /// The recorder's price per sample (ns).
+    pub recorder_ns: Option<Interval>,
+    /// Extra workload CPU per I/O the sampling interrupts add (fraction), against the
+    /// recording's own CPU without them.
+    pub cpu_per_io: Option<Interval>,
+    /// perf's CPU time as a share of the machine.
+    pub perf_cpu: Option<Interval>,
+    pub lost: Option<LostPrediction>,
+}
+
+/// Where `x` lies between `a` and `b`, clamped to 0..=1 (0 when they coincide).
+fn position(x: f64, a: f64, b: f64) -> f64 {
+    if (b - a).abs() < f64::EPSILON {
+        0.0
+    } else {
+        ((x - a) / (b - a)).clamp(0.0, 1.0)
+    }
+}
+
+fn lerp(a: Interval, b: Interval, t: f64) -> Interval {
+    let l = |x: f64, y: f64| x + (y - x) * t;
+    Interval {
+        estimate: l(a.estimate, b.estimate),
+        low: l(a.low, b.low),
+        high: l(a.high, b.high),
+    }
+}
+
+/// A price between the shallow and the deep stack's: by the callchain length for frame
+/// pointers (the walk's cost grows with it), by the bytes copied for DWARF (the copy's cost
+/// grows with them), the shallow stack's for the rest.
+fn price_at(
+    list: &PriceList,
+    mode: UnwindMode,
+    sampling: &Sampling,
+    pick: fn(&ModePrice) -> Option<Interval>,
+) -> Option<Interval> {
+    let name = mode.to_string();
+    let shallow = list.price(&name, super::Variant::Shallow);
+    let deep = list.price(&name, super::Variant::Deep);
+    let (s, d) = match (shallow, deep) {
+        (Some(s), Some(d)) => (s, d),
+        (Some(one), None) | (None, Some(one)) => return pick(one),
+        (None, None) => return None,
+    };
+    let t = match mode {
+        UnwindMode::Fp => sampling
+            .chain_per_sample
+            .zip(s.chain_per_sample.zip(d.chain_per_sample))
+            .map(|(x, (a, b))| position(x, a, b)),
+        UnwindMode::Dwarf { .. } => sampling
+            .copied_per_sample
+            .zip(s.copied_per_sample.zip(d.copied_per_sample))
+            .map(|(x, (a, b))| position(x, a, b)),
+        _ => None,
+    }
+    .unwrap_or(0.0);
+    Some(lerp(pick(s)?, pick(d)?, t))
+}
+
+/// The model's figures for a recording of `mode` that sampled as `sampling` says.
+///
+/// - *CPU per I/O*: every workload sample taken (kept, or lost in the same share as all)
+///   costs the sampled thread the kernel's price, so the workload's CPU grows by
+///   samples × price over what it would have used: predicted overhead = extra / (CPU - extra).
+/// - *perf CPU*: every kept sample costs perf the recorder's price.
+/// - *lost share*: the bytes per second asked against what perf can write ([`predict_lost`]).
+pub fn predict(list: &PriceList, mode: UnwindMode, sampling: &Sampling) -> Prediction {
+    let kernel_ns = price_at(list, mode, sampling, |p| p.kernel_ns);
+    let recorder_ns = price_at(list, mode, sampling, |p| p.recorder_ns);
+    let taken = sampling.kept + sampling.lost;
+    let kept_share = if taken > 0.0 {
+        sampling.kept / taken
+    } else {
+        1.0
+    };
+    let workload_taken = if kept_share > 0.0 {
+        sampling.workload_samples / kept_share
+    } else {
+        0.0
+    };
+    let cpu_per_io = kernel_ns.and_then(|k| {
+        let overhead = |ns: f64| {
+            let extra = workload_taken * ns / 1e9;
+            let without = sampling.workload_cpu_s - extra;
+            (without > 0.0).then(|| extra / without)
+        };
+        Some(Interval {
+            estimate: overhead(k.estimate)?,
+            low: overhead(k.low)?,
+            high: overhead(k.high)?,
+        })
+    });
+    let machine_s = sampling.window_s * sampling.cpus.max(1) as f64;
+    let perf_cpu = recorder_ns
+        .filter(|_| machine_s > 0.0)
+        .map(|r| r.scaled(sampling.kept / 1e9 / machine_s));
+    let lost = list.capacity.as_ref().and_then(|c| {
+        (sampling.kept > 0.0 && sampling.window_s > 0.0)
+            .then(|| {
+                let asked = taken * (sampling.data_bytes / sampling.kept) / 1e6 / sampling.window_s;
+                predict_lost(
+                    asked,
+                    sampling.window_s,
+                    sampling.dirty_at_start_mb.unwrap_or(c.dirty_at_start_mb),
+                    c,
+                )
+            })
+            .flatten()
+    });
+    Prediction {
+        kernel_ns,
+        recorder_ns,
+        cpu_per_io,
+        perf_cpu,
+        lost,
+    }
+}
 
 /// What a recording asked of the sink and what the capacity says it could get.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -87,6 +235,126 @@ mod tests {
             notes: vec![],
             series: vec![],
         }
+    }
+
+    fn interval(x: f64) -> Option<Interval> {
+        Some(Interval {
+            estimate: x,
+            low: x * 0.9,
+            high: x * 1.1,
+        })
+    }
+
+    fn price(
+        mode: &str,
+        variant: super::super::Variant,
+        kernel: f64,
+        chain: f64,
+        copied: f64,
+    ) -> ModePrice {
+        ModePrice {
+            mode: mode.into(),
+            variant,
+            depth: variant.depth(),
+            kernel_ns: interval(kernel),
+            recorder_ns: interval(1000.0),
+            total_ns: interval(kernel + 1000.0),
+            recorder_ms_per_mb: None,
+            intercept_ns: Some(0.0),
+            bytes_per_sample: Some(100.0),
+            copied_per_sample: Some(copied),
+            chain_per_sample: Some(chain),
+            rounds: 10,
+            samples: 1000,
+            lost: 0,
+        }
+    }
+
+    fn list() -> PriceList {
+        use super::super::Variant::{Deep, Shallow};
+        PriceList {
+            schema_version: 1,
+            tool: String::new(),
+            started_at: String::new(),
+            finished_at: None,
+            machine: Default::default(),
+            work_cpu: 0,
+            perf_cpu: 1,
+            freqs: vec![1000],
+            pairs: 10,
+            round_ms: 25.0,
+            iterations: 1,
+            seed: 1,
+            prices: vec![
+                price("fp", Shallow, 16_000.0, 7.0, 0.0),
+                price("fp", Deep, 26_000.0, 107.0, 0.0),
+                price("none", Shallow, 15_000.0, 0.0, 0.0),
+                price("none", Deep, 15_500.0, 0.0, 0.0),
+            ],
+            capacity: Some(capacity()),
+            notes: vec![],
+            sessions_raw: vec![],
+        }
+    }
+
+    #[test]
+    fn prices_follow_the_workloads_stacks() {
+        // A frame-pointer walk of 57 entries is halfway between the shallow and deep stacks.
+        let s = Sampling {
+            window_s: 10.0,
+            cpus: 2,
+            kept: 80_000.0,
+            lost: 0.0,
+            data_bytes: 8e6,
+            workload_samples: 40_000.0,
+            workload_cpu_s: 5.0,
+            chain_per_sample: Some(57.0),
+            copied_per_sample: None,
+            dirty_at_start_mb: None,
+        };
+        let p = predict(&list(), UnwindMode::Fp, &s);
+        let k = p.kernel_ns.unwrap();
+        assert!((k.estimate - 21_000.0).abs() < 1e-9, "{k:?}");
+        // 40,000 samples x 21 us = 0.84 s of the 5 s: overhead 0.84 / 4.16.
+        let o = p.cpu_per_io.unwrap();
+        assert!((o.estimate - 0.84 / 4.16).abs() < 1e-9, "{o:?}");
+        assert!(o.low < o.estimate && o.estimate < o.high);
+        // perf: 80,000 samples x 1 us over 10 s x 2 CPUs.
+        assert!((p.perf_cpu.unwrap().estimate - 0.004).abs() < 1e-12);
+        // 10 MB/s asked: nothing lost.
+        assert_eq!(p.lost.unwrap().lost_share, 0.0);
+        // Walks longer than the deep stack's are priced as the deep stack's, not beyond.
+        let long = Sampling {
+            chain_per_sample: Some(500.0),
+            ..s.clone()
+        };
+        assert_eq!(
+            predict(&list(), UnwindMode::Fp, &long)
+                .kernel_ns
+                .unwrap()
+                .estimate,
+            26_000.0
+        );
+        // No call graph: the shallow stack's price, whatever the stacks.
+        assert_eq!(
+            predict(&list(), UnwindMode::None, &s)
+                .kernel_ns
+                .unwrap()
+                .estimate,
+            15_000.0
+        );
+        // Lost samples were taken too: they count for the workload's extra CPU.
+        let lossy = Sampling {
+            lost: 80_000.0,
+            ..s
+        };
+        let o2 = predict(&list(), UnwindMode::Fp, &lossy).cpu_per_io.unwrap();
+        assert!(o2.estimate > o.estimate * 1.9, "{o2:?} vs {o:?}");
+        assert!(
+            predict(&list(), UnwindMode::Dwarf { stack_bytes: 8192 }, &lossy)
+                .kernel_ns
+                .is_none()
+        );
     }
 
     #[test]
