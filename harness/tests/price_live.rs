@@ -101,6 +101,30 @@ fn bad_calibrate_arguments_are_one_line_errors() {
 }
 
 #[test]
+fn calibrate_refuses_what_it_cannot_measure() {
+    for (args, needle) in [
+        (vec!["--freqs", "4000"], "slope over sampling rates"),
+        (vec!["--unwind", "lbr"], "nothing to price here"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_unwindbench"))
+            .arg("calibrate")
+            .args(&args)
+            .args(["--quiet", "--capacity-duration", "0", "--out"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if args[1] == "lbr" && unwindbench::preflight::lbr_supported().is_none() {
+            continue; // a machine with LBR prices it
+        }
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn capacity_of_a_short_recording() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -291,11 +291,31 @@ pub fn measure(
             ));
         }
     }
-    if freqs.is_empty() {
-        return Err(PriceError::Options(
-            "every sampling rate asked for is above kernel.perf_event_max_sample_rate".into(),
-        ));
+    freqs.sort_unstable();
+    freqs.dedup();
+    if freqs.len() < 2 {
+        return Err(PriceError::Options(format!(
+            "a price is a slope over sampling rates: give at least two rates at or below kernel.perf_event_max_sample_rate ({}), e.g. --freqs 1000,4000,16000",
+            max_sample_rate().map_or("unknown".into(), |m| m.to_string())
+        )));
     }
+    let mut modes = opts.modes.clone();
+    if modes.contains(&UnwindMode::Lbr) {
+        if let Some(why) = crate::preflight::lbr_supported() {
+            modes.retain(|m| *m != UnwindMode::Lbr);
+            notes.push(format!("lbr not priced: {why}"));
+        }
+    }
+    if modes.is_empty() {
+        return Err(PriceError::Options(format!(
+            "nothing to price here: {}",
+            notes.join("; ")
+        )));
+    }
+    let opts = &PriceOptions {
+        modes,
+        ..opts.clone()
+    };
     let cpus = control::allowed_cpus();
     let work_cpu = cpus[0];
     let perf_cpu = *cpus.last().unwrap_or(&work_cpu);
