@@ -175,16 +175,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Calibrate(args) => {
             let opts = args.options();
-            let dirs = unwindbench::workload::ProjectDirs::locate();
-            let out = args.out.clone().unwrap_or_else(|| {
-                dirs.reports().join(format!(
-                    "prices-{}",
-                    unwindbench::timestamp::folder_stamp(std::time::SystemTime::now())
-                ))
-            });
             let expected = unwindbench::price::expected_duration(&opts);
             let mut progress = progress::for_stderr(args.quiet, expected);
-            let list = unwindbench::price::run(&opts, &dirs, &out, progress.as_mut())?;
+            let (list, out) = compare::calibrate(&opts, args.out.clone(), progress.as_mut())?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {

@@ -147,7 +147,14 @@ fn capacity_of_a_short_recording() {
         max_bytes: 200_000_000,
     };
     let cpus = price::control::allowed_cpus();
-    let c = capacity::measure(&opts, &binary, cpus[0], *cpus.last().unwrap(), dir.path()).unwrap();
+    let c = capacity::measure(
+        &opts,
+        &binary,
+        100,
+        (cpus[0], *cpus.last().unwrap()),
+        dir.path(),
+    )
+    .unwrap();
     assert!(c.series.len() >= 4, "{c:?}");
     assert!(c.asked_mb_per_s > 4.0 && c.asked_mb_per_s < 20.0, "{c:?}");
     assert!(

@@ -17,12 +17,14 @@ use crate::report;
 use crate::results::{summary, MeasurementStatus, Results, RunStatus};
 use crate::timestamp;
 
+mod calibrate;
 mod measurement;
 mod options;
 mod plan;
 mod prepare;
 mod steps;
 
+pub use self::calibrate::calibrate;
 pub use self::options::{CompareError, CompareOptions};
 pub use self::plan::{Plan, SWEEP_COPY};
 

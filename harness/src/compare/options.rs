@@ -82,4 +82,6 @@ pub enum CompareError {
     },
     #[error(transparent)]
     Results(#[from] crate::results::ResultsError),
+    #[error("price list: {0}")]
+    Price(#[from] crate::price::PriceError),
 }

@@ -19,7 +19,7 @@ use crate::mode::{UnwindMode, MAX_DWARF_STACK};
 use crate::process;
 
 use super::control::Worker;
-use super::PriceError;
+use super::error::PriceError;
 
 /// How the capacity is measured; defaults in `Default`.
 #[derive(Clone, Debug)]
@@ -161,34 +161,23 @@ impl SinkCapacity {
     }
 }
 
-/// Runs the capacity recording in `dir`.
-pub fn measure(
-    opts: &CapacityOptions,
-    binary: &Path,
-    work_cpu: usize,
-    perf_cpu: usize,
-    dir: &Path,
-) -> Result<SinkCapacity, PriceError> {
-    let mut notes = Vec::new();
-    let limits = DirtyLimits::read();
-    let budget = match crate::preflight::disk_space(dir) {
-        Some((free, total)) => {
-            let room = free.saturating_sub(crate::preflight::disk_margin(total));
-            if room < opts.max_bytes {
-                notes.push(format!(
-                    "the recording was held to {:.1} GB: the disk has no more to spare",
-                    room as f64 / 1e9
-                ));
-            }
-            room.min(opts.max_bytes)
-        }
-        None => {
-            return Err(PriceError::Options(format!(
-                "cannot tell the free space of {}: not recording gigabytes blind",
-                dir.display()
-            )))
-        }
+/// How many bytes the recording may write in `dir`: the asked maximum, less when the disk
+/// has less to spare (with a note); an error when it has almost nothing.
+fn budget(dir: &Path, max_bytes: u64, notes: &mut Vec<String>) -> Result<u64, PriceError> {
+    let Some((free, total)) = crate::preflight::disk_space(dir) else {
+        return Err(PriceError::Options(format!(
+            "cannot tell the free space of {}: not recording gigabytes blind",
+            dir.display()
+        )));
     };
+    let room = free.saturating_sub(crate::preflight::disk_margin(total));
+    if room < max_bytes {
+        notes.push(format!(
+            "the recording was held to {:.1} GB: the disk has no more to spare",
+            room as f64 / 1e9
+        ));
+    }
+    let budget = room.min(max_bytes);
     if (budget as f64) < 2e8 {
         return Err(PriceError::Options(format!(
             "only {:.0} MB of disk to spare in {}; free some space for the capacity recording",
@@ -196,11 +185,19 @@ pub fn measure(
             dir.display()
         )));
     }
-    let output = dir.join("capacity.data");
-    let log = dir.join("capacity.log");
+    Ok(budget)
+}
+
+/// `perf record` of the busy CPU only, on `perf_cpu`: what it asks for is then known, and
+/// perf does not record itself.
+fn start_perf(
+    opts: &CapacityOptions,
+    (work_cpu, perf_cpu): (usize, usize),
+    output: &Path,
+    log: &Path,
+) -> Result<process::Child, PriceError> {
     let mut args: Vec<String> = vec![
         "record".into(),
-        // The busy CPU only: what it asks for is then known, and perf does not record itself.
         "-C".into(),
         work_cpu.to_string(),
         "-F".into(),
@@ -211,33 +208,42 @@ pub fn measure(
     ];
     args.extend(opts.mode.perf_args());
     let mut cmd = process::command("perf", &args);
-    cmd.stderr(process::to_file(&log).map_err(|source| PriceError::Io {
-        path: log.clone(),
+    cmd.stderr(process::to_file(log).map_err(|source| PriceError::Io {
+        path: log.to_path_buf(),
         source,
     })?);
     cmd.stdout(std::process::Stdio::null());
-    let dirty_at_start = dirty_mb();
-    let mut perf = process::spawn("perf", super::control::pinned(cmd, perf_cpu))?;
-    let mut worker = Worker::start(binary, super::Variant::Deep.depth(), work_cpu)?;
-    // One round far longer than the recording: the work stays busy until it is killed.
-    worker.start_round(u64::MAX / 2)?;
+    Ok(process::spawn(
+        "perf",
+        super::control::pinned(cmd, perf_cpu),
+    )?)
+}
+
+/// Looks at the file and the dirty data every 250 ms until the recording's time is up or
+/// its file reaches `budget`.
+fn watch(
+    perf: &mut process::Child,
+    output: &Path,
+    log: &Path,
+    duration: Duration,
+    budget: u64,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Point>, PriceError> {
     let start = Instant::now();
     let mut series = Vec::new();
-    let result = loop {
-        if let Err(e) = process::sleep_interruptibly(Duration::from_millis(250)) {
-            break Err(PriceError::from(e));
-        }
+    loop {
+        process::sleep_interruptibly(Duration::from_millis(250))?;
         let t = start.elapsed().as_secs_f64();
-        let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+        let size = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
         series.push(Point {
             t_s: t,
             file_mb: size as f64 / 1e6,
             dirty_mb: dirty_mb(),
         });
         if perf.try_wait()?.is_some() {
-            break Err(PriceError::PerfStart {
+            return Err(PriceError::PerfStart {
                 message: "perf stopped during the capacity recording".into(),
-                log: log.clone(),
+                log: log.to_path_buf(),
             });
         }
         if size >= budget {
@@ -245,34 +251,52 @@ pub fn measure(
                 "stopped after {t:.1} s at the {:.1} GB budget",
                 budget as f64 / 1e9
             ));
-            break Ok(());
+            return Ok(series);
         }
-        if t >= opts.duration.as_secs_f64() {
-            break Ok(());
+        if t >= duration.as_secs_f64() {
+            return Ok(series);
         }
-    };
+    }
+}
+
+/// Runs the capacity recording in `dir`: the work program at `depth` on the first of `cpus`,
+/// perf on the second.
+pub fn measure(
+    opts: &CapacityOptions,
+    binary: &Path,
+    depth: u32,
+    cpus: (usize, usize),
+    dir: &Path,
+) -> Result<SinkCapacity, PriceError> {
+    let mut notes = Vec::new();
+    let limits = DirtyLimits::read();
+    let budget = budget(dir, opts.max_bytes, &mut notes)?;
+    let output = dir.join("capacity.data");
+    let log = dir.join("capacity.log");
+    let dirty_at_start = dirty_mb();
+    let mut perf = start_perf(opts, cpus, &output, &log)?;
+    let mut worker = Worker::start(binary, depth, cpus.0)?;
+    let start = Instant::now();
+    // One round far longer than the recording: the work stays busy until it is killed.
+    let watched = worker
+        .start_round(u64::MAX / 2)
+        .and_then(|_| watch(&mut perf, &output, &log, opts.duration, budget, &mut notes));
     let elapsed = start.elapsed().as_secs_f64();
     drop(worker);
     let stopped = perf.stop(libc::SIGINT, Duration::from_secs(300));
-    let stats = result.and_then(|_| {
+    let stats = watched.and_then(|series| {
         stopped?;
         let data = crate::perfdata::open(&output, false)?;
-        let (stats, err) = crate::perfdata::stats::collect(data);
-        match err {
-            Some(e) => Err(PriceError::PerfData(e)),
-            None => Ok(stats),
+        match crate::perfdata::stats::collect(data) {
+            (stats, None) => Ok((series, stats)),
+            (_, Some(e)) => Err(PriceError::PerfData(e)),
         }
     });
     let _ = std::fs::remove_file(&output);
-    let stats = stats?;
+    let (series, stats) = stats?;
     let kept = stats.samples as f64;
     let taken = kept + stats.lost_events as f64;
     let bytes = stats.bytes as f64;
-    let asked = if kept > 0.0 {
-        taken * bytes / kept / 1e6 / elapsed
-    } else {
-        0.0
-    };
     let regimes = regimes(&series, &limits);
     if regimes.throttled.is_none() {
         notes.push(format!(
@@ -283,7 +307,11 @@ pub fn measure(
         mode: opts.mode.to_string(),
         freq: opts.freq,
         duration_s: elapsed,
-        asked_mb_per_s: asked,
+        asked_mb_per_s: if kept > 0.0 {
+            taken * bytes / kept / 1e6 / elapsed
+        } else {
+            0.0
+        },
         written_mb_per_s: bytes / 1e6 / elapsed,
         lost_share: if taken > 0.0 {
             stats.lost_events as f64 / taken

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::mode::UnwindMode;
 use crate::process::{self, Child};
 
-use super::PriceError;
+use super::error::PriceError;
 
 /// How long perf may take to start, answer a command or finish its file.
 const PERF_START: Duration = Duration::from_secs(60);

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::capacity::SinkCapacity;
-use super::{ModePrice, PriceList};
+use super::list::{ModePrice, PriceList, Variant};
 use crate::mode::UnwindMode;
 use crate::stats::Interval;
 
@@ -74,8 +74,8 @@ fn price_at(
     pick: fn(&ModePrice) -> Option<Interval>,
 ) -> Option<Interval> {
     let name = mode.to_string();
-    let shallow = list.price(&name, super::Variant::Shallow);
-    let deep = list.price(&name, super::Variant::Deep);
+    let shallow = list.price(&name, Variant::Shallow);
+    let deep = list.price(&name, Variant::Deep);
     let (s, d) = match (shallow, deep) {
         (Some(s), Some(d)) => (s, d),
         (Some(one), None) | (None, Some(one)) => return pick(one),
@@ -245,13 +245,7 @@ mod tests {
         })
     }
 
-    fn price(
-        mode: &str,
-        variant: super::super::Variant,
-        kernel: f64,
-        chain: f64,
-        copied: f64,
-    ) -> ModePrice {
+    fn price(mode: &str, variant: Variant, kernel: f64, chain: f64, copied: f64) -> ModePrice {
         ModePrice {
             mode: mode.into(),
             variant,
@@ -271,7 +265,7 @@ mod tests {
     }
 
     fn list() -> PriceList {
-        use super::super::Variant::{Deep, Shallow};
+        use super::super::list::Variant::{Deep, Shallow};
         PriceList {
             schema_version: 1,
             tool: String::new(),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::perfdata;
 
-use super::PriceError;
+use super::error::PriceError;
 
 /// One sample of the session, as little as a round needs.
 #[derive(Clone, Copy, Debug)]

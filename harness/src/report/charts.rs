@@ -166,78 +166,131 @@ fn to_svg(draw: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> Draw) -> Opti
     Some(svg)
 }
 
-/// Grouped bars: the overheads `series` of every mode, in percent, with whiskers.
-fn overheads<DB: DrawingBackend>(
-    root: DrawingArea<DB, Shift>,
-    modes: &[&ModeSummary],
-    series: &[(Metric, &str)],
-) -> Draw
-where
-    DB::ErrorType: 'static,
-{
-    root.fill(&WHITE)?;
-    let values: Vec<f64> = modes
-        .iter()
-        .flat_map(|m| {
-            series
-                .iter()
-                .filter_map(|(metric, _)| m.figure(*metric))
-                .flat_map(|s| [s.min, s.max])
-        })
-        .map(|v| v * 100.0)
-        .collect();
-    let lo = values.iter().copied().fold(0f64, f64::min);
-    let hi = values.iter().copied().fold(1f64, f64::max);
-    let n = modes.len().max(1);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "overheads against the unprofiled baseline",
-            ("sans-serif", 20),
-        )
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(60)
-        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), (lo * 1.1)..(hi * 1.15))?;
-    let labels: Vec<String> = modes.iter().map(|m| m.mode.to_string()).collect();
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(n)
-        .x_label_formatter(&|x| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
-                labels.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
-        .y_desc("% (median, min–max)")
-        .draw()?;
-    let width = 0.8 / series.len() as f64;
-    for (k, (metric, name)) in series.iter().enumerate() {
-        let color = PALETTE[k];
-        let offset = -0.4 + width * (k as f64 + 0.5);
-        let spreads: Vec<(f64, Spread)> = modes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| Some((i as f64 + offset, m.figure(*metric)?.scaled(100.0))))
-            .collect();
+/// A bar's height and its whisker.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Whisker {
+    pub value: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Bars of one name, one per group (None where the group has none).
+pub struct Series {
+    pub name: String,
+    pub bars: Vec<Option<Whisker>>,
+}
+
+/// Grouped bars with whiskers: one group per label, one bar per series in each.
+pub struct Grouped<'a> {
+    pub caption: &'a str,
+    pub y_desc: &'a str,
+    pub labels: Vec<String>,
+    pub series: Vec<Series>,
+}
+
+impl Grouped<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Draw
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let whiskers = self.series.iter().flat_map(|s| s.bars.iter().flatten());
+        let lo = whiskers
+            .clone()
+            .map(|w| w.low.min(w.value))
+            .fold(0f64, f64::min);
+        let hi = whiskers.map(|w| w.high.max(w.value)).fold(1f64, f64::max);
+        let n = self.labels.len().max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(self.caption, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), (lo * 1.1)..(hi * 1.15))?;
         chart
-            .draw_series(spreads.iter().map(|&(x, s)| {
-                Rectangle::new(
-                    [(x - width * 0.45, 0.0), (x + width * 0.45, s.median)],
-                    color.mix(0.8).filled(),
-                )
-            }))?
-            .label(*name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
-        chart.draw_series(spreads.iter().filter(|(_, s)| s.n >= 2).map(|&(x, s)| {
-            PathElement::new(vec![(x, s.min), (x, s.max)], BLACK.stroke_width(1))
-        }))?;
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n)
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 {
+                    self.labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(self.y_desc)
+            .draw()?;
+        let width = 0.8 / self.series.len().max(1) as f64;
+        for (k, series) in self.series.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            let offset = -0.4 + width * (k as f64 + 0.5);
+            let placed: Vec<(f64, Whisker)> = series
+                .bars
+                .iter()
+                .enumerate()
+                .filter_map(|(i, w)| Some((i as f64 + offset, (*w)?)))
+                .collect();
+            chart
+                .draw_series(placed.iter().map(|&(x, w)| {
+                    Rectangle::new(
+                        [(x - width * 0.45, 0.0), (x + width * 0.45, w.value)],
+                        color.mix(0.8).filled(),
+                    )
+                }))?
+                .label(series.name.clone())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                });
+            chart.draw_series(
+                placed
+                    .iter()
+                    .filter(|(_, w)| w.low < w.high)
+                    .map(|&(x, w)| {
+                        PathElement::new(vec![(x, w.low), (x, w.high)], BLACK.stroke_width(1))
+                    }),
+            )?;
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        root.present()?;
+        Ok(())
     }
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
-    root.present()?;
-    Ok(())
+
+    /// The chart as SVG; None when no bar has a value.
+    pub fn svg(&self) -> Option<String> {
+        let any = self
+            .series
+            .iter()
+            .any(|s| s.bars.iter().any(Option::is_some));
+        any.then(|| to_svg(|root| self.draw(root)))?
+    }
+}
+
+/// The overheads `series` of every mode, in percent: grouped bars with min–max whiskers.
+fn overheads(modes: &[&ModeSummary], series: &[(Metric, &str)]) -> Option<String> {
+    Grouped {
+        caption: "overheads against the unprofiled baseline",
+        y_desc: "% (median, min–max)",
+        labels: modes.iter().map(|m| m.mode.to_string()).collect(),
+        series: series
+            .iter()
+            .map(|(metric, name)| Series {
+                name: name.to_string(),
+                bars: modes
+                    .iter()
+                    .map(|m| {
+                        let s = m.figure(*metric)?.scaled(100.0);
+                        Some(Whisker {
+                            value: s.median,
+                            low: s.min,
+                            high: s.max,
+                        })
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+    .svg()
 }
 
 /// The share of the server's samples at each stack depth, one line per mode.
@@ -465,9 +518,7 @@ impl ChartDef {
                 (!values.is_empty())
                     .then(|| to_svg(|root| bars(root, caption, axis, &values, *log)))?
             }
-            Kind::Overheads(series) => {
-                (!modes.is_empty()).then(|| to_svg(|root| overheads(root, modes, series)))?
-            }
+            Kind::Overheads(series) => overheads(modes, series),
             Kind::Depth => {
                 let with_depth: Vec<&ModeSummary> = modes
                     .iter()

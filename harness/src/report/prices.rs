@@ -1,8 +1,9 @@
 //! The price list for people: a Markdown table with every interval, what the intervals can
 //! and cannot tell apart, the sink's capacity, and a chart with interval whiskers.
 
-use plotters::prelude::*;
+use std::path::{Path, PathBuf};
 
+use super::charts::{Grouped, Series, Whisker};
 use crate::price::{ModePrice, PriceList, Variant};
 use crate::stats::Interval;
 
@@ -164,109 +165,61 @@ pub fn render(list: &PriceList) -> String {
     out
 }
 
-const COLORS: [RGBColor; 2] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14)];
-
-/// prices.svg: the whole price per sample of every mode, one bar per stack, the kernel's part
-/// darker, the 95% interval of the whole as a whisker. None when nothing was priced.
+/// prices.svg: what one sample costs per mode, the kernel's part and the whole (kernel and
+/// recorder), a bar per stack with its 95% interval as whisker. None when nothing was priced.
 pub fn chart(list: &PriceList) -> Option<String> {
-    let modes: Vec<String> = {
-        let mut m: Vec<String> = Vec::new();
-        for p in &list.prices {
-            if !m.contains(&p.mode) {
-                m.push(p.mode.clone());
-            }
+    let mut modes: Vec<String> = Vec::new();
+    for p in &list.prices {
+        if !modes.contains(&p.mode) {
+            modes.push(p.mode.clone());
         }
-        m
+    }
+    let whisker = |i: Interval| Whisker {
+        value: i.estimate / 1e3,
+        low: i.low / 1e3,
+        high: i.high / 1e3,
     };
-    let vars = variants(list);
-    let top = list
-        .prices
-        .iter()
-        .filter_map(|p| p.total_ns.map(|i| i.high.max(i.estimate)))
-        .fold(0.0f64, f64::max)
-        / 1e3;
-    if top <= 0.0 || modes.is_empty() {
-        return None;
-    }
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 420)).into_drawing_area();
-        let draw = || -> Result<(), Box<dyn std::error::Error>> {
-            root.fill(&WHITE)?;
-            let n = modes.len();
-            let mut chart = ChartBuilder::on(&root)
-                .caption("what one sample costs (95% intervals)", ("sans-serif", 20))
-                .margin(12)
-                .x_label_area_size(36)
-                .y_label_area_size(60)
-                .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..top * 1.15)?;
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(n)
-                .x_label_formatter(&|x| {
-                    let i = x.round();
-                    if (x - i).abs() < 1e-6 && i >= 0.0 {
-                        modes.get(i as usize).cloned().unwrap_or_default()
-                    } else {
-                        String::new()
-                    }
-                })
-                .y_desc("µs per sample (kernel dark, recorder light)")
-                .draw()?;
-            let width = 0.8 / vars.len().max(1) as f64;
-            for (k, v) in vars.iter().enumerate() {
-                let color = COLORS[k % COLORS.len()];
-                let offset = -0.4 + width * (k as f64 + 0.5);
-                let bars: Vec<(f64, f64, f64, Interval)> = modes
+    let mut series = Vec::new();
+    for v in variants(list) {
+        for (part, pick) in [
+            (
+                "kernel",
+                (|p: &ModePrice| p.kernel_ns) as fn(&ModePrice) -> Option<Interval>,
+            ),
+            ("whole", |p: &ModePrice| p.total_ns),
+        ] {
+            series.push(Series {
+                name: format!("{part}, {} stack", v.name()),
+                bars: modes
                     .iter()
-                    .enumerate()
-                    .filter_map(|(i, m)| {
-                        let p = list.price(m, *v)?;
-                        let kernel = p.kernel_ns?.estimate / 1e3;
-                        let total = p.total_ns?;
-                        Some((
-                            i as f64 + offset,
-                            kernel,
-                            total.estimate / 1e3,
-                            total.scaled(1e-3),
-                        ))
-                    })
-                    .collect();
-                chart
-                    .draw_series(bars.iter().map(|&(x, _, total, _)| {
-                        Rectangle::new(
-                            [(x - width * 0.45, 0.0), (x + width * 0.45, total)],
-                            color.mix(0.35).filled(),
-                        )
-                    }))?
-                    .label(format!("{} stack", v.name()))
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
-                    });
-                chart.draw_series(bars.iter().map(|&(x, kernel, _, _)| {
-                    Rectangle::new(
-                        [(x - width * 0.45, 0.0), (x + width * 0.45, kernel.max(0.0))],
-                        color.mix(0.9).filled(),
-                    )
-                }))?;
-                chart.draw_series(bars.iter().map(|&(x, _, _, i)| {
-                    PathElement::new(
-                        vec![(x, i.low.max(0.0)), (x, i.high)],
-                        BLACK.stroke_width(2),
-                    )
-                }))?;
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()?;
-            root.present()?;
-            Ok(())
-        };
-        draw().ok()?;
+                    .map(|m| list.price(m, v).and_then(pick).map(whisker))
+                    .collect(),
+            });
+        }
     }
-    Some(svg)
+    Grouped {
+        caption: "what one sample costs (95% intervals)",
+        y_desc: "µs per sample",
+        labels: modes,
+        series,
+    }
+    .svg()
+}
+
+/// Writes prices.json, prices.md and prices.svg of `list` into `out`; returns the files.
+pub fn write(list: &PriceList, out: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out)?;
+    let mut json = serde_json::to_vec_pretty(list).map_err(std::io::Error::other)?;
+    json.push(b'\n');
+    let mut files = vec![
+        (out.join("prices.json"), json),
+        (out.join("prices.md"), render(list).into_bytes()),
+    ];
+    if let Some(svg) = chart(list) {
+        files.push((out.join("prices.svg"), svg.into_bytes()));
+    }
+    for (path, bytes) in &files {
+        crate::files::write_atomically(path, bytes)?;
+    }
+    Ok(files.into_iter().map(|(p, _)| p).collect())
 }
