@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::analyze::AnalyzeOptions;
-use crate::compare::CompareOptions;
+use crate::compare::{AutoRepeat, CompareOptions, PriceSource};
 use crate::fold::Weighting;
 use crate::mode::{parse_mode_list, UnwindMode, DEFAULT_MODES};
 use crate::record::{Knob, Sink};
@@ -278,6 +278,10 @@ impl SweepArgs {
             sweep: Some(self.sink),
             fp_built: self.fp_built,
             max_data: self.max_data,
+            // The sweep asks how large the copy must be, not what a sample costs.
+            sampling_only: false,
+            prices: PriceSource::Off,
+            auto_repeat: None,
         }
     }
 }
@@ -318,6 +322,56 @@ fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
 }
 
+/// `--repeat`: a number of rounds, or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RepeatArg {
+    Rounds(usize),
+    Auto,
+}
+
+fn parse_repeat(s: &str) -> Result<RepeatArg, String> {
+    if s.trim() == "auto" {
+        return Ok(RepeatArg::Auto);
+    }
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(RepeatArg::Rounds(n)),
+        _ => Err(format!(
+            "`{s}` is neither a number of rounds (1 or more) nor `auto`"
+        )),
+    }
+}
+
+fn parse_precision(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let value = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
+        None => t.parse::<f64>(),
+    };
+    match value {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a precision between 0 and 1 (e.g. 0.02 or 2%)"
+        )),
+    }
+}
+
+/// `--prices`: measure, none, or a prices.json.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PriceArg {
+    Measure,
+    Off,
+    File(PathBuf),
+}
+
+fn parse_prices(s: &str) -> Result<PriceArg, String> {
+    Ok(match s.trim() {
+        "measure" => PriceArg::Measure,
+        "none" => PriceArg::Off,
+        "" => return Err("--prices takes measure, none or the path of a prices.json".into()),
+        path => PriceArg::File(PathBuf::from(path)),
+    })
+}
+
 #[derive(Args, Debug)]
 pub struct CompareArgs {
     /// Workload: a name under workloads/ or a path to a .toml file.
@@ -332,9 +386,32 @@ pub struct CompareArgs {
     /// Warm-up before each measured window, at least 1s [default: the workload's].
     #[arg(long, value_parser = parse_dur)]
     pub ramp: Option<std::time::Duration>,
-    /// Rounds of baseline + every mode; modes are interleaved across rounds.
-    #[arg(long, default_value_t = 3)]
-    pub repeat: usize,
+    /// Rounds of baseline + every mode, modes interleaved across rounds; `auto` repeats
+    /// (3 at least) until every throughput overhead's 95% interval is narrower than
+    /// --precision, up to --max-repeat.
+    #[arg(long, value_parser = parse_repeat, default_value = "3")]
+    pub repeat: RepeatArg,
+    /// With --repeat auto: the largest half-width of a throughput overhead's interval that
+    /// is good enough, as a fraction or in percent (0.02 or 2%).
+    #[arg(long, value_parser = parse_precision, default_value = "2%")]
+    pub precision: f64,
+    /// With --repeat auto: rounds at the most.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(3..=1000))]
+    pub max_repeat: u32,
+    /// The price list the model uses: `measure` it before the first measurement (on fixed
+    /// work, about a minute), read a prices.json (from `unwindbench calibrate`), or `none`.
+    #[arg(long, value_parser = parse_prices, default_value = "measure")]
+    pub prices: PriceArg,
+    /// Pairs of rounds per stack, mode and rate when the price list is measured.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(2..=10000))]
+    pub price_pairs: u32,
+    /// Length of the sink-capacity recording of the price list, e.g. 20s; 0 skips it.
+    #[arg(long, value_parser = parse_dur_or_zero, default_value = "20s")]
+    pub capacity_duration: std::time::Duration,
+    /// Record only the modes asked for: no `none` row (sampling without a call graph), so no
+    /// overhead over sampling alone.
+    #[arg(long)]
+    pub without_none: bool,
     /// Sampling frequency in Hz [default: perf's, 4000].
     #[arg(long)]
     pub freq: Option<u32>,
@@ -396,12 +473,30 @@ impl CompareArgs {
             }
             _ => self.unwind.0.clone(),
         };
+        let (repeat, auto_repeat) = match self.repeat {
+            RepeatArg::Rounds(n) => (n, None),
+            RepeatArg::Auto => (
+                3,
+                Some(AutoRepeat {
+                    precision: self.precision,
+                    max: self.max_repeat as usize,
+                }),
+            ),
+        };
+        let prices = match &self.prices {
+            PriceArg::Measure => PriceSource::Measure {
+                pairs: self.price_pairs as usize,
+                capacity: (!self.capacity_duration.is_zero()).then_some(self.capacity_duration),
+            },
+            PriceArg::Off => PriceSource::Off,
+            PriceArg::File(p) => PriceSource::File(p.clone()),
+        };
         CompareOptions {
             workload: self.workload.clone(),
             modes,
             runtime,
             ramp,
-            repeat: self.repeat,
+            repeat,
             freq: self.freq,
             out: self.out.clone(),
             keep_data: self.keep_data,
@@ -411,6 +506,9 @@ impl CompareArgs {
             sweep: self.sweep.then_some(Sink::Pipe),
             fp_built: self.fp_built,
             max_data: self.max_data,
+            sampling_only: !self.without_none,
+            prices,
+            auto_repeat,
         }
     }
 }

@@ -91,11 +91,7 @@ fn run_compare(opts: compare::CompareOptions, json: bool, quiet: bool) -> anyhow
     let command: Vec<String> = std::env::args().collect();
     let outcome = compare(&opts, command, &|total| progress::for_stderr(quiet, total))?;
     let r = &outcome.results;
-    let mut text = table::render(r, false);
-    if let Some(s) = &r.sweep {
-        text.push('\n');
-        text.push_str(&unwindbench::report::markdown::sweep_text(s));
-    }
+    let text = unwindbench::report::terminal(r);
     if json {
         eprint!("{text}");
         println!("{}", serde_json::to_string_pretty(r)?);

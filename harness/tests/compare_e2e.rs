@@ -22,6 +22,12 @@ fn results(dir: &Path) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The price list fixture (scripts/make-price-fixture.sh): the model runs on it without a
+/// minute of measuring.
+fn price_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prices/prices.json")
+}
+
 #[test]
 fn short_comparison_reports_every_mode() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -36,7 +42,9 @@ fn short_comparison_reports_every_mode() {
             "3s",
             "--ramp",
             "1s",
+            "--prices",
         ])
+        .arg(price_fixture())
         .args(["--repeat", "1", "--quiet", "--out"])
         .arg(&run_dir)
         .stdout(Stdio::piped())
@@ -60,7 +68,8 @@ fn short_comparison_reports_every_mode() {
     assert!(r["baseline"]["iops"]["median"].as_f64().unwrap() > 0.0);
     let modes = r["modes"].as_array().unwrap();
     let names: Vec<&str> = modes.iter().map(|m| m["mode"].as_str().unwrap()).collect();
-    assert_eq!(names, ["fp", "dwarf:4k"]);
+    // `none` is recorded besides the modes asked for: the price of sampling alone.
+    assert_eq!(names, ["none", "fp", "dwarf:4k"]);
     for m in modes {
         assert_eq!(m["status"], "ok", "{m}");
         let f = &m["figures"];
@@ -71,15 +80,35 @@ fn short_comparison_reports_every_mode() {
         }
         assert!(f["lost_chunks"]["median"].is_number() && f["lost_events"]["median"].is_number());
     }
-    let fp = modes[0]["figures"]["perf_data_bytes"]["median"]
+    let fp = modes[1]["figures"]["perf_data_bytes"]["median"]
         .as_f64()
         .unwrap();
-    let dwarf = modes[1]["figures"]["perf_data_bytes"]["median"]
+    let dwarf = modes[2]["figures"]["perf_data_bytes"]["median"]
         .as_f64()
         .unwrap();
     assert!(dwarf > fp, "dwarf:4k {dwarf} should exceed fp {fp}");
     // Every measurement is in runs[], raw.
-    assert_eq!(r["runs"].as_array().unwrap().len(), 3);
+    assert_eq!(r["runs"].as_array().unwrap().len(), 4);
+    // The price list came from the file; every mode has the model beside its figures, and
+    // the modes with a call graph their overhead over sampling alone.
+    assert!(r["prices"]["prices"].as_array().unwrap().len() >= 3);
+    assert!(run_dir.join("prices/prices.md").exists());
+    for m in modes {
+        let checks = m["model"]["checks"].as_array().unwrap();
+        assert!(checks.iter().any(|c| c["metric"] == "lost_share"), "{m}");
+        assert!(m["model"]["samples_taken_per_s"].as_f64().unwrap() > 0.0);
+    }
+    for m in &modes[1..] {
+        assert!(
+            m["figures"]["overhead_throughput_vs_none"]["median"].is_number(),
+            "{m}"
+        );
+    }
+    // One repeat gives no interval, and the table says so rather than guess.
+    assert!(stdout.contains("(1 repeat: no interval)"), "{stdout}");
+    let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
+    assert!(md.contains("## What a sample costs"), "{md}");
+    assert!(md.contains("## The model beside the measurement"), "{md}");
     assert!(r["machine"]["sampling_event"].is_string());
     // The perf.data files are gone (no --keep-data); logs stay.
     assert!(!run_dir.join("r1-fp/perf.data").exists());
@@ -89,11 +118,14 @@ fn short_comparison_reports_every_mode() {
     // The page, its charts and flame graphs: every link resolves, every SVG is well-formed.
     common::check_run_folder(&run_dir);
     for m in modes {
-        assert!(m["figures"]["completeness"]["median"].is_number(), "{m}");
         assert!(m["flamegraphs"]["all"].is_string(), "{m}");
     }
-    assert!(modes[1]["flamegraphs"]["diff_vs_fp"].is_string());
-    assert!(modes[1]["flamegraphs"]["diff_vs_fp_all"].is_string());
+    // Completeness needs a call graph: none has none to judge.
+    for m in &modes[1..] {
+        assert!(m["figures"]["completeness"]["median"].is_number(), "{m}");
+    }
+    assert!(modes[2]["flamegraphs"]["diff_vs_fp"].is_string());
+    assert!(modes[2]["flamegraphs"]["diff_vs_fp_all"].is_string());
     assert!(run_dir.join("r1-dwarf-4k/diff-vs-fp.svg").exists());
     assert!(
         common::leftovers(&run_dir, pid).is_empty(),
@@ -116,6 +148,9 @@ fn ctrl_c_while_recording_stops_everything_and_keeps_what_finished() {
             "30s",
             "--ramp",
             "1s",
+            "--prices",
+            "none",
+            "--without-none",
         ])
         .args(["--repeat", "1", "--quiet", "--out"])
         .arg(&run_dir)
@@ -247,6 +282,9 @@ fn pipe_sink_zstd_knob_and_sweep_side_by_side() {
             "1s",
             "--repeat",
             "1",
+            "--prices",
+            "none",
+            "--without-none",
             "--quiet",
             "--out",
         ])
@@ -355,4 +393,75 @@ fn pipe_sink_zstd_knob_and_sweep_side_by_side() {
     }
     assert!(run_dir.join("charts/sweep.svg").exists());
     common::check_run_folder(&run_dir);
+}
+
+#[test]
+fn repeat_auto_with_a_measured_price_list_gives_intervals() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = out.path().join("run");
+    let child = bin()
+        .args([
+            "compare",
+            "--unwind",
+            "fp",
+            "--runtime",
+            "2s",
+            "--ramp",
+            "1s",
+            "--repeat",
+            "auto",
+            "--max-repeat",
+            "3",
+            "--precision",
+            "99%",
+            "--price-pairs",
+            "3",
+            "--capacity-duration",
+            "0",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&run_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let r = results(&run_dir);
+    // Three rounds at least, and a note on why it stopped where it did.
+    assert_eq!(r["settings"]["repeat"], 3, "{}", r["settings"]);
+    let notes = r["notes"].to_string();
+    assert!(notes.contains("--repeat auto stopped"), "{notes}");
+    // The price list was measured in this run: kept whole in prices/, summarized in results.
+    let prices: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("prices/prices.json")).unwrap())
+            .unwrap();
+    assert!(!prices["sessions_raw"].as_array().unwrap().is_empty());
+    assert!(r["prices"]["sessions_raw"].as_array().unwrap().is_empty());
+    assert!(!run_dir.join("prices/scratch").exists());
+    // Every overhead has its 95% interval, and "within noise" is exactly "holds zero".
+    for m in r["modes"].as_array().unwrap() {
+        let t = &m["figures"]["overhead_throughput"]["interval"];
+        let (low, high) = (t["low"].as_f64().unwrap(), t["high"].as_f64().unwrap());
+        assert!(low <= t["estimate"].as_f64().unwrap() && t["estimate"].as_f64().unwrap() <= high);
+        let within = low <= 0.0 && 0.0 <= high;
+        assert_eq!(m["verdict"]["throughput"] == "within_noise", within, "{m}");
+        assert!(
+            m["figures"]["cost_per_sample_us"]["interval"].is_object(),
+            "{m}"
+        );
+    }
+    assert!(
+        common::leftovers(&run_dir, pid).is_empty(),
+        "{:?}",
+        common::leftovers(&run_dir, pid)
+    );
 }

@@ -42,6 +42,9 @@ fn scores(depth: u32, frame: u32) -> Vec<(String, String, f64, f64, f64)> {
             "fp,dwarf:4k,dwarf:32k",
             "--repeat",
             "1",
+            "--prices",
+            "none",
+            "--without-none",
             "--quiet",
             "--out",
         ])

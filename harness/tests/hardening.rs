@@ -17,6 +17,7 @@ fn compare(args: &[&str], run_dir: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_unwindbench"))
         .arg("compare")
         .args(args)
+        .args(["--prices", "none", "--without-none"])
         .args(["--repeat", "1", "--quiet", "--out"])
         .arg(run_dir)
         .stdout(Stdio::null())

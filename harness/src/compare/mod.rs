@@ -22,10 +22,11 @@ mod measurement;
 mod options;
 mod plan;
 mod prepare;
+mod prices;
 mod steps;
 
 pub use self::calibrate::calibrate;
-pub use self::options::{CompareError, CompareOptions};
+pub use self::options::{AutoRepeat, CompareError, CompareOptions, PriceSource};
 pub use self::plan::{Plan, SWEEP_COPY};
 
 /// How a finished comparison went.
@@ -113,6 +114,8 @@ pub fn compare(
     } = prepare::prepare(opts, command)?;
     refresh(&mut results, &plan, &machine);
     save(&results, &run_dir)?;
+    let stopped_early = prices::price_step(opts, &plan, &run_dir, &mut results, make_progress)?;
+    save(&results, &run_dir)?;
 
     let sock_dir = SocketDir::create().map_err(|source| CompareError::OutDir {
         path: std::env::temp_dir(),
@@ -133,7 +136,8 @@ pub fn compare(
         sock_dir: &sock_dir.0,
         focus: &focus,
     };
-    let interrupted = run_rounds(&ctx, &plan, &mut results, &mut machine, make_progress)?;
+    let interrupted =
+        stopped_early || run_rounds(&ctx, &plan, &mut results, &mut machine, make_progress)?;
     results.status = if interrupted {
         RunStatus::Interrupted
     } else if results
@@ -152,7 +156,8 @@ pub fn compare(
     Ok(Outcome { run_dir, results })
 }
 
-/// The summaries of the runs so far: the baseline, every planned recording, the reference.
+/// The summaries of the runs so far: the baseline, every planned recording, the reference,
+/// and with a price list, the model beside each mode and the rankings it explains.
 fn refresh(results: &mut Results, plan: &Plan, machine: &Machine) {
     results.machine = machine.clone();
     results.baseline = summary::baseline(&results.runs);
@@ -170,6 +175,19 @@ fn refresh(results: &mut Results, plan: &Plan, machine: &Machine) {
         })
         .collect();
     results.reference = crate::results::reference::compare(&results.modes);
+    if let Some(prices) = &results.prices {
+        for m in results.modes.iter_mut().filter(|m| m.measured()) {
+            m.model = crate::results::model::check(
+                m.mode,
+                &m.figures,
+                &results.runs,
+                prices,
+                &results.workload.focus,
+                machine.online_cpus,
+            );
+        }
+        results.explanations = crate::results::ranking::explain(&results.modes);
+    }
 }
 
 /// Every repeat of the baseline and the recordings, interleaved, the results written after
@@ -182,12 +200,19 @@ fn run_rounds(
     make_progress: &dyn Fn(Duration) -> Box<dyn Progress>,
 ) -> Result<bool, CompareError> {
     let recorded = plan.recorded();
-    let repeat = ctx.opts.repeat;
+    let auto = ctx.opts.auto_repeat;
+    let repeat = auto.map_or(ctx.opts.repeat, |a| a.max.max(ctx.opts.repeat));
     let per_measurement = ctx.ramp + ctx.runtime + Duration::from_secs(3);
     let total = repeat * (recorded.len() + 1);
     let mut progress = make_progress(per_measurement * total as u32);
     let mut index = 0;
     for r in 0..repeat {
+        if let Some(a) = auto.filter(|_| r >= ctx.opts.repeat) {
+            if let Some(note) = precise_enough(results, a) {
+                results.notes.push(note);
+                break;
+            }
+        }
         for subject in round_order(&recorded, r) {
             index += 1;
             progress.start(
@@ -213,8 +238,41 @@ fn run_rounds(
             }
         }
     }
+    if let Some(a) = auto {
+        if precise_enough(results, a).is_none() {
+            results.notes.push(format!(
+                "--repeat auto stopped at --max-repeat {repeat}: some throughput overheads are still less precise than ±{:.1} points (see their intervals)",
+                a.precision * 100.0
+            ));
+        }
+    }
+    results.settings.repeat = results.runs.iter().map(|r| r.repeat).max().unwrap_or(0);
     progress.finish();
     Ok(false)
+}
+
+/// With `--repeat auto`: whether every measured mode's throughput overhead has an interval
+/// no wider than asked; the note that says so, or None to go on.
+fn precise_enough(results: &Results, auto: AutoRepeat) -> Option<String> {
+    let widths: Vec<f64> = results
+        .modes
+        .iter()
+        .filter(|m| m.measured())
+        .map(|m| {
+            m.figure(crate::results::Metric::OverheadThroughput)
+                .and_then(|s| s.interval)
+                .map_or(f64::INFINITY, |i| i.half_width())
+        })
+        .collect();
+    let widest = widths.iter().copied().fold(0.0, f64::max);
+    (!widths.is_empty() && widest <= auto.precision).then(|| {
+        format!(
+            "--repeat auto stopped after {} rounds: every throughput overhead is known within ±{:.1} points (asked: ±{:.1})",
+            results.runs.iter().map(|r| r.repeat).max().unwrap_or(0),
+            widest * 100.0,
+            auto.precision * 100.0
+        )
+    })
 }
 
 /// Writes results.json and every other export.

@@ -39,6 +39,48 @@ pub struct CompareOptions {
     pub fp_built: bool,
     /// Stop any file-sink recording whose perf.data grows past this. Default: no limit.
     pub max_data: Option<u64>,
+    /// Also record `none` (sampling without a call graph), whatever `modes` says, so that
+    /// every mode's overhead over sampling alone can be given. Default: yes.
+    pub sampling_only: bool,
+    /// Where the price list comes from. Default: measured at the start of the run.
+    pub prices: PriceSource,
+    /// Keep repeating (beyond `repeat`, the minimum) until every throughput overhead's 95%
+    /// interval is narrower than asked, up to a maximum. Default: off (exactly `repeat`).
+    pub auto_repeat: Option<AutoRepeat>,
+}
+
+/// Where a comparison's price list comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PriceSource {
+    /// Measured before the first measurement, for the modes of the run: `pairs` pairs of
+    /// rounds per stack, mode and rate, and the sink's capacity over `capacity` (None: not).
+    Measure {
+        pairs: usize,
+        capacity: Option<Duration>,
+    },
+    /// Read from a prices.json (`unwindbench calibrate`, or an earlier run's `prices/`).
+    File(PathBuf),
+    /// No price list: no model, no check of the rankings.
+    Off,
+}
+
+impl Default for PriceSource {
+    fn default() -> Self {
+        PriceSource::Measure {
+            pairs: 20,
+            capacity: Some(Duration::from_secs(20)),
+        }
+    }
+}
+
+/// `--repeat auto`: how precise the overheads must get, and how many rounds it may take.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AutoRepeat {
+    /// Largest half-width of a throughput overhead's 95% interval that is good enough
+    /// (0.02: ±2 points). Default 0.02.
+    pub precision: f64,
+    /// Rounds at the most. Default 10.
+    pub max: usize,
 }
 
 impl Default for CompareOptions {
@@ -59,6 +101,9 @@ impl Default for CompareOptions {
             sweep: None,
             fp_built: false,
             max_data: None,
+            sampling_only: true,
+            prices: PriceSource::default(),
+            auto_repeat: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use super::options::{CompareError, CompareOptions};
 use super::plan::{self, Plan};
 use crate::accuracy::GroundTruth;
 use crate::machine::Machine;
+use crate::mode::UnwindMode;
 use crate::preflight::{self, Diagnosis, DoctorOptions};
 use crate::process::{self, Tools};
 use crate::record::{predict_recording_bytes, Sink, SinkChoice};
@@ -56,13 +57,8 @@ pub(super) fn prepare(
     let perf_build = process::capture("perf", &["version", "--build-options"])
         .map(|(_, out, _)| out)
         .unwrap_or_default();
-    let plan = plan::plan(
-        &opts.modes,
-        &opts.sinks,
-        &opts.knobs,
-        opts.sweep,
-        &perf_build,
-    );
+    let modes = recorded_modes(opts);
+    let plan = plan::plan(&modes, &opts.sinks, &opts.knobs, opts.sweep, &perf_build);
     let freq = effective_freq(opts.freq, &machine);
     let doctor = DoctorOptions {
         workload: Some(&workload),
@@ -71,7 +67,7 @@ pub(super) fn prepare(
             .iter()
             .map(|p| (p.comm.clone(), p.path.clone()))
             .collect(),
-        modes: opts.modes.clone(),
+        modes: modes.clone(),
         out_dir: Some(run_dir.clone()),
         predicted_bytes: 0,
         predicted_min_bytes: 0,
@@ -96,6 +92,8 @@ pub(super) fn prepare(
         notes: notes(opts, &machine, &target_plan, &tools),
         reference: None,
         sweep: None,
+        prices: None,
+        explanations: Vec::new(),
     };
     Ok(Prepared {
         run_dir,
@@ -212,7 +210,7 @@ fn workload_info(
 
 fn settings(opts: &CompareOptions) -> Settings {
     Settings {
-        modes: opts.modes.iter().map(|m| m.to_string()).collect(),
+        modes: recorded_modes(opts).iter().map(|m| m.to_string()).collect(),
         sinks: opts.sinks.clone(),
         knobs: opts.knobs.iter().map(|k| k.to_string()).collect(),
         sweep: opts.sweep.is_some(),
@@ -225,6 +223,16 @@ fn settings(opts: &CompareOptions) -> Settings {
 }
 
 /// What a reader must know to read the figures right.
+/// The modes recorded: those asked for, with `none` first unless asked for or turned off (it
+/// is what every mode's overhead over sampling alone is measured against).
+pub(super) fn recorded_modes(opts: &CompareOptions) -> Vec<UnwindMode> {
+    let mut modes = opts.modes.clone();
+    if opts.sampling_only && !modes.contains(&UnwindMode::None) {
+        modes.insert(0, UnwindMode::None);
+    }
+    modes
+}
+
 fn notes(
     opts: &CompareOptions,
     machine: &Machine,
@@ -232,6 +240,9 @@ fn notes(
     tools: &Tools,
 ) -> Vec<String> {
     let mut notes = Vec::new();
+    if opts.sampling_only && !opts.modes.contains(&UnwindMode::None) {
+        notes.push("`none` (sampling without a call graph) was recorded besides the modes asked for: what a mode adds over it is the price of unwinding, separated from the price of sampling.".to_string());
+    }
     if !machine.hardware_pmu {
         notes.push("This machine has no hardware PMU: perf sampled with the software cpu-clock event. Compare ratios within this run, not absolute figures across machines.".to_string());
     }

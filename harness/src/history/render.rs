@@ -36,6 +36,8 @@ pub fn value(metric: Metric, v: f64) -> String {
         Unit::MbPerS => format!("{v:.1} MB/s"),
         Unit::Seconds => format!("{v:.2} s"),
         Unit::Mib => format!("{v:.0} MiB"),
+        Unit::Micros => format!("{v:.2} µs"),
+        Unit::Rate => format!("{v:.0}/s"),
         Unit::Bytes | Unit::Count | Unit::Frames => format!("{v:.0}"),
     }
 }

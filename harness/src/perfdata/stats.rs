@@ -48,6 +48,20 @@ pub struct RecordStats {
     /// Records whose contents could not be parsed (corrupt): skipped, never guessed at.
     #[serde(default)]
     pub unparsable_records: u64,
+    /// What the kernel gathered per sample, per thread name: the callchain entries it
+    /// walked (frame pointers) and the user-stack bytes it copied (DWARF). The price of a
+    /// sample depends on both, so the model places a workload's price by them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stacks_per_comm: BTreeMap<String, StackWork>,
+}
+
+/// Sums over a thread name's samples of the work the kernel did for their stacks.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct StackWork {
+    /// Callchain entries (kernel and user, context markers included).
+    pub callchain_entries: u64,
+    /// User-stack bytes copied (`dyn_size` of PERF_SAMPLE_STACK_USER).
+    pub stack_bytes_copied: u64,
 }
 
 impl RecordStats {
@@ -145,6 +159,19 @@ impl StatsCollector {
                     None => {
                         s.samples_per_comm.insert(name.to_string(), 1);
                     }
+                }
+                let chain = sample.callchain.as_ref().map_or(0, |c| c.len() as u64);
+                let copied = sample
+                    .user_stack
+                    .as_ref()
+                    .map_or(0, |(_, dyn_size)| *dyn_size);
+                if chain > 0 || copied > 0 {
+                    let w = match s.stacks_per_comm.get_mut(name) {
+                        Some(w) => w,
+                        None => s.stacks_per_comm.entry(name.to_string()).or_default(),
+                    };
+                    w.callchain_entries += chain;
+                    w.stack_bytes_copied += copied;
                 }
             }
             EventRecord::Lost(lost) => {

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::mode::{UnwindMode, MAX_DWARF_STACK};
 use crate::process;
+use crate::record::memory::{dirty_mb, DirtyLimits};
 
 use super::control::Worker;
 use super::error::PriceError;
@@ -46,71 +47,6 @@ impl Default for CapacityOptions {
             max_bytes: 8_000_000_000,
         }
     }
-}
-
-/// The kernel's dirty-page limits, as they stood.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct DirtyLimits {
-    /// `vm.dirty_ratio` and `vm.dirty_background_ratio` (percent of available memory; 0 when
-    /// the `_bytes` variants are set instead).
-    pub ratio: u32,
-    pub background_ratio: u32,
-    /// The thresholds they amount to now (/proc/vmstat), in MB.
-    pub threshold_mb: f64,
-    pub background_threshold_mb: f64,
-}
-
-impl DirtyLimits {
-    pub fn read() -> DirtyLimits {
-        let num = |p: &str| {
-            std::fs::read_to_string(p)
-                .ok()
-                .and_then(|s| s.trim().parse::<u32>().ok())
-                .unwrap_or(0)
-        };
-        let vmstat = std::fs::read_to_string("/proc/vmstat").unwrap_or_default();
-        let pages = |key: &str| {
-            vmstat
-                .lines()
-                .find_map(|l| l.strip_prefix(key)?.trim().parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        let page_mb = page_size() as f64 / 1e6;
-        DirtyLimits {
-            ratio: num("/proc/sys/vm/dirty_ratio"),
-            background_ratio: num("/proc/sys/vm/dirty_background_ratio"),
-            threshold_mb: pages("nr_dirty_threshold ") * page_mb,
-            background_threshold_mb: pages("nr_dirty_background_threshold ") * page_mb,
-        }
-    }
-}
-
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as u64
-    } else {
-        4096
-    }
-}
-
-/// Dirty data waiting for the disk now, in MB (`Dirty` + `Writeback` of /proc/meminfo).
-pub fn dirty_mb() -> f64 {
-    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let kb = |key: &str| {
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(key)?
-                    .trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-            })
-            .unwrap_or(0.0)
-    };
-    (kb("Dirty:") + kb("Writeback:")) * 1024.0 / 1e6
 }
 
 /// One look at the recording while it runs.
@@ -340,8 +276,10 @@ pub struct Regimes {
 
 /// Splits the series where the dirty data levels off: the first point at 90% of the highest
 /// level seen, provided that level is at least half the background threshold (otherwise the
-/// page cache never filled and there is one regime). Each regime's rate is the Theil–Sen slope
-/// of the file's size over time, the first half second (perf's start) left out.
+/// page cache never filled and there is one regime) and that the dirty data stays within 15%
+/// of it from there on (a level still climbing at the end has not levelled off). Each regime's
+/// rate is the Theil–Sen slope of the file's size over time, the first half second (perf's
+/// start) left out.
 pub fn regimes(series: &[Point], limits: &DirtyLimits) -> Regimes {
     let slope = |pts: &[Point]| {
         let xy: Vec<(f64, f64)> = pts.iter().map(|p| (p.t_s, p.file_mb)).collect();
@@ -354,7 +292,15 @@ pub fn regimes(series: &[Point], limits: &DirtyLimits) -> Regimes {
     let filled = top > 0.0 && top >= 0.5 * limits.background_threshold_mb;
     let split = filled
         .then(|| body.iter().position(|p| p.dirty_mb >= 0.9 * top))
-        .flatten();
+        .flatten()
+        .filter(|&i| {
+            let rest = &body[i..];
+            let low = rest
+                .iter()
+                .map(|p| p.dirty_mb)
+                .fold(f64::INFINITY, f64::min);
+            low >= 0.85 * top
+        });
     match split {
         // Levelled off with at least a second of the throttled regime after it.
         Some(i) if body.last().is_some_and(|l| l.t_s - body[i].t_s >= 1.0) => Regimes {

@@ -110,6 +110,25 @@ pub struct PriceList {
 }
 
 impl PriceList {
+    /// The stacks measured, in order.
+    pub fn variants(&self) -> Vec<Variant> {
+        let mut v: Vec<Variant> = self.prices.iter().map(|p| p.variant).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The modes priced, in the list's order.
+    pub fn modes(&self) -> Vec<String> {
+        let mut modes: Vec<String> = Vec::new();
+        for p in &self.prices {
+            if !modes.contains(&p.mode) {
+                modes.push(p.mode.clone());
+            }
+        }
+        modes
+    }
+
     /// The price of `mode` at `variant`.
     pub fn price(&self, mode: &str, variant: Variant) -> Option<&ModePrice> {
         self.prices

@@ -117,6 +117,44 @@ fn usable(opts: &PriceOptions, notes: &mut Vec<String>) -> Result<PriceOptions, 
     })
 }
 
+/// About how many bytes the sessions' recordings take: every sampled round's samples at
+/// their largest (the copy plus a record's other fields, taken as 512 bytes).
+fn predicted_bytes(opts: &PriceOptions) -> u64 {
+    let round_s = opts.round.as_secs_f64() * 1.5;
+    let per_pass: f64 = opts
+        .modes
+        .iter()
+        .flat_map(|m| {
+            opts.freqs
+                .iter()
+                .map(move |f| f64::from(*f) * round_s * f64::from(m.stack_copy_bytes() + 512))
+        })
+        .sum();
+    (per_pass * (opts.pairs * opts.variants.len()) as f64) as u64
+}
+
+/// Refuses to start when the sessions' recordings would leave the disk short.
+fn check_disk(opts: &PriceOptions, dir: &Path) -> Result<(), PriceError> {
+    let Some((free, total)) = crate::preflight::disk_space(dir) else {
+        return Err(PriceError::Options(format!(
+            "cannot tell the free space of {}: not recording blind",
+            dir.display()
+        )));
+    };
+    let need = predicted_bytes(opts);
+    let margin = crate::preflight::disk_margin(total);
+    if need + margin > free {
+        return Err(PriceError::Options(format!(
+            "not enough disk for the price list's recordings in {}: about {} needed, {} free (keeping {} spare); use fewer pairs or a larger disk",
+            dir.display(),
+            crate::units::human_bytes(need),
+            crate::units::human_bytes(free),
+            crate::units::human_bytes(margin)
+        )));
+    }
+    Ok(())
+}
+
 /// What every step of a measurement shares: the program, the CPUs, the round's length.
 struct Bench<'a> {
     opts: PriceOptions,
@@ -146,6 +184,7 @@ pub fn measure(
         path: setup.work_dir.to_path_buf(),
         source,
     })?;
+    check_disk(&opts, setup.work_dir)?;
     let binary = build_program(setup.source, setup.build_dir)?;
     // The harness talks to perf and the work from perf's CPU, never the work's.
     let _pinned = PinnedHere::to(perf_cpu)?;

@@ -216,7 +216,7 @@ pub fn predict_lost(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::price::capacity::DirtyLimits;
+    use crate::record::memory::DirtyLimits;
 
     fn capacity() -> SinkCapacity {
         SinkCapacity {

@@ -86,6 +86,10 @@ pub struct PerfCost {
     pub truncated: Option<String>,
     #[serde(default)]
     pub recorded_s: Option<f64>,
+    /// Dirty page-cache data when the window began (MB): it brings the kernel's throttling
+    /// of perf's writes closer (see [`super::memory`]).
+    #[serde(default)]
+    pub dirty_at_start_mb: Option<f64>,
 }
 
 /// What reading a pipe-sink recording live cost: it competes with the workload for CPUs.

@@ -7,11 +7,13 @@
 //! measurement's [`Subject`] is the unprofiled baseline or a recording.
 //!
 //! [`measure`] runs one measurement, [`profiler`] is perf's side of it, [`perf`] perf's
-//! command line, [`measured`] what a measurement gives, [`cpu`] the CPU accounting.
+//! command line, [`measured`] what a measurement gives, [`cpu`] the CPU accounting,
+//! [`memory`] the page cache's dirty data a recording fills.
 
 pub mod cpu;
 pub mod measure;
 pub mod measured;
+pub mod memory;
 pub mod perf;
 pub mod profiler;
 

@@ -18,6 +18,8 @@ pub struct Profiler {
     reader_cpu: [Option<f64>; 2],
     /// Set when --max-data stopped the recording: why, and after how many seconds.
     truncated: Option<(String, f64)>,
+    /// Dirty page-cache data at the window's start (MB).
+    dirty_at_start_mb: Option<f64>,
 }
 
 /// Starts `unwindbench analyze -` on the measurement's folder, reading stdin; returns it and
@@ -64,6 +66,7 @@ impl Profiler {
             perf_cpu: [None; 2],
             reader_cpu: [None; 2],
             truncated: None,
+            dirty_at_start_mb: None,
         };
         let Some(rec) = recording else {
             return Ok(p);
@@ -126,6 +129,7 @@ impl Profiler {
     }
 
     pub fn window_start(&mut self) {
+        self.dirty_at_start_mb = Some(super::memory::dirty_mb());
         let (perf, reader) = self.sample();
         self.perf_cpu[0] = perf;
         self.reader_cpu[0] = reader;
@@ -183,6 +187,7 @@ impl Profiler {
             reader,
             truncated: self.truncated.as_ref().map(|(why, _)| why.clone()),
             recorded_s: self.truncated.as_ref().map(|(_, s)| *s),
+            dirty_at_start_mb: self.dirty_at_start_mb,
         }))
     }
 }

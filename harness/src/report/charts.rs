@@ -6,7 +6,9 @@ use plotters::coord::ranged1d::SegmentedCoord;
 use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 
+use crate::price::{ModePrice, PriceList};
 use crate::results::{Metric, ModeSummary, Results, Spread};
+use crate::stats::Interval;
 
 /// One chart: a file stem, a title for the page, and the SVG text.
 pub struct Chart {
@@ -266,11 +268,21 @@ impl Grouped<'_> {
     }
 }
 
-/// The overheads `series` of every mode, in percent: grouped bars with min–max whiskers.
+/// The overheads `series` of every mode, in percent: grouped bars with their 95% intervals
+/// as whiskers (min–max for files made before intervals).
 fn overheads(modes: &[&ModeSummary], series: &[(Metric, &str)]) -> Option<String> {
+    let with_intervals = modes.iter().any(|m| {
+        series
+            .iter()
+            .any(|(metric, _)| m.figure(*metric).is_some_and(|s| s.interval.is_some()))
+    });
     Grouped {
         caption: "overheads against the unprofiled baseline",
-        y_desc: "% (median, min–max)",
+        y_desc: if with_intervals {
+            "% (95% intervals)"
+        } else {
+            "% (median, min–max)"
+        },
         labels: modes.iter().map(|m| m.mode.to_string()).collect(),
         series: series
             .iter()
@@ -280,15 +292,52 @@ fn overheads(modes: &[&ModeSummary], series: &[(Metric, &str)]) -> Option<String
                     .iter()
                     .map(|m| {
                         let s = m.figure(*metric)?.scaled(100.0);
+                        let (low, high) = s.interval.map_or((s.min, s.max), |i| (i.low, i.high));
                         Some(Whisker {
-                            value: s.median,
-                            low: s.min,
-                            high: s.max,
+                            value: s.value(),
+                            low,
+                            high,
                         })
                     })
                     .collect(),
             })
             .collect(),
+    }
+    .svg()
+}
+
+/// prices.svg: what one sample costs per mode, the kernel's part and the whole (kernel and
+/// recorder), a bar per stack with its 95% interval as whisker. None when nothing was priced.
+pub fn prices(list: &PriceList) -> Option<String> {
+    let modes = list.modes();
+    let whisker = |i: Interval| Whisker {
+        value: i.estimate / 1e3,
+        low: i.low / 1e3,
+        high: i.high / 1e3,
+    };
+    let mut series = Vec::new();
+    for v in list.variants() {
+        for (part, pick) in [
+            (
+                "kernel",
+                (|p: &ModePrice| p.kernel_ns) as fn(&ModePrice) -> Option<Interval>,
+            ),
+            ("whole", |p: &ModePrice| p.total_ns),
+        ] {
+            series.push(Series {
+                name: format!("{part}, {} stack", v.name()),
+                bars: modes
+                    .iter()
+                    .map(|m| list.price(m, v).and_then(pick).map(whisker))
+                    .collect(),
+            });
+        }
+    }
+    Grouped {
+        caption: "what one sample costs (95% intervals)",
+        y_desc: "µs per sample",
+        labels: modes,
+        series,
     }
     .svg()
 }
@@ -427,6 +476,8 @@ enum Kind {
     Depth,
     /// Completeness against DWARF copy size, from the sweep.
     Sweep,
+    /// What one sample costs per mode, from the price list.
+    Prices,
 }
 
 /// One chart: its file stem, its title on the page, and what it draws.
@@ -469,6 +520,11 @@ const CHARTS: &[ChartDef] = &[
             (Metric::OverheadSampleShare, "sample share"),
             (Metric::OverheadCpuPerIo, "CPU per I/O"),
         ]),
+    },
+    ChartDef {
+        name: "prices",
+        title: "What one sample costs (price list)",
+        kind: Kind::Prices,
     },
     ChartDef {
         name: "completeness",
@@ -531,6 +587,7 @@ impl ChartDef {
                 let sweep = results.sweep.as_ref()?;
                 to_svg(|root| sweep_curve(root, sweep))
             }
+            Kind::Prices => prices(results.prices.as_ref()?),
         }
     }
 }

@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
-use super::format::{percent, thousands};
-use crate::results::{ModeSummary, ReferenceComparison, Results};
+use super::format::{interval, micros_from_ns, percent, thousands};
+use crate::price::PriceList;
+use crate::results::{Metric, ModeSummary, ReferenceComparison, Results};
 use crate::sweep::{size_text, SweepReport};
 use crate::workload::target::TargetKind;
 
@@ -194,6 +195,182 @@ pub fn sweep_check_rows(s: &SweepReport) -> Vec<Vec<String>> {
             ]
         })
         .collect()
+}
+
+pub const PRICE_COLUMNS: [&str; 12] = [
+    "mode",
+    "stack",
+    "kernel per sample",
+    "recorder per sample",
+    "whole sample",
+    "recorder per MB",
+    "bytes per sample",
+    "stack copied",
+    "callchain",
+    "rounds",
+    "samples",
+    "lost",
+];
+
+/// The price list, a row per mode and stack.
+pub fn price_rows(list: &PriceList) -> Vec<Vec<String>> {
+    let us = |i: Option<crate::stats::Interval>| {
+        i.map_or("–".into(), |i| {
+            interval(&i, |ns| format!("{:.2}", ns / 1e3)) + " µs"
+        })
+    };
+    let plain = |x: Option<f64>, digits: usize| x.map_or("–".into(), |v| format!("{v:.digits$}"));
+    list.prices
+        .iter()
+        .map(|p| {
+            vec![
+                p.mode.clone(),
+                format!("{} ({} levels)", p.variant.name(), p.depth),
+                us(p.kernel_ns),
+                us(p.recorder_ns),
+                us(p.total_ns),
+                p.recorder_ms_per_mb.map_or("–".into(), |i| {
+                    interval(&i, |v| format!("{v:.2}")) + " ms"
+                }),
+                plain(p.bytes_per_sample, 0),
+                plain(p.copied_per_sample, 0),
+                plain(p.chain_per_sample, 1),
+                p.rounds.to_string(),
+                thousands(p.samples as f64),
+                thousands(p.lost as f64),
+            ]
+        })
+        .collect()
+}
+
+/// One sentence on what perf can write (the capacity of the price list), or None.
+pub fn capacity_line(list: &PriceList) -> Option<String> {
+    let c = list.capacity.as_ref()?;
+    let rate = |r: Option<f64>| r.map_or("–".into(), |r| format!("{r:.0} MB/s"));
+    Some(format!(
+        "perf wrote {} into the page cache and {} once the kernel throttled it to the disk's pace (dirty data levelled off at {} after {}); `{}` at {} Hz asked {:.0} MB/s.",
+        rate(c.cache_mb_per_s),
+        rate(c.throttled_mb_per_s),
+        c.dirty_plateau_mb.map_or("–".into(), |d| format!("{d:.0} MB")),
+        c.plateau_after_s.map_or("–".into(), |t| format!("{t:.1} s")),
+        c.mode,
+        c.freq,
+        c.asked_mb_per_s
+    ))
+}
+
+pub const MODEL_COLUMNS: [&str; 8] = [
+    "type",
+    "samples taken/s",
+    "asked of the sink",
+    "lost share: predicted / measured",
+    "perf CPU: predicted / measured",
+    "CPU per I/O: predicted / measured",
+    "per sample: price / measured",
+    "agrees",
+];
+
+/// The model beside the measurement, a row per mode that has one.
+pub fn model_rows(r: &Results) -> Vec<Vec<String>> {
+    r.modes
+        .iter()
+        .filter_map(|m| {
+            let model = m.model.as_ref()?;
+            let pair = |metric: Metric, fmt: fn(f64) -> String| {
+                model
+                    .checks
+                    .iter()
+                    .find(|c| c.metric == metric)
+                    .map_or("–".into(), |c| {
+                        format!(
+                            "{} / {}",
+                            interval(&c.predicted, fmt),
+                            interval(&c.measured, fmt)
+                        )
+                    })
+            };
+            let disagree: Vec<&str> = model
+                .checks
+                .iter()
+                .filter(|c| !c.agrees)
+                .map(|c| c.metric.def().label)
+                .collect();
+            Some(vec![
+                m.title.clone(),
+                thousands(model.samples_taken_per_s),
+                if model.asked_mb_per_s < 10.0 {
+                    format!("{:.1} MB/s", model.asked_mb_per_s)
+                } else {
+                    format!("{:.0} MB/s", model.asked_mb_per_s)
+                },
+                model
+                    .checks
+                    .iter()
+                    .find(|c| c.metric == Metric::LostShare)
+                    .map_or("–".into(), |c| {
+                        format!(
+                            "{} / {}",
+                            percent(c.predicted.estimate),
+                            percent(c.measured.estimate)
+                        )
+                    }),
+                pair(Metric::OverheadPerfCpu, percent),
+                pair(Metric::OverheadCpuPerIo, percent),
+                pair(Metric::CostPerSampleUs, |v| format!("{v:.1}")),
+                if disagree.is_empty() {
+                    "yes".into()
+                } else {
+                    format!("no: {}", disagree.join(", "))
+                },
+            ])
+        })
+        .collect()
+}
+
+/// Which price [`price_separations`] compares, and how it names it.
+pub type PricePick = (
+    &'static str,
+    fn(&crate::price::ModePrice) -> Option<crate::stats::Interval>,
+);
+
+/// The whole price of a sample and the kernel's part of it.
+pub const PRICE_PICKS: [PricePick; 2] = [("whole", |p| p.total_ns), ("kernel", |p| p.kernel_ns)];
+
+/// Where the price list ranks neighbouring modes apart, by `pick`, and where it cannot.
+pub fn price_separations(list: &PriceList, (what, pick): PricePick) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in list.variants() {
+        let mut ranked: Vec<_> = list
+            .prices
+            .iter()
+            .filter(|p| p.variant == v)
+            .filter_map(|p| Some((p, pick(p)?)))
+            .collect();
+        ranked.sort_by(|a, b| a.1.estimate.total_cmp(&b.1.estimate));
+        for w in ranked.windows(2) {
+            let ((a, ia), (b, ib)) = (w[0], w[1]);
+            out.push(if ia.overlaps(&ib) {
+                format!(
+                    "{} stack, {what}: `{}` and `{}` overlap ({} and {} per sample): not told apart",
+                    v.name(),
+                    a.mode,
+                    b.mode,
+                    micros_from_ns(ia.estimate),
+                    micros_from_ns(ib.estimate)
+                )
+            } else {
+                format!(
+                    "{} stack, {what}: `{}` costs less than `{}` ({} against {} per sample, intervals apart)",
+                    v.name(),
+                    a.mode,
+                    b.mode,
+                    micros_from_ns(ia.estimate),
+                    micros_from_ns(ib.estimate)
+                )
+            });
+        }
+    }
+    out
 }
 
 /// A mode's flame graphs as (link text, file in the run folder), those that exist.

@@ -47,6 +47,16 @@ pub fn megabytes_number(bytes: f64) -> String {
     s.trim_end_matches(" MB").to_string()
 }
 
+/// An estimate with its interval, `estimate [low–high]`, each printed by `fmt`.
+pub fn interval(i: &crate::stats::Interval, fmt: impl Fn(f64) -> String) -> String {
+    format!("{} [{}–{}]", fmt(i.estimate), fmt(i.low), fmt(i.high))
+}
+
+/// Nanoseconds as microseconds with two decimals (`12.34 µs`).
+pub fn micros_from_ns(ns: f64) -> String {
+    format!("{:.2} µs", ns / 1e3)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,6 +97,9 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&Path>) -> String {
         head,
         how_to_read,
         results_table,
+        explanations,
+        prices,
+        model,
         accuracy,
         reference,
         sweep,
@@ -141,7 +144,7 @@ fn head(o: &mut String, p: &Page) {
 }
 
 fn how_to_read(o: &mut String, _: &Page) {
-    o.push_str("<div class=\"banner note\"><b>How to read this.</b> Each unwinding mode was recorded with <code>perf record -a</code> over the same workload as an unprofiled baseline, in the same run, modes interleaved over the repeats. Figures are medians with [min–max] over the repeats. <i>overhead</i> is the throughput lost against the baseline (\"within noise\" when the baseline itself varies as much); <i>perf CPU</i> is perf's own CPU time as a share of the machine; <i>sample share</i> is perf's share of the samples (the reference post's measure); <i>CPU per I/O</i> is the extra CPU the workload spent per I/O. A stack is <i>complete</i> when it reaches a real bottom (<code>_start</code>, <code>__libc_start_call_main</code>, <code>start_thread</code>, <code>clone3</code>); incomplete stacks show up in the flame graphs as frames that are not attached to <code>main</code> or a thread start.</div>");
+    o.push_str("<div class=\"banner note\"><b>How to read this.</b> Each unwinding mode was recorded with <code>perf record -a</code> over the same workload as an unprofiled baseline, in the same run, modes interleaved over the repeats. Sizes and counts are medians with [min–max] over the repeats; overheads are estimates with their 95% interval from the paired repeats. <i>overhead</i> is the throughput lost against the baseline (\"within noise\" exactly when its interval holds zero); <i>overhead over none</i> is what unwinding adds to sampling alone; <i>cost per sample</i> is the workload's and perf's extra CPU per sample taken, lost ones included; <i>perf CPU</i> is perf's own CPU time as a share of the machine; <i>sample share</i> is perf's share of the samples (the reference post's measure); <i>CPU per I/O</i> is the extra CPU the workload spent per I/O. A stack is <i>complete</i> when it reaches a real bottom (<code>_start</code>, <code>__libc_start_call_main</code>, <code>start_thread</code>, <code>clone3</code>); incomplete stacks show up in the flame graphs as frames that are not attached to <code>main</code> or a thread start.</div>");
 }
 
 fn results_table(o: &mut String, p: &Page) {
@@ -190,6 +193,46 @@ fn results_table(o: &mut String, p: &Page) {
             esc(&w.target.to_string())
         );
     }
+}
+
+fn explanations(o: &mut String, p: &Page) {
+    if p.r.explanations.is_empty() {
+        return;
+    }
+    o.push_str("<div class=\"banner warn\"><b>Where the overheads rank modes against their prices:</b><ul>");
+    for e in &p.r.explanations {
+        let _ = write!(o, "<li>{}</li>", esc(e));
+    }
+    o.push_str("</ul></div>");
+}
+
+fn prices(o: &mut String, p: &Page) {
+    let Some(list) = &p.r.prices else { return };
+    let _ = write!(
+        o,
+        "<h2>What a sample costs</h2><p>{} Full list: <a href=\"prices/prices.md\">prices/prices.md</a>.</p>",
+        esc(&super::prices::method(list))
+    );
+    table(o, &facts::PRICE_COLUMNS, &facts::price_rows(list));
+    let _ = write!(o, "<p>{}</p><ul>", esc(super::prices::LEGEND));
+    for pick in facts::PRICE_PICKS {
+        for s in facts::price_separations(list, pick) {
+            let _ = write!(o, "<li>{}</li>", esc(&s));
+        }
+    }
+    o.push_str("</ul>");
+    if let Some(line) = facts::capacity_line(list) {
+        let _ = write!(o, "<p>What perf can write: {}</p>", esc(&line));
+    }
+}
+
+fn model(o: &mut String, p: &Page) {
+    let rows = facts::model_rows(p.r);
+    if rows.is_empty() {
+        return;
+    }
+    o.push_str("<h2>The model beside the measurement</h2><p>From the price list and what each recording sampled: the lost share from the bytes per second asked of the sink against what perf can write; perf's CPU from the recorder's price; the workload's extra CPU per I/O from the kernel's price for every workload sample taken. <i>agrees</i>: the predicted and measured intervals overlap (the lost share: within 5 points).</p>");
+    table(o, &facts::MODEL_COLUMNS, &rows);
 }
 
 fn accuracy(o: &mut String, p: &Page) {

@@ -4,6 +4,7 @@
 
 use super::facts::{self, Value};
 use super::format::thousands;
+use super::markdown_table::{row, table};
 use super::table;
 use crate::results::{Results, RunStatus};
 use crate::sweep::SweepReport;
@@ -14,6 +15,8 @@ pub fn render(r: &Results) -> String {
         header,
         facts_table,
         results_table,
+        prices,
+        model,
         accuracy,
         reference,
         sweep,
@@ -24,23 +27,6 @@ pub fn render(r: &Results) -> String {
     ] {
         section(&mut out, r);
     }
-    out
-}
-
-/// A Markdown table row; `|` in a cell is escaped so that it cannot end the cell.
-fn row(cells: &[String]) -> String {
-    let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
-    format!("| {} |\n", cells.join(" | "))
-}
-
-/// A Markdown table.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = format!(
-        "| {} |\n|{}\n",
-        headers.join(" | "),
-        "---|".repeat(headers.len())
-    );
-    out.extend(rows.iter().map(|r| row(r)));
     out
 }
 
@@ -90,8 +76,29 @@ fn results_table(out: &mut String, r: &Results) {
             .push_str("Baseline (no perf): no successful run — overheads cannot be computed.\n\n"),
     }
     out.push_str(&table::render(r, true));
-    out.push_str("\nMedians over repeats, [min–max] beside them. ");
+    out.push_str("\nSizes and counts: medians over repeats, [min–max] beside them. Overheads: estimate [95% interval] from the paired repeats. ");
     out.push_str(COLUMN_NOTES);
+    if !r.explanations.is_empty() {
+        out.push_str("\n**Where the overheads rank modes against their prices:**\n\n");
+        out.push_str(&table::explanations(r));
+    }
+}
+
+fn prices(out: &mut String, r: &Results) {
+    let Some(list) = &r.prices else { return };
+    out.push_str("\n## What a sample costs\n\n");
+    out.push_str(&super::prices::method(list));
+    out.push_str(" Full list: [prices/prices.md](prices/prices.md).\n\n");
+    out.push_str(&super::prices::body(list));
+}
+
+fn model(out: &mut String, r: &Results) {
+    let rows = facts::model_rows(r);
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str("\n## The model beside the measurement\n\nFrom the price list and what each recording sampled: the lost share from the bytes per second the samples asked of the sink against what perf can write (its page-cache rate until the dirty data reaches its plateau, then the disk's pace); perf's CPU from the recorder's price; the workload's extra CPU per I/O from the kernel's price for every workload sample taken, placed between the shallow and the deep stack by the workload's own callchain length or bytes copied. *agrees*: the predicted and measured intervals overlap (the lost share: within 5 points).\n\n");
+    out.push_str(&table(&facts::MODEL_COLUMNS, &rows));
 }
 
 fn accuracy(out: &mut String, r: &Results) {
@@ -195,11 +202,15 @@ const COLUMN_NOTES: &str = "\
 *lost chunks*: PERF_RECORD_LOST records; *lost events*: records the kernel dropped (share of \
 all samples taken). *overhead*: 1 − IOPS / baseline IOPS, paired by repeat, where IOPS are \
 the I/Os fio completed in the measured window over the window's wall time (fio's own figure \
-adds per-job rates, which over-counts when its jobs do not run at the same time); \"within noise\" \
-when it is inside the baseline's own run-to-run range or repeats disagree on its sign. \
+adds per-job rates, which over-counts when its jobs do not run at the same time); its interval \
+is Student's t on the repeats' log-ratios, and \"within noise\" means exactly that it holds 0. \
 *perf CPU*: perf's CPU time / (window × online CPUs). *sample share*: samples whose comm is \
 `perf` (the reference post's measure). *CPU per I/O*: the workload's (nbdkit + fio) CPU per \
 completed I/O against the baseline's — the cost that shows even when IOPS do not move. \
+*overhead over none*: the throughput lost against `none` (sampling without a call graph) of \
+the same repeat: what unwinding adds to sampling. *cost per sample*: the workload's CPU beyond \
+the baseline's for as many I/Os, plus perf's, per sample taken (kept or lost, so a mode that \
+drops samples does not look cheaper). \
 *nbdkit stacks complete*: share of the server's samples whose user stack reaches a real \
 bottom (`_start`, `__libc_start_call_main`, `start_thread`, `clone3`, `main` of the main \
 thread) instead of ending in unattached frames. *depth*: frames per server sample.\n";

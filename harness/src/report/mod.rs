@@ -3,7 +3,8 @@
 //!
 //! - [`table`]: the comparison table (terminal, report.md, report.html);
 //! - [`facts`]: the rows report.md and report.html both show, built once;
-//! - [`markdown`], [`html`]: the two reports, one function per section;
+//! - [`markdown`], [`html`]: the two reports, one function per section ([`markdown_table`]:
+//!   Markdown's tables);
 //! - [`charts`]: the charts, from a table of what each draws;
 //! - [`flamegraph`]: flame graphs with inferno;
 //! - [`prices`]: the price list (`calibrate`, and the price step of `compare`);
@@ -15,6 +16,7 @@ pub mod flamegraph;
 pub mod format;
 pub mod html;
 pub mod markdown;
+pub mod markdown_table;
 pub mod prices;
 pub mod table;
 
@@ -130,4 +132,32 @@ pub fn exporters() -> Vec<Box<dyn Exporter>> {
         Box::new(ChartsExporter),
         Box::new(HtmlExporter),
     ]
+}
+
+/// What `compare` prints: the table without links, how to read its overheads, why it ranks
+/// modes against their prices where it does, the model's disagreements, and the sweep.
+pub fn terminal(results: &Results) -> String {
+    let mut out = table::render(results, false);
+    out.push_str("Overheads: estimate [95% interval] over the paired repeats; \"within noise\" when the interval holds 0.\n");
+    if !results.explanations.is_empty() {
+        out.push_str("\nWhere the overheads rank modes against their prices:\n");
+        out.push_str(&table::explanations(results));
+    }
+    let rows = facts::model_rows(results);
+    if !rows.is_empty() {
+        out.push_str(
+            "\nThe model (price list x what each recording sampled) beside the measurement:\n",
+        );
+        for r in rows {
+            out.push_str(&format!(
+                "- {}: lost {} (predicted / measured); CPU per I/O {}; agrees: {}\n",
+                r[0], r[3], r[5], r[7]
+            ));
+        }
+    }
+    if let Some(s) = &results.sweep {
+        out.push('\n');
+        out.push_str(&markdown::sweep_text(s));
+    }
+    out
 }

@@ -13,14 +13,10 @@ fn range(spread: Option<&Spread>, fmt: impl Fn(f64) -> String) -> String {
     }
 }
 
-/// An overhead with its spread and its noise verdict.
-fn overhead(
-    value: Option<f64>,
-    spread: Option<&Spread>,
-    verdict: Option<Verdict>,
-    signed: bool,
-) -> String {
-    let Some(v) = value else {
+/// An overhead with its 95% interval, "within noise" exactly when the interval holds zero.
+/// Files written before intervals existed show their min–max range and stored verdict.
+fn overhead(spread: Option<&Spread>, verdict: Option<Verdict>, signed: bool) -> String {
+    let Some(s) = spread else {
         return "–".into();
     };
     let fmt = |x: f64| {
@@ -30,11 +26,31 @@ fn overhead(
             percent(x)
         }
     };
-    let text = format!("{}{}", fmt(v), range(spread, fmt));
+    if let Some(i) = s.interval {
+        let text = format!("{} [{}–{}]", fmt(i.estimate), fmt(i.low), fmt(i.high));
+        return if i.contains(0.0) {
+            format!("within noise ({text})")
+        } else {
+            text
+        };
+    }
+    let text = format!("{}{}", fmt(s.median), range(Some(s), fmt));
     match verdict {
         Some(Verdict::WithinNoise) => format!("within noise ({text})"),
+        Some(Verdict::NoiseUnknown) if s.n < 2 => format!("{text} (1 repeat: no interval)"),
         Some(Verdict::NoiseUnknown) => format!("{text} (1 baseline: noise unknown)"),
         _ => text,
+    }
+}
+
+/// A cost in microseconds with its interval.
+fn micros(spread: Option<Spread>) -> String {
+    match spread {
+        Some(s) => match s.interval {
+            Some(i) => format!("{:.1} µs [{:.1}–{:.1}]", i.estimate, i.low, i.high),
+            None => format!("{:.1} µs", s.median),
+        },
+        None => "–".into(),
     }
 }
 
@@ -73,7 +89,7 @@ pub fn cells(m: &ModeSummary) -> Vec<String> {
             .map(|s| format!("{}{}", fmt(s.median), range(Some(&s), range_fmt)))
     };
     let overhead_of = |metric: Metric, verdict: Option<Verdict>, signed: bool| {
-        overhead(m.median(metric), m.figure(metric).as_ref(), verdict, signed)
+        overhead(m.figure(metric).as_ref(), verdict, signed)
     };
     let truncated = match m.truncated_runs {
         0 => String::new(),
@@ -103,6 +119,8 @@ pub fn cells(m: &ModeSummary) -> Vec<String> {
         },
         overhead_of(Metric::OverheadSampleShare, None, false),
         overhead_of(Metric::OverheadCpuPerIo, m.verdict.cpu_per_io, true),
+        overhead_of(Metric::OverheadThroughputVsNone, None, false),
+        micros(m.figure(Metric::CostPerSampleUs)),
         ranged(Metric::Completeness, percent, percent).unwrap_or_else(dash),
         match (m.median(Metric::DepthP50), m.median(Metric::DepthP99)) {
             (Some(a), Some(b)) => format!("{a:.0} / {b:.0}"),
@@ -113,7 +131,7 @@ pub fn cells(m: &ModeSummary) -> Vec<String> {
 
 /// Column titles: the reference post's table first (type, size, lost chunks, overhead, flame
 /// graph), then the figures it could not give.
-pub const COLUMNS: [&str; 13] = [
+pub const COLUMNS: [&str; 15] = [
     "type",
     "perf.data",
     "lost chunks",
@@ -125,19 +143,31 @@ pub const COLUMNS: [&str; 13] = [
     "perf CPU",
     "sample share",
     "CPU per I/O",
+    "overhead over none",
+    "cost per sample",
     "nbdkit stacks complete",
     "depth p50 / p99",
 ];
 
 /// The column of flame graph links (report.md and report.html only).
 pub const FLAMEGRAPH_COLUMN: usize = 4;
-const COMPLETENESS_COLUMN: usize = 11;
+const COMPLETENESS_COLUMN: usize = 13;
 
 /// [`COLUMNS`] with the completeness column named after the workload's first process.
 pub fn column_titles(results: &Results) -> Vec<String> {
     let mut titles: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
     titles[COMPLETENESS_COLUMN] = format!("{} stacks complete", results.workload.primary());
     titles
+}
+
+/// Why the overheads rank modes against their prices, as a Markdown list (empty when they
+/// never do).
+pub fn explanations(results: &Results) -> String {
+    results
+        .explanations
+        .iter()
+        .map(|e| format!("- {e}\n"))
+        .collect()
 }
 
 /// The table as aligned Markdown; `links` keeps the flame graph column (report.md), the
@@ -196,11 +226,30 @@ mod tests {
 
     #[test]
     fn overhead_cells_say_when_it_is_noise() {
-        let s = Spread::of([0.01, 0.02, 0.03]);
-        let cell = overhead(Some(0.02), s.as_ref(), Some(Verdict::WithinNoise), false);
+        let interval = |estimate: f64, low: f64, high: f64| {
+            Spread::of([0.01, 0.02, 0.03])
+                .unwrap()
+                .with_interval(Some(crate::stats::Interval {
+                    estimate,
+                    low,
+                    high,
+                }))
+        };
+        // Within noise exactly when the 95% interval holds zero.
+        let cell = overhead(Some(&interval(0.02, -0.01, 0.05)), None, false);
+        assert_eq!(cell, "within noise (2.0% [-1.0%–5.0%])");
+        let cell = overhead(Some(&interval(0.14, 0.12, 0.29)), None, false);
+        assert_eq!(cell, "14% [12%–29%]");
+        let cell = overhead(Some(&interval(0.2, 0.1, 0.3)), None, true);
+        assert_eq!(cell, "+20% [+10%–+30%]");
+        // One repeat: no interval, and the cell says so.
+        let one = Spread::of([0.2]).unwrap();
+        let cell = overhead(Some(&one), Some(Verdict::NoiseUnknown), true);
+        assert_eq!(cell, "+20% (1 repeat: no interval)");
+        // A file from before intervals: its range and its stored verdict.
+        let old = Spread::of([0.01, 0.02, 0.03]).unwrap();
+        let cell = overhead(Some(&old), Some(Verdict::WithinNoise), false);
         assert_eq!(cell, "within noise (2.0% [1.0%–3.0%])");
-        let cell = overhead(Some(0.2), None, Some(Verdict::NoiseUnknown), true);
-        assert_eq!(cell, "+20% (1 baseline: noise unknown)");
-        assert_eq!(overhead(None, None, None, false), "–");
+        assert_eq!(overhead(None, None, false), "–");
     }
 }

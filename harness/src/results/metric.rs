@@ -9,6 +9,7 @@ use super::run::RunRecord;
 use crate::fold::StackFigures;
 use crate::perfdata::stats::RecordStats;
 use crate::record::measured::{Measured, PerfCost};
+use crate::stats::{self, Interval};
 
 /// The comm perf's own threads carry: samples of it are the reference's overhead measure.
 pub const PERF_COMM: &str = "perf";
@@ -30,6 +31,10 @@ pub enum Metric {
     OverheadSampleShare,
     OverheadCpuPerIo,
     OverheadReaderCpu,
+    OverheadThroughputVsNone,
+    OverheadCpuPerIoVsNone,
+    SamplesTakenPerS,
+    CostPerSampleUs,
     Completeness,
     ClientCompleteness,
     DepthP50,
@@ -58,6 +63,23 @@ pub enum Unit {
     Frames,
     Seconds,
     Mib,
+    /// Per second.
+    Rate,
+    Micros,
+}
+
+/// How a figure's 95% confidence interval is made from its repeats (see [`crate::stats`]).
+#[derive(Clone, Copy)]
+pub enum Ci {
+    /// None: the figure is given as median and range only.
+    None,
+    /// A level (a share of the machine, of the samples): the t-interval of the repeats' mean.
+    Mean,
+    /// What a mode loses against a reference measured in the same repeat, `1 - mode /
+    /// reference` of a pair (mode, reference): the t-interval of the mean log-ratio.
+    Loss(fn(&Repeat<'_>) -> Option<(f64, f64)>),
+    /// What a mode adds against a reference of the same repeat, `mode / reference - 1`.
+    Gain(fn(&Repeat<'_>) -> Option<(f64, f64)>),
 }
 
 /// How `history` judges a metric over nights.
@@ -76,6 +98,9 @@ pub struct Repeat<'a> {
     /// The baseline's median IOPS and CPU per I/O, for a round whose own baseline failed.
     pub baseline_iops: Option<f64>,
     pub baseline_cpu_per_io_us: Option<f64>,
+    /// The `none` recording (sampling without a call graph) of the same round: what a mode
+    /// adds to sampling alone is measured against it.
+    pub paired_none: Option<&'a Measured>,
     /// Scales perf's (and the reader's) CPU time to the machine.
     pub online_cpus: usize,
 }
@@ -103,24 +128,93 @@ impl Repeat<'_> {
         (window > 0.0).then(|| cpu_s / (window * self.online_cpus.max(1) as f64))
     }
 
-    /// 1 - IOPS / the baseline's (paired by repeat, else its median).
-    fn throughput_overhead(&self) -> Option<f64> {
-        let m = self.measured()?;
+    /// (IOPS, the baseline's IOPS) of the round (the baseline's median when the round's
+    /// own failed).
+    fn iops_pair(&self) -> Option<(f64, f64)> {
         let b = self
             .paired_baseline
             .map(Measured::iops)
             .or(self.baseline_iops)?;
-        (b > 0.0).then(|| 1.0 - m.iops() / b)
+        Some((self.measured()?.iops(), b))
     }
 
-    /// CPU per I/O against the baseline's, minus 1 (paired by repeat, else its median).
-    fn cpu_per_io_overhead(&self) -> Option<f64> {
-        let m = self.measured()?.cpu_per_io_us()?;
+    /// (CPU per I/O, the baseline's) of the round.
+    fn cpu_per_io_pair(&self) -> Option<(f64, f64)> {
         let b = self
             .paired_baseline
             .and_then(Measured::cpu_per_io_us)
             .or(self.baseline_cpu_per_io_us)?;
-        (b > 0.0).then(|| m / b - 1.0)
+        Some((self.measured()?.cpu_per_io_us()?, b))
+    }
+
+    /// (IOPS, `none`'s IOPS) of the round.
+    fn iops_pair_vs_none(&self) -> Option<(f64, f64)> {
+        Some((self.measured()?.iops(), self.paired_none?.iops()))
+    }
+
+    /// (CPU per I/O, `none`'s) of the round.
+    fn cpu_per_io_pair_vs_none(&self) -> Option<(f64, f64)> {
+        Some((
+            self.measured()?.cpu_per_io_us()?,
+            self.paired_none?.cpu_per_io_us()?,
+        ))
+    }
+
+    /// Samples the kernel took in the window, kept or lost.
+    fn samples_taken(&self) -> Option<f64> {
+        let s = self.stats()?;
+        Some((s.samples + s.lost_events) as f64)
+    }
+
+    /// What one sample cost this workload, measured: the workload's CPU beyond what the
+    /// baseline would have spent on as many I/Os, plus perf's (and a pipe reader's) CPU, per
+    /// sample taken. Lost samples count: they were taken, so a mode that drops them does not
+    /// look cheaper.
+    fn cost_per_sample_us(&self) -> Option<f64> {
+        let m = self.measured()?;
+        let (_, base_cpi) = self.cpu_per_io_pair()?;
+        let perf = m.perf.as_ref()?;
+        let recorder = perf.window_cpu_s + perf.reader.as_ref().map_or(0.0, |r| r.window_cpu_s);
+        let expected = base_cpi * m.fio.total_ios as f64 / 1e6;
+        let extra = m.server_cpu_s + m.client_cpu_s - expected + recorder;
+        let taken = self.samples_taken()?;
+        (taken > 0.0).then(|| extra / taken * 1e6)
+    }
+}
+
+/// `1 - mode / reference` of a pair.
+fn loss(pair: Option<(f64, f64)>) -> Option<f64> {
+    let (m, r) = pair?;
+    (r > 0.0).then(|| 1.0 - m / r)
+}
+
+/// `mode / reference - 1` of a pair.
+fn gain(pair: Option<(f64, f64)>) -> Option<f64> {
+    let (m, r) = pair?;
+    (r > 0.0).then(|| m / r - 1.0)
+}
+
+impl Ci {
+    /// The 95% interval over `repeats`, whose per-repeat values are `values`.
+    pub fn interval(&self, repeats: &[Repeat<'_>], values: &[f64]) -> Option<Interval> {
+        let ratio = |pair: fn(&Repeat<'_>) -> Option<(f64, f64)>| {
+            let pairs: Vec<(f64, f64)> = repeats.iter().filter_map(pair).collect();
+            stats::paired_ratio(&pairs)
+        };
+        match self {
+            Ci::None => None,
+            Ci::Mean => stats::mean_interval(values),
+            Ci::Loss(pair) => ratio(*pair).map(|r| Interval {
+                estimate: 1.0 - r.estimate,
+                low: 1.0 - r.high,
+                high: 1.0 - r.low,
+            }),
+            Ci::Gain(pair) => ratio(*pair).map(|r| Interval {
+                estimate: r.estimate - 1.0,
+                low: r.low - 1.0,
+                high: r.high - 1.0,
+            }),
+        }
     }
 }
 
@@ -136,6 +230,8 @@ pub struct MetricDef {
     pub per_run: fn(&Repeat<'_>) -> Option<f64>,
     /// Watched by `history`, and how; None: reported, not watched.
     pub watch: Option<Watch>,
+    /// How its 95% interval is made.
+    pub ci: Ci,
 }
 
 const fn watch(worse: Worse, min_change: f64) -> Option<Watch> {
@@ -151,6 +247,7 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Bytes,
         per_run: |r| Some(r.perf()?.data_bytes as f64),
         watch: None,
+        ci: Ci::None,
     },
     MetricDef {
         metric: Metric::PerfDataMbPerS,
@@ -163,6 +260,7 @@ pub const METRICS: &[MetricDef] = &[
             Some(p.data_bytes as f64 / 1e6 / p.recorded_s.unwrap_or(m.window_s).max(1e-3))
         },
         watch: watch(Worse::Higher, 1.0),
+        ci: Ci::None,
     },
     MetricDef {
         metric: Metric::Samples,
@@ -171,6 +269,7 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Count,
         per_run: |r| Some(r.stats()?.samples as f64),
         watch: None,
+        ci: Ci::None,
     },
     MetricDef {
         metric: Metric::LostChunks,
@@ -179,6 +278,7 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Count,
         per_run: |r| Some(r.stats()?.lost_chunks as f64),
         watch: watch(Worse::Higher, 10.0),
+        ci: Ci::None,
     },
     MetricDef {
         metric: Metric::LostEvents,
@@ -187,6 +287,7 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Count,
         per_run: |r| Some(r.stats()?.lost_events as f64),
         watch: None,
+        ci: Ci::None,
     },
     MetricDef {
         metric: Metric::LostShare,
@@ -195,6 +296,7 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Share,
         per_run: |r| Some(r.stats()?.lost_share()),
         watch: watch(Worse::Higher, 0.005),
+        ci: Ci::None,
     },
     MetricDef {
         metric: Metric::Iops,
@@ -203,14 +305,16 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Count,
         per_run: |r| Some(r.measured()?.iops()),
         watch: None,
+        ci: Ci::None,
     },
     MetricDef {
         metric: Metric::OverheadThroughput,
         name: "overhead_throughput",
         label: "throughput overhead",
         unit: Unit::Share,
-        per_run: |r| r.throughput_overhead(),
+        per_run: |r| loss(r.iops_pair()),
         watch: watch(Worse::Higher, 0.02),
+        ci: Ci::Loss(|r| r.iops_pair()),
     },
     MetricDef {
         metric: Metric::OverheadPerfCpu,
@@ -219,6 +323,7 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Share,
         per_run: |r| r.machine_share(r.perf()?.window_cpu_s),
         watch: watch(Worse::Higher, 0.005),
+        ci: Ci::Mean,
     },
     MetricDef {
         metric: Metric::OverheadSampleShare,
@@ -227,14 +332,16 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Share,
         per_run: |r| Some(r.stats()?.sample_share(PERF_COMM)),
         watch: watch(Worse::Higher, 0.005),
+        ci: Ci::Mean,
     },
     MetricDef {
         metric: Metric::OverheadCpuPerIo,
         name: "overhead_cpu_per_io",
         label: "CPU per I/O",
         unit: Unit::Share,
-        per_run: |r| r.cpu_per_io_overhead(),
+        per_run: |r| gain(r.cpu_per_io_pair()),
         watch: watch(Worse::Higher, 0.02),
+        ci: Ci::Gain(|r| r.cpu_per_io_pair()),
     },
     MetricDef {
         metric: Metric::OverheadReaderCpu,
@@ -243,6 +350,43 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Share,
         per_run: |r| r.machine_share(r.perf()?.reader.as_ref()?.window_cpu_s),
         watch: None,
+        ci: Ci::Mean,
+    },
+    MetricDef {
+        metric: Metric::OverheadThroughputVsNone,
+        name: "overhead_throughput_vs_none",
+        label: "throughput overhead over sampling alone",
+        unit: Unit::Share,
+        per_run: |r| loss(r.iops_pair_vs_none()),
+        watch: None,
+        ci: Ci::Loss(|r| r.iops_pair_vs_none()),
+    },
+    MetricDef {
+        metric: Metric::OverheadCpuPerIoVsNone,
+        name: "overhead_cpu_per_io_vs_none",
+        label: "CPU per I/O over sampling alone",
+        unit: Unit::Share,
+        per_run: |r| gain(r.cpu_per_io_pair_vs_none()),
+        watch: None,
+        ci: Ci::Gain(|r| r.cpu_per_io_pair_vs_none()),
+    },
+    MetricDef {
+        metric: Metric::SamplesTakenPerS,
+        name: "samples_taken_per_s",
+        label: "samples taken per second",
+        unit: Unit::Rate,
+        per_run: |r| Some(r.samples_taken()? / r.measured()?.window_s.max(1e-3)),
+        watch: None,
+        ci: Ci::None,
+    },
+    MetricDef {
+        metric: Metric::CostPerSampleUs,
+        name: "cost_per_sample_us",
+        label: "cost per sample taken (µs)",
+        unit: Unit::Micros,
+        per_run: |r| r.cost_per_sample_us(),
+        watch: None,
+        ci: Ci::Mean,
     },
     MetricDef {
         metric: Metric::Completeness,
@@ -251,6 +395,7 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Share,
         per_run: |r| r.server()?.completeness,
         watch: watch(Worse::Lower, 0.01),
+        ci: Ci::None,
     },
     MetricDef {
         metric: Metric::ClientCompleteness,
@@ -259,6 +404,7 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Share,
         per_run: |r| r.run.analysis.as_ref()?.client.as_ref()?.completeness,
         watch: None,
+        ci: Ci::None,
     },
     MetricDef {
         metric: Metric::DepthP50,
@@ -267,6 +413,7 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Frames,
         per_run: |r| Some(f64::from(r.server()?.depth_p50?)),
         watch: None,
+        ci: Ci::None,
     },
     MetricDef {
         metric: Metric::DepthP99,
@@ -275,6 +422,7 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Frames,
         per_run: |r| Some(f64::from(r.server()?.depth_p99?)),
         watch: None,
+        ci: Ci::None,
     },
     MetricDef {
         metric: Metric::AnalysisWallS,
@@ -283,6 +431,7 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Seconds,
         per_run: |r| Some(r.run.analysis.as_ref()?.wall_s),
         watch: watch(Worse::Higher, 0.05),
+        ci: Ci::None,
     },
     MetricDef {
         metric: Metric::AnalysisPeakRssMib,
@@ -291,6 +440,7 @@ pub const METRICS: &[MetricDef] = &[
         unit: Unit::Mib,
         per_run: |r| Some(r.run.analysis.as_ref()?.peak_rss_mib),
         watch: None,
+        ci: Ci::None,
     },
 ];
 

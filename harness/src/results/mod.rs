@@ -6,7 +6,9 @@
 //! - [`run`]: one measurement (the baseline or a recording, in one repeat), raw;
 //! - [`metric`]: the table of figures a mode is summarized by ([`METRICS`]);
 //! - [`summary`]: a mode's figures over its repeats ([`mode`]), and the baseline's;
-//! - [`spread`]: median, min and max, and the noise verdict on an overhead;
+//! - [`spread`]: median, min and max, the 95% interval, and the noise verdict on an overhead;
+//! - [`model`]: the price list's predictions beside a mode's measured figures, and
+//!   [`ranking`]: why the overheads rank two modes against their prices, where they do;
 //! - [`reference`](mod@reference): the reference post's figures beside this run's.
 
 use std::path::{Path, PathBuf};
@@ -20,6 +22,8 @@ use crate::workload::target::TargetKind;
 
 pub mod metric;
 pub mod mode;
+pub mod model;
+pub mod ranking;
 pub mod reference;
 pub mod run;
 pub mod spread;
@@ -74,6 +78,13 @@ pub struct Results {
     /// real recordings at smaller sizes.
     #[serde(default)]
     pub sweep: Option<crate::sweep::SweepReport>,
+    /// What a sample costs on this machine: the price list measured before the run's first
+    /// measurement, or read from `--prices FILE` (its raw rounds are in prices/prices.json).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prices: Option<crate::price::PriceList>,
+    /// Why the measured overheads rank two modes against their prices, wherever they do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub explanations: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

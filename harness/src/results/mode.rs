@@ -85,6 +85,10 @@ pub struct ModeSummary {
     /// per focus process.
     #[serde(default)]
     pub accuracy: Vec<crate::accuracy::Accuracy>,
+    /// The price list's predictions for this mode's recordings, checked against what they
+    /// measured (when the run has a price list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<super::model::ModelCheck>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -118,6 +122,7 @@ impl ModeSummary {
             flamegraphs: FlameGraphs::default(),
             depth_histogram: BTreeMap::new(),
             accuracy: Vec::new(),
+            model: None,
         }
     }
 

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::stats::Interval;
+
 /// Median, min and max of a figure over repeats: how every figure of results.json is kept.
 ///
 /// Fields added later must be optional with `#[serde(default)]` (and skipped when empty),
@@ -15,6 +17,11 @@ pub struct Spread {
     pub min: f64,
     pub max: f64,
     pub n: usize,
+    /// The 95% confidence interval of the effect, for the figures that have one (overheads:
+    /// see [`super::metric::Ci`]), with the estimate it is centred on. Absent with fewer than
+    /// two repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
 }
 
 impl Spread {
@@ -36,17 +43,30 @@ impl Spread {
             min: v[0],
             max: v[n - 1],
             n,
+            interval: None,
         })
     }
 
     /// The same figure in another unit (`k` times every value).
     pub fn scaled(&self, k: f64) -> Spread {
+        let (a, b) = (self.min * k, self.max * k);
         Spread {
             median: self.median * k,
-            min: self.min * k,
-            max: self.max * k,
+            min: a.min(b),
+            max: a.max(b),
             n: self.n,
+            interval: self.interval.map(|i| i.scaled(k)),
         }
+    }
+
+    /// The figure with its 95% interval.
+    pub fn with_interval(self, interval: Option<Interval>) -> Spread {
+        Spread { interval, ..self }
+    }
+
+    /// The value a report shows: the interval's estimate where there is one, else the median.
+    pub fn value(&self) -> f64 {
+        self.interval.map_or(self.median, |i| i.estimate)
     }
 
     /// (max - min) / median: how far repeats of the same thing scatter.
@@ -55,30 +75,26 @@ impl Spread {
     }
 }
 
-/// Whether an overhead stands out from the run-to-run noise of the baseline.
+/// Whether an overhead is told apart from zero.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Outside the baseline's spread, and every repeat agrees on the sign.
+    /// Its 95% interval excludes zero.
     Measured,
-    /// Inside the baseline's own spread, or repeats disagree on the sign.
+    /// Its 95% interval holds zero: the repeats cannot tell it from no overhead at all.
     WithinNoise,
-    /// Fewer than two baseline repeats: no spread to compare with.
+    /// No interval (fewer than two paired repeats): no way to tell.
     NoiseUnknown,
 }
 
-/// Judges an overhead (paired per repeat, as a fraction) against the baseline's relative
-/// range: within noise when its median is no larger than that range, or when the repeats
-/// straddle zero.
-pub fn verdict(overhead: &Spread, baseline: &Spread) -> Verdict {
-    let Some(noise) = baseline.relative_range() else {
-        return Verdict::NoiseUnknown;
-    };
-    let straddles = overhead.n >= 2 && overhead.min <= 0.0 && overhead.max >= 0.0;
-    if overhead.median.abs() <= noise || straddles {
-        Verdict::WithinNoise
-    } else {
-        Verdict::Measured
+/// Judges an overhead by its 95% interval: within noise exactly when the interval holds 0.
+/// (Files written before intervals existed judged against the baseline's min–max range;
+/// their stored verdicts are read as they are.)
+pub fn verdict(overhead: &Spread) -> Verdict {
+    match overhead.interval {
+        None => Verdict::NoiseUnknown,
+        Some(i) if i.contains(0.0) => Verdict::WithinNoise,
+        Some(_) => Verdict::Measured,
     }
 }
 
@@ -96,16 +112,23 @@ mod tests {
     }
 
     #[test]
-    fn verdicts() {
-        let baseline = Spread::of([90.0, 100.0, 110.0]).unwrap(); // 20% range
-        let big = Spread::of([0.30, 0.35, 0.40]).unwrap();
-        assert_eq!(verdict(&big, &baseline), Verdict::Measured);
-        let small = Spread::of([0.05, 0.10, 0.12]).unwrap();
-        assert_eq!(verdict(&small, &baseline), Verdict::WithinNoise);
-        let tight = Spread::of([100.0, 100.5, 101.0]).unwrap();
-        let mixed = Spread::of([-0.2, 0.3, 0.4]).unwrap();
-        assert_eq!(verdict(&mixed, &tight), Verdict::WithinNoise);
-        let single = Spread::of([100.0]).unwrap();
-        assert_eq!(verdict(&big, &single), Verdict::NoiseUnknown);
+    fn verdicts_follow_the_interval() {
+        let at = |low: f64, high: f64| {
+            Spread::of([0.1]).unwrap().with_interval(Some(Interval {
+                estimate: (low + high) / 2.0,
+                low,
+                high,
+            }))
+        };
+        assert_eq!(verdict(&at(0.02, 0.30)), Verdict::Measured);
+        assert_eq!(verdict(&at(-0.30, -0.02)), Verdict::Measured);
+        assert_eq!(verdict(&at(-0.05, 0.30)), Verdict::WithinNoise);
+        assert_eq!(verdict(&at(0.0, 0.30)), Verdict::WithinNoise);
+        assert_eq!(verdict(&Spread::of([0.3]).unwrap()), Verdict::NoiseUnknown);
+        // Scaling keeps the interval with the figure, in order.
+        let s = at(0.02, 0.30).scaled(-100.0);
+        let i = s.interval.unwrap();
+        assert_eq!((i.low, i.high), (-30.0, -2.0));
+        assert_eq!(s.value(), -16.0);
     }
 }

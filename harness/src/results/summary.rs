@@ -10,6 +10,7 @@ use super::metric::{Metric, Repeat, METRICS};
 use super::mode::{Baseline, ModeStatus, ModeSummary, OverheadVerdicts};
 use super::run::{MeasurementStatus, RunRecord};
 use super::spread::{verdict, Spread};
+use crate::mode::UnwindMode;
 use crate::record::measured::Measured;
 use crate::record::{Recording, Subject};
 
@@ -67,28 +68,41 @@ pub fn mode_summary(
         return summary;
     }
 
+    let none = Subject::Recording(Recording::plain(UnwindMode::None));
+    let paired = |subject: Subject, repeat: usize| {
+        ok_runs(runs, subject)
+            .find(|b| b.repeat == repeat)
+            .and_then(|b| b.measured.as_ref())
+    };
     let repeats: Vec<Repeat> = ok
         .iter()
         .map(|run| Repeat {
             run,
-            paired_baseline: ok_runs(runs, Subject::Baseline)
-                .find(|b| b.repeat == run.repeat)
-                .and_then(|b| b.measured.as_ref()),
+            paired_baseline: paired(Subject::Baseline, run.repeat),
             baseline_iops: base.iops.map(|s| s.median),
             baseline_cpu_per_io_us: base.cpu_per_io_us.map(|s| s.median),
+            // `none` against itself would be zero by construction: no figure.
+            paired_none: (subject != none)
+                .then(|| paired(none, run.repeat))
+                .flatten(),
             online_cpus,
         })
         .collect();
     summary.figures = METRICS
         .iter()
-        .filter_map(|d| Some((d.metric, Spread::of(repeats.iter().filter_map(d.per_run))?)))
+        .filter_map(|d| {
+            let values: Vec<f64> = repeats.iter().filter_map(d.per_run).collect();
+            let spread = Spread::of(values.iter().copied())?;
+            Some((
+                d.metric,
+                spread.with_interval(d.ci.interval(&repeats, &values)),
+            ))
+        })
         .collect();
-    let judged = |overhead: Metric, noise: Option<Spread>| {
-        Some(verdict(&summary.figure(overhead)?, &noise?))
-    };
+    let judged = |overhead: Metric| Some(verdict(&summary.figure(overhead)?));
     summary.verdict = OverheadVerdicts {
-        throughput: judged(Metric::OverheadThroughput, base.iops),
-        cpu_per_io: judged(Metric::OverheadCpuPerIo, base.cpu_per_io_us),
+        throughput: judged(Metric::OverheadThroughput),
+        cpu_per_io: judged(Metric::OverheadCpuPerIo),
     };
     summary.truncated_runs = ok
         .iter()
@@ -187,6 +201,7 @@ mod tests {
                     reader: None,
                     truncated: None,
                     recorded_s: None,
+                    dirty_at_start_mb: None,
                 }),
             }),
             stats: perf_bytes.map(|_| RecordStats {
