@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The nightly benchmark: one short comparison (compare --preset nightly: nbd-null, fp and
-# DWARF 8K, 20 s, 3 repeats; about 4 minutes), stored under a dated folder, then the history
-# of all nights with regression detection, and a Markdown summary for the CI job's page or
-# a PR comment.
+# The nightly benchmark: one short comparison (compare --preset nightly: nbd-null, none, fp
+# and DWARF 8K, 20 s, 3 repeats, after the price list; about 7 minutes), stored under a dated
+# folder, then the history of all nights with regression detection, and a Markdown summary
+# for the CI job's page or a PR comment.
 #
 #   scripts/nightly.sh            # nights under reports/nightly/ (or $UNWINDBENCH_NIGHTS)
 #

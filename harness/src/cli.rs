@@ -297,8 +297,8 @@ pub struct ReportArgs {
 pub enum Preset {
     /// The reference post: nbd-null, fp + DWARF 4K/8K/16K/32K, one minute each.
     Reference,
-    /// Short enough for a nightly CI job (about 4 minutes): nbd-null, fp + DWARF 8K, 20 s
-    /// measured after a 3 s ramp, 3 repeats.
+    /// Short enough for a nightly CI job (about 7 minutes with the price list): nbd-null, fp
+    /// and DWARF 8K (and none), 20 s measured after a 3 s ramp, 3 repeats.
     Nightly,
 }
 

@@ -177,6 +177,8 @@ fn refresh(results: &mut Results, plan: &Plan, machine: &Machine) {
     results.reference = crate::results::reference::compare(&results.modes);
     if let Some(prices) = &results.prices {
         for m in results.modes.iter_mut().filter(|m| m.measured()) {
+            m.figures
+                .extend(crate::results::model::price_figures(m.mode.mode, prices));
             m.model = crate::results::model::check(
                 m.mode,
                 &m.figures,

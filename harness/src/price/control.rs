@@ -122,9 +122,9 @@ pub fn monotonic_ns() -> u64 {
 pub struct SessionSpec {
     pub mode: UnwindMode,
     pub freq: u32,
-    /// Ring buffer per CPU (perf's `-m`), large enough that a round's samples never overflow
-    /// it: a lost sample would skip the very work being priced.
-    pub buffer: String,
+    /// Ring buffer per CPU (perf's `-m`) in bytes, large enough that a round's samples never
+    /// overflow it: a lost sample would skip the very work being priced.
+    pub buffer: u64,
     /// The CPU perf runs on.
     pub cpu: usize,
     /// The processes sampled: the working programs.
@@ -185,7 +185,7 @@ impl Session {
             "-F".into(),
             spec.freq.to_string(),
             "-m".into(),
-            spec.buffer.clone(),
+            format!("{}K", spec.buffer / 1024),
             "-D".into(),
             "-1".into(),
             "--control".into(),
@@ -350,6 +350,8 @@ fn perf_complaint(log: &Path) -> String {
 /// one round at a time.
 pub struct Worker {
     child: Child,
+    /// The thread the rounds run on: samples are counted by it.
+    tid: i32,
     to: std::process::ChildStdin,
     from: std::io::BufReader<std::io::PipeReader>,
 }
@@ -376,15 +378,36 @@ impl Worker {
         let (child, to) = process::spawn_with_stdin("pricework", cmd)?;
         // The parent's copy of the writing end went with `cmd`: EOF arrives when the program
         // exits.
+        let mut from = std::io::BufReader::new(reader);
+        let mut line = String::new();
+        use std::io::BufRead;
+        from.read_line(&mut line)
+            .map_err(|e| PriceError::Worker(format!("the price program did not start: {e}")))?;
+        let tid = line
+            .strip_prefix("tid ")
+            .and_then(|t| t.trim().parse().ok())
+            .ok_or_else(|| {
+                PriceError::Worker(format!(
+                    "the price program said {:?} instead of its thread id",
+                    line.trim()
+                ))
+            })?;
         Ok(Worker {
             child,
+            tid,
             to,
-            from: std::io::BufReader::new(reader),
+            from,
         })
     }
 
+    /// The process, which perf follows.
     pub fn pid(&self) -> i32 {
         self.child.pid()
+    }
+
+    /// The thread the rounds run on, which the samples name.
+    pub fn tid(&self) -> i32 {
+        self.tid
     }
 
     /// Starts a round of `iterations` without waiting for it.

@@ -372,7 +372,9 @@ fn start_sessions(bench: &Bench<'_>, pids: &[i32]) -> Result<Vec<Session>, Price
             let spec = SessionSpec {
                 mode,
                 freq,
-                buffer: bench.opts.buffer.clone(),
+                buffer: bench.opts.buffer.unwrap_or_else(|| {
+                    super::options::ring_buffer_bytes(mode, freq, bench.opts.round)
+                }),
                 cpu: bench.perf_cpu,
                 pids: pids.to_vec(),
             };
@@ -402,6 +404,7 @@ fn run_interleaved(
     let opts = &bench.opts;
     let mut workers = start_workers(bench)?;
     let pids: Vec<i32> = workers.iter().map(Worker::pid).collect();
+    let tids: Vec<i32> = workers.iter().map(Worker::tid).collect();
     let mut sessions = start_sessions(bench, &pids)?;
     let combos: Vec<(usize, usize)> = (0..workers.len())
         .flat_map(|w| (0..sessions.len()).map(move |s| (w, s)))
@@ -444,9 +447,16 @@ fn run_interleaved(
     for w in workers {
         w.quit();
     }
+    // Each recording is read and deleted at once: its dirty pages are dropped with it, so
+    // the capacity recording after this starts from a clean page cache.
     let marks = sessions
         .into_iter()
-        .map(|s| Marks::read(&s.finish()?))
+        .map(|s| {
+            let path = s.finish()?;
+            let marks = Marks::read(&path);
+            let _ = std::fs::remove_file(&path);
+            marks
+        })
         .collect::<Result<Vec<Marks>, PriceError>>()?;
     let records = combos
         .iter()
@@ -459,7 +469,7 @@ fn run_interleaved(
                 freq,
                 rounds: pairs
                     .into_iter()
-                    .map(|p| paired_round(p, &marks[s], pids[w]))
+                    .map(|p| paired_round(p, &marks[s], tids[w]))
                     .collect(),
             }
         })

@@ -20,9 +20,9 @@ pub struct PriceOptions {
     pub pairs: usize,
     /// CPU time of an unsampled round. Default 25 ms.
     pub round: Duration,
-    /// perf's ring buffer per CPU and session (`-m`). Default 16M: more than a round's
-    /// samples at 16 kHz with the largest copy, so none is lost.
-    pub buffer: String,
+    /// perf's ring buffer per CPU and session (`-m`), in bytes. Default: None, sized per
+    /// mode and rate by [`ring_buffer_bytes`] to hold two rounds' samples.
+    pub buffer: Option<u64>,
     /// Seeds the order of rounds and the bootstrap. Default 1.
     pub seed: u64,
     /// Also measure what perf can write ([`capacity`]). Default: on.
@@ -37,7 +37,7 @@ impl PriceOptions {
             variants: vec![Variant::Shallow, Variant::Deep],
             pairs: 30,
             round: Duration::from_millis(25),
-            buffer: "16M".into(),
+            buffer: None,
             seed: 1,
             capacity: Some(CapacityOptions::default()),
         }
@@ -60,4 +60,15 @@ pub fn expected_duration(opts: &PriceOptions) -> Duration {
             .capacity
             .as_ref()
             .map_or(Duration::ZERO, |c| c.duration + Duration::from_secs(5))
+}
+
+/// A ring buffer (per CPU) that holds two rounds' samples of `mode` at `freq` with room to
+/// spare, so that none is lost while perf catches up: a lost sample would skip the very work
+/// being priced. A power of two (perf's rule), 1 MiB to 64 MiB.
+pub fn ring_buffer_bytes(mode: crate::mode::UnwindMode, freq: u32, round: Duration) -> u64 {
+    let per_round =
+        f64::from(freq) * round.as_secs_f64() * 1.5 * f64::from(mode.stack_copy_bytes() + 512);
+    ((2.0 * per_round) as u64)
+        .next_power_of_two()
+        .clamp(1 << 20, 64 << 20)
 }

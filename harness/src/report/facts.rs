@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::format::{interval, micros_from_ns, percent, thousands};
 use crate::price::PriceList;
+use crate::results::model::Limit;
 use crate::results::{Metric, ModeSummary, ReferenceComparison, Results};
 use crate::sweep::{size_text, SweepReport};
 use crate::workload::target::TargetKind;
@@ -259,10 +260,11 @@ pub fn capacity_line(list: &PriceList) -> Option<String> {
     ))
 }
 
-pub const MODEL_COLUMNS: [&str; 8] = [
+pub const MODEL_COLUMNS: [&str; 9] = [
     "type",
     "samples taken/s",
-    "asked of the sink",
+    "MB/s asked / written",
+    "what held perf back",
     "lost share: predicted / measured",
     "perf CPU: predicted / measured",
     "CPU per I/O: predicted / measured",
@@ -298,10 +300,27 @@ pub fn model_rows(r: &Results) -> Vec<Vec<String>> {
             Some(vec![
                 m.title.clone(),
                 thousands(model.samples_taken_per_s),
-                if model.asked_mb_per_s < 10.0 {
-                    format!("{:.1} MB/s", model.asked_mb_per_s)
-                } else {
-                    format!("{:.0} MB/s", model.asked_mb_per_s)
+                {
+                    let mb = |x: f64| {
+                        if x < 10.0 {
+                            format!("{x:.1}")
+                        } else {
+                            format!("{x:.0}")
+                        }
+                    };
+                    format!(
+                        "{} / {}",
+                        mb(model.asked_mb_per_s),
+                        mb(model.written_mb_per_s)
+                    )
+                },
+                match model.limit {
+                    None => "nothing (no loss)".into(),
+                    Some(Limit::Sink) => "the sink (page cache, disk)".into(),
+                    Some(Limit::Cpu) => format!(
+                        "its CPU ({:.2} CPUs used; the sink takes more)",
+                        model.perf_cpus
+                    ),
                 },
                 model
                     .checks

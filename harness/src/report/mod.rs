@@ -150,8 +150,8 @@ pub fn terminal(results: &Results) -> String {
         );
         for r in rows {
             out.push_str(&format!(
-                "- {}: lost {} (predicted / measured); CPU per I/O {}; agrees: {}\n",
-                r[0], r[3], r[5], r[7]
+                "- {}: lost {} (predicted / measured), MB/s asked / written {}, held back by {}; CPU per I/O {}; agrees: {}\n",
+                r[0], r[4], r[2], r[3], r[6], r[8]
             ));
         }
     }

@@ -35,6 +35,8 @@ pub enum Metric {
     OverheadCpuPerIoVsNone,
     SamplesTakenPerS,
     CostPerSampleUs,
+    PriceKernelUs,
+    PriceWholeUs,
     Completeness,
     ClientCompleteness,
     DepthP50,
@@ -388,6 +390,27 @@ pub const METRICS: &[MetricDef] = &[
         watch: None,
         ci: Ci::Mean,
     },
+    // The price list's, not the repeats': filled in from results.prices (the deep stack's
+    // prices, which depend on the machine and kernel only), and watched by history because
+    // they hold far steadier night to night than any throughput.
+    MetricDef {
+        metric: Metric::PriceKernelUs,
+        name: "price_kernel_us",
+        label: "kernel price per sample (µs)",
+        unit: Unit::Micros,
+        per_run: |_| None,
+        watch: watch(Worse::Higher, 0.5),
+        ci: Ci::None,
+    },
+    MetricDef {
+        metric: Metric::PriceWholeUs,
+        name: "price_whole_us",
+        label: "whole price per sample (µs)",
+        unit: Unit::Micros,
+        per_run: |_| None,
+        watch: watch(Worse::Higher, 0.5),
+        ci: Ci::None,
+    },
     MetricDef {
         metric: Metric::Completeness,
         name: "completeness",
@@ -491,7 +514,7 @@ mod tests {
     }
 
     #[test]
-    fn history_watches_the_nine_it_always_did() {
+    fn history_watches_the_nine_it_always_did_and_the_prices() {
         let names: Vec<&str> = watched().map(|(d, _)| d.name).collect();
         assert_eq!(
             names,
@@ -503,6 +526,8 @@ mod tests {
                 "overhead_perf_cpu",
                 "overhead_sample_share",
                 "overhead_cpu_per_io",
+                "price_kernel_us",
+                "price_whole_us",
                 "completeness",
                 "analysis_wall_s"
             ]

@@ -35,8 +35,45 @@ pub struct ModelCheck {
     /// What the samples asked of the sink: samples taken per second and MB per second.
     pub samples_taken_per_s: f64,
     pub asked_mb_per_s: f64,
+    /// What perf wrote per second, and the CPUs' worth of time it used doing so.
+    #[serde(default)]
+    pub written_mb_per_s: f64,
+    #[serde(default)]
+    pub perf_cpus: f64,
+    /// What held perf back when it lost samples: the sink (it wrote about as fast as the
+    /// price list says the page cache or the disk take data) or its own CPU (it wrote less
+    /// than that while busy); None when it lost nothing worth naming.
+    #[serde(default)]
+    pub limit: Option<Limit>,
     pub prediction: Prediction,
     pub checks: Vec<Check>,
+}
+
+/// What held perf back.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// It wrote about as fast as the sink takes data.
+    Sink,
+    /// It wrote well below the sink's rate: it did not get (or have) the CPU to keep up.
+    Cpu,
+}
+
+/// A lost share this small is noise, not a limit.
+const LOSS_WORTH_NAMING: f64 = 0.01;
+
+/// What held perf back, from what it wrote against the sink's slowest regime.
+fn limit(lost_share: f64, written: f64, prices: &PriceList) -> Option<Limit> {
+    if lost_share < LOSS_WORTH_NAMING {
+        return None;
+    }
+    let c = prices.capacity.as_ref()?;
+    let sink = c.throttled_mb_per_s.or(c.cache_mb_per_s)?;
+    Some(if written >= 0.8 * sink {
+        Limit::Sink
+    } else {
+        Limit::Cpu
+    })
 }
 
 /// The median of `f` over the runs that have it.
@@ -155,10 +192,42 @@ pub fn check(
         });
     add(Metric::CostPerSampleUs, whole, Interval::overlaps);
     let taken = sampling.kept + sampling.lost;
+    let window = sampling.window_s.max(1e-3);
+    let written = sampling.data_bytes / 1e6 / window;
+    let perf_cpus = median_of(&ok, |r| {
+        Some(r.measured.as_ref()?.perf.as_ref()?.window_cpu_s)
+    })
+    .map_or(0.0, |s| s / window);
+    let lost_share = if taken > 0.0 {
+        sampling.lost / taken
+    } else {
+        0.0
+    };
     Some(ModelCheck {
-        samples_taken_per_s: taken / sampling.window_s.max(1e-3),
+        samples_taken_per_s: taken / window,
         asked_mb_per_s: prediction.lost.as_ref().map_or(0.0, |l| l.asked_mb_per_s),
+        written_mb_per_s: written,
+        perf_cpus,
+        limit: limit(lost_share, written, prices),
         prediction,
         checks,
     })
+}
+
+/// The price list's figures of `mode` as results.json keeps them beside the measured ones:
+/// the deep stack's kernel and whole price per sample, in µs, with their intervals.
+pub fn price_figures(mode: crate::mode::UnwindMode, prices: &PriceList) -> Vec<(Metric, Spread)> {
+    let Some(p) = prices.price(&mode.to_string(), crate::price::Variant::Deep) else {
+        return Vec::new();
+    };
+    [
+        (Metric::PriceKernelUs, p.kernel_ns),
+        (Metric::PriceWholeUs, p.total_ns),
+    ]
+    .into_iter()
+    .filter_map(|(metric, price)| {
+        let us = price?.scaled(1e-3);
+        Some((metric, Spread::of([us.estimate])?.with_interval(Some(us))))
+    })
+    .collect()
 }

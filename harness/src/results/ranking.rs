@@ -136,6 +136,9 @@ mod tests {
         m.model = Some(ModelCheck {
             samples_taken_per_s: 8000.0,
             asked_mb_per_s: 0.0,
+            written_mb_per_s: 0.0,
+            perf_cpus: 0.0,
+            limit: None,
             prediction: Prediction {
                 kernel_ns: Some(interval(price_ns, price_ns * 0.95, price_ns * 1.05)),
                 recorder_ns: Some(interval(0.0, 0.0, 0.0)),

@@ -286,4 +286,47 @@ mod tests {
         let s = mode_summary(Recording::plain(UnwindMode::Fp), &runs, &base, 2, None);
         assert_eq!(s.verdict.throughput, Some(Verdict::NoiseUnknown));
     }
+
+    #[test]
+    fn overheads_carry_t_intervals_of_the_paired_log_ratios() {
+        // Ratios 0.9, 0.8 and 0.85 of the paired baselines: the interval is the t-interval
+        // of their mean log, mapped back, and excludes 0, so the overhead is measured.
+        let runs = vec![
+            run("baseline", 1, 100.0, None),
+            run("none", 1, 95.0, Some(10)),
+            run("fp", 1, 90.0, Some(10)),
+            run("baseline", 2, 200.0, None),
+            run("none", 2, 190.0, Some(10)),
+            run("fp", 2, 160.0, Some(10)),
+            run("baseline", 3, 100.0, None),
+            run("none", 3, 100.0, Some(10)),
+            run("fp", 3, 85.0, Some(10)),
+        ];
+        let base = baseline(&runs);
+        let s = mode_summary(Recording::plain(UnwindMode::Fp), &runs, &base, 2, None);
+        let t = s
+            .figure(Metric::OverheadThroughput)
+            .unwrap()
+            .interval
+            .unwrap();
+        let logs = [0.9f64.ln(), 0.8f64.ln(), 0.85f64.ln()];
+        let expected = crate::stats::mean_interval(&logs).unwrap();
+        assert!(
+            (t.estimate - (1.0 - expected.estimate.exp())).abs() < 1e-12,
+            "{t:?}"
+        );
+        assert!((t.low - (1.0 - expected.high.exp())).abs() < 1e-12, "{t:?}");
+        assert!((t.high - (1.0 - expected.low.exp())).abs() < 1e-12, "{t:?}");
+        assert_eq!(s.verdict.throughput, Some(Verdict::Measured));
+        // Over sampling alone: paired with the none of each repeat (90/95, 160/190, 85/100).
+        let v = s.figure(Metric::OverheadThroughputVsNone).unwrap();
+        assert_eq!(v.n, 3);
+        assert!((v.median - (1.0 - 85.0 / 100.0)).abs() < 1e-12, "{v:?}");
+        // none has no overhead over itself.
+        let n = mode_summary(Recording::plain(UnwindMode::None), &runs, &base, 2, None);
+        assert!(n.figure(Metric::OverheadThroughputVsNone).is_none());
+        // The cost per sample counts lost samples as taken: 1,010 here.
+        let c = s.figure(Metric::CostPerSampleUs).unwrap();
+        assert!(c.interval.is_some() && c.n == 3, "{c:?}");
+    }
 }
