@@ -209,11 +209,8 @@ fn run_rounds(
     let mut progress = make_progress(per_measurement * total as u32);
     let mut index = 0;
     for r in 0..repeat {
-        if let Some(a) = auto.filter(|_| r >= ctx.opts.repeat) {
-            if let Some(note) = precise_enough(results, a) {
-                results.notes.push(note);
-                break;
-            }
+        if auto.is_some() && r >= ctx.opts.repeat && precise(results, auto).is_some() {
+            break;
         }
         for subject in round_order(&recorded, r) {
             index += 1;
@@ -241,12 +238,13 @@ fn run_rounds(
         }
     }
     if let Some(a) = auto {
-        if precise_enough(results, a).is_none() {
-            results.notes.push(format!(
+        let note = precise(results, auto).unwrap_or_else(|| {
+            format!(
                 "--repeat auto stopped at --max-repeat {repeat}: some throughput overheads are still less precise than ±{:.1} points (see their intervals)",
                 a.precision * 100.0
-            ));
-        }
+            )
+        });
+        results.notes.push(note);
     }
     results.settings.repeat = results.runs.iter().map(|r| r.repeat).max().unwrap_or(0);
     progress.finish();
@@ -255,7 +253,8 @@ fn run_rounds(
 
 /// With `--repeat auto`: whether every measured mode's throughput overhead has an interval
 /// no wider than asked; the note that says so, or None to go on.
-fn precise_enough(results: &Results, auto: AutoRepeat) -> Option<String> {
+fn precise(results: &Results, auto: Option<AutoRepeat>) -> Option<String> {
+    let auto = auto?;
     let widths: Vec<f64> = results
         .modes
         .iter()
