@@ -8,6 +8,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod common;
+
+use common::run_history as history;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/history")
 }
@@ -43,25 +47,6 @@ fn mode<'a>(v: &'a mut Value, label: &str) -> &'a mut Value {
         .iter_mut()
         .find(|m| m["mode"] == label)
         .unwrap()
-}
-
-fn history(dir: &Path, extra: &[&str]) -> (i32, Value, String) {
-    let out = dir.join("history");
-    let o = Command::new(env!("CARGO_BIN_EXE_unwindbench"))
-        .arg("history")
-        .arg(dir)
-        .arg("--out")
-        .arg(&out)
-        .args(extra)
-        .output()
-        .unwrap();
-    let h: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        h,
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 fn flagged(h: &Value) -> Vec<(String, String)> {

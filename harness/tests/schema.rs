@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+
+mod common;
 use unwindbench::report::{charts, html, markdown, table};
 use unwindbench::results::{Metric, Results, SCHEMA_VERSION};
 
@@ -94,16 +96,7 @@ fn a_version_1_run_reads_and_renders_as_its_version_2_rewrite() {
 
 /// history.json of `history DIR`, without the parts that name the folder or the time.
 fn history(dir: &Path, extra: &[&str]) -> (i32, Value) {
-    let out = dir.join("history");
-    let o = Command::new(env!("CARGO_BIN_EXE_unwindbench"))
-        .arg("history")
-        .arg(dir)
-        .arg("--out")
-        .arg(&out)
-        .args(extra)
-        .output()
-        .unwrap();
-    let mut h = json(&out.join("history.json"));
+    let (code, mut h, _) = common::run_history(dir, extra);
     h["generated_at"] = Value::Null;
     for group in h["groups"].as_array_mut().unwrap() {
         for series in group["series"].as_array_mut().unwrap() {
@@ -115,7 +108,7 @@ fn history(dir: &Path, extra: &[&str]) -> (i32, Value) {
     for r in h["regressions"].as_array_mut().unwrap() {
         r["run"] = Value::Null;
     }
-    (o.status.code().unwrap_or(-1), h)
+    (code, h)
 }
 
 /// A copy of a fixture folder of nights.

@@ -288,6 +288,11 @@ pub fn save(results: &Results, dir: &Path) -> Result<(), CompareError> {
 /// results.json and folded stacks, without recording anything.
 pub fn rerender(run_dir: &Path) -> Result<Results, CompareError> {
     let mut results = Results::load(&run_dir.join("results.json"))?;
+    // The reasons given for rankings follow from the stored figures: give them as this
+    // version words them.
+    if results.prices.is_some() {
+        results.explanations = crate::results::ranking::explain(&results.modes);
+    }
     crate::report::flamegraph::redraw(&results, run_dir);
     crate::report::flamegraph::link_flamegraphs(&mut results, run_dir);
     save(&results, run_dir)?;

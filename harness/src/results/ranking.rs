@@ -4,13 +4,18 @@
 //! says the opposite, the table must not leave the reader to believe it: each such pair gets
 //! a sentence with the reason the figures allow, in this order:
 //!
-//! 1. the two overheads' 95% intervals overlap: the ranking is within noise;
+//! 1. the two overheads' 95% intervals overlap: the ranking is within noise (these pairs are
+//!    gathered into one sentence per overhead, since none of them is a ranking);
 //! 2. the mode that looks cheaper lost samples: the kernel skipped the work for them, so it
 //!    did less (its cost per sample *taken* is the fair comparison, and it is given);
 //! 3. neither: the ranking contradicts the price list beyond both intervals, said as such.
+//!
+//! The overheads over `none` rank every mode against sampling alone by their sign: one below
+//! zero beyond its interval gets the same reasons (2 or 3).
 
 use super::metric::Metric;
 use super::mode::ModeSummary;
+use crate::mode::UnwindMode;
 use crate::stats::Interval;
 
 /// A lost share above this is reason enough for a mode to look cheaper than it is.
@@ -21,6 +26,15 @@ const RANKED: [(Metric, &str); 3] = [
     (Metric::OverheadThroughput, "throughput overhead"),
     (Metric::OverheadCpuPerIo, "CPU per I/O"),
     (Metric::CostPerSampleUs, "cost per sample"),
+];
+
+/// The overheads over `none`, whose sign alone ranks a mode against sampling without unwinding.
+const BELOW_NONE: [(Metric, &str); 2] = [
+    (
+        Metric::OverheadThroughputVsNone,
+        "throughput overhead over none",
+    ),
+    (Metric::OverheadCpuPerIoVsNone, "CPU per I/O over none"),
 ];
 
 /// The whole price of a sample at this workload's stacks, from the model (ns).
@@ -57,7 +71,27 @@ fn pct(i: &Interval, metric: Metric) -> String {
     }
 }
 
-/// One sentence per pair of measured modes whose overhead ranks them against their prices.
+/// Why `dear` may look cheaper than it is: it lost samples (the figures that are not per
+/// sample taken), or nothing: a contradiction.
+fn reason(dear: &ModeSummary, metric: Metric) -> String {
+    let lost = dear.median(Metric::LostShare).unwrap_or(0.0);
+    if lost > LOSSY && metric != Metric::CostPerSampleUs {
+        format!(
+            "{} lost {:.1}% of its samples, so the kernel did less work for it; per sample taken it cost {}",
+            dear.mode,
+            lost * 100.0,
+            figure(dear, Metric::CostPerSampleUs)
+                .map_or("–".into(), |c| pct(&c, Metric::CostPerSampleUs))
+        )
+    } else {
+        "beyond both intervals and without lost samples to explain it: the workload contradicts the price list here (see the model table)".to_string()
+    }
+}
+
+/// The sentences for every pair of measured modes whose overhead ranks them against their
+/// prices: one per pair with a reason (lost samples, or a contradiction), one per overhead
+/// gathering the pairs whose intervals overlap (no ranking at all), and one per mode whose
+/// overhead over `none` is below zero beyond its interval although its sample costs more.
 pub fn explain(modes: &[ModeSummary]) -> Vec<String> {
     let priced: Vec<(&ModeSummary, Interval)> = modes
         .iter()
@@ -65,44 +99,71 @@ pub fn explain(modes: &[ModeSummary]) -> Vec<String> {
         .filter_map(|m| Some((m, price(m)?)))
         .collect();
     let mut out = Vec::new();
+    let mut within_noise: Vec<(&str, Vec<String>)> =
+        RANKED.iter().map(|(_, what)| (*what, Vec::new())).collect();
     for (cheap, cheap_price) in &priced {
         for (dear, dear_price) in &priced {
             // Only pairs the price list tells apart: the cheap one's whole interval below.
             if cheap_price.high >= dear_price.low {
                 continue;
             }
-            for (metric, what) in RANKED {
-                let (Some(a), Some(b)) = (figure(cheap, metric), figure(dear, metric)) else {
+            for (k, (metric, what)) in RANKED.iter().enumerate() {
+                let (Some(a), Some(b)) = (figure(cheap, *metric), figure(dear, *metric)) else {
                     continue;
                 };
                 if a.estimate <= b.estimate {
                     continue;
                 }
-                let head = format!(
-                    "{} shows a higher {what} than {} ({} against {}) although its sample costs less ({:.1} against {:.1} µs)",
+                if a.overlaps(&b) {
+                    within_noise[k]
+                        .1
+                        .push(format!("{} above {}", cheap.mode, dear.mode));
+                    continue;
+                }
+                out.push(format!(
+                    "{} shows a higher {what} than {} ({} against {}) although its sample costs less ({:.1} against {:.1} µs): {}.",
                     cheap.mode,
                     dear.mode,
-                    pct(&a, metric),
-                    pct(&b, metric),
+                    pct(&a, *metric),
+                    pct(&b, *metric),
                     cheap_price.estimate / 1e3,
-                    dear_price.estimate / 1e3
-                );
-                let lost = dear.median(Metric::LostShare).unwrap_or(0.0);
-                let why = if a.overlaps(&b) {
-                    "their intervals overlap: within noise, not a ranking".to_string()
-                } else if lost > LOSSY && metric != Metric::CostPerSampleUs {
-                    format!(
-                        "{} lost {:.1}% of its samples, so the kernel did less work for it; per sample taken it cost {}",
-                        dear.mode,
-                        lost * 100.0,
-                        figure(dear, Metric::CostPerSampleUs)
-                            .map_or("–".into(), |c| pct(&c, Metric::CostPerSampleUs))
-                    )
-                } else {
-                    "beyond both intervals and without lost samples to explain it: the workload contradicts the price list here (see the model table)".to_string()
-                };
-                out.push(format!("{head}: {why}."));
+                    dear_price.estimate / 1e3,
+                    reason(dear, *metric)
+                ));
             }
+        }
+    }
+    out.extend(below_none(&priced));
+    for (what, pairs) in within_noise.into_iter().filter(|(_, p)| !p.is_empty()) {
+        out.push(format!(
+            "Not rankings, within noise (the two 95% intervals overlap): a higher {what} for {} than their prices say.",
+            pairs.join(", ")
+        ));
+    }
+    out
+}
+
+/// The overheads over `none` that say a mode costs less than sampling alone, beyond their
+/// interval, although the mode's sample costs more than `none`'s. (An interval holding 0 is
+/// already "within noise" in its cell.)
+fn below_none(priced: &[(&ModeSummary, Interval)]) -> Vec<String> {
+    let Some((_, none_price)) = priced.iter().find(|(m, _)| m.mode.mode == UnwindMode::None) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (m, p) in priced.iter().filter(|(_, p)| p.low > none_price.high) {
+        for (metric, what) in BELOW_NONE {
+            let Some(f) = figure(m, metric).filter(|f| f.high < 0.0) else {
+                continue;
+            };
+            out.push(format!(
+                "{} shows a {what} of {} although its sample costs more than none's ({:.1} against {:.1} µs): {}.",
+                m.mode,
+                pct(&f, metric),
+                p.estimate / 1e3,
+                none_price.estimate / 1e3,
+                reason(m, metric)
+            ));
         }
     }
     out
@@ -158,11 +219,11 @@ mod tests {
         ];
         let e = explain(&overlapping);
         assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("Not rankings, within noise"), "{e:?}");
         assert!(
-            e[0].starts_with("fp shows a higher throughput overhead than dwarf:32k"),
+            e[0].contains("a higher throughput overhead for fp above dwarf:32k"),
             "{e:?}"
         );
-        assert!(e[0].contains("within noise"), "{e:?}");
 
         let lossy = [
             mode("fp", 20_000.0, interval(0.16, 0.14, 0.18), 0.0),
@@ -191,5 +252,43 @@ mod tests {
             mode("dwarf:8k", 20_500.0, interval(0.05, 0.03, 0.07), 0.0),
         ];
         assert!(explain(&close).is_empty());
+    }
+
+    #[test]
+    fn a_mode_cheaper_than_sampling_alone_gets_its_reason() {
+        let over_none = |m: &mut ModeSummary, x: Interval| {
+            m.figures.insert(
+                Metric::OverheadThroughputVsNone,
+                Spread::of([x.estimate]).unwrap().with_interval(Some(x)),
+            );
+        };
+        let none = mode("none", 13_000.0, interval(0.10, -0.24, 0.35), 0.0);
+        // dwarf:32k below none beyond its interval, having lost a quarter of its samples.
+        let mut lossy = mode("dwarf:32k", 90_000.0, interval(-0.16, -0.84, 0.27), 0.25);
+        over_none(&mut lossy, interval(-0.29, -0.54, -0.077));
+        let e = explain(&[none.clone(), lossy.clone()]);
+        let line = e
+            .iter()
+            .find(|l| l.contains("throughput overhead over none"))
+            .unwrap_or_else(|| panic!("{e:?}"));
+        assert!(line.starts_with("dwarf:32k shows a throughput overhead over none of -29.0%"));
+        assert!(
+            line.contains("dwarf:32k lost 25.0% of its samples"),
+            "{line}"
+        );
+        // Without lost samples it is a contradiction; with an interval holding 0, the cell's
+        // "within noise" says it all.
+        let mut clean = lossy.clone();
+        clean
+            .figures
+            .insert(Metric::LostShare, Spread::of([0.0]).unwrap());
+        let e = explain(&[none.clone(), clean]);
+        assert!(
+            e.iter().any(|l| l.contains("contradicts the price list")),
+            "{e:?}"
+        );
+        over_none(&mut lossy, interval(-0.29, -0.54, 0.05));
+        let e = explain(&[none, lossy]);
+        assert!(!e.iter().any(|l| l.contains("over none")), "{e:?}");
     }
 }

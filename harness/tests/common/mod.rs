@@ -1,8 +1,8 @@
 // Each test file uses a part of these helpers; the rest would be dead code there.
 #![allow(dead_code)]
 
-//! Checks shared by the test files that look at rendered run folders, and folded-stack
-//! comparisons.
+//! Checks shared by the test files that look at rendered run folders, folded-stack
+//! comparisons, and `history` runs.
 
 pub mod folded;
 
@@ -99,4 +99,24 @@ pub fn leftovers(run_dir: &Path, harness_pid: u32) -> Vec<String> {
     let mut left = processes_mentioning(&run_dir.display().to_string());
     left.extend(processes_mentioning(&format!("unwindbench-{harness_pid}-")));
     left
+}
+
+/// Runs `unwindbench history DIR --out DIR/history EXTRA...`: its exit code, its history.json
+/// and its standard error.
+pub fn run_history(dir: &Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let out = dir.join("history");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_unwindbench"))
+        .arg("history")
+        .arg(dir)
+        .arg("--out")
+        .arg(&out)
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(out.join("history.json")).unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        serde_json::from_str(&text).unwrap(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
