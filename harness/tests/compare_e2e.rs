@@ -98,6 +98,16 @@ fn short_comparison_reports_every_mode() {
         assert!(checks.iter().any(|c| c["metric"] == "lost_share"), "{m}");
         assert!(m["model"]["samples_taken_per_s"].as_f64().unwrap() > 0.0);
     }
+    // perf's CPU under the workload was measured by a saturating recording, whose perf.data
+    // is gone, and the lost share weighs every mode's CPU demand against it.
+    let budget = &r["perf_budget"];
+    assert_eq!(budget["mode"], "dwarf:65528", "{budget}");
+    assert!(budget["cpus"].as_f64().unwrap() > 0.0, "{budget}");
+    assert!(!run_dir.join("perf-budget/perf.data").exists());
+    for m in &modes[1..] {
+        let cpu = &m["model"]["prediction"]["lost"]["perf_cpu"];
+        assert!(cpu["load"].as_f64().unwrap() > 0.0, "{m}");
+    }
     for m in &modes[1..] {
         assert!(
             m["figures"]["overhead_throughput_vs_none"]["median"].is_number(),

@@ -17,6 +17,7 @@ use crate::report;
 use crate::results::{summary, MeasurementStatus, Results, RunStatus};
 use crate::timestamp;
 
+mod budget;
 mod calibrate;
 mod measurement;
 mod options;
@@ -136,8 +137,9 @@ pub fn compare(
         sock_dir: &sock_dir.0,
         focus: &focus,
     };
-    let interrupted =
-        stopped_early || run_rounds(&ctx, &plan, &mut results, &mut machine, make_progress)?;
+    let interrupted = stopped_early
+        || perf_budget(&ctx, &plan, &mut results, &machine, make_progress)?
+        || run_rounds(&ctx, &plan, &mut results, &mut machine, make_progress)?;
     results.status = if interrupted {
         RunStatus::Interrupted
     } else if results
@@ -186,10 +188,49 @@ fn refresh(results: &mut Results, plan: &Plan, machine: &Machine) {
                 prices,
                 &results.workload.focus,
                 machine.online_cpus,
+                results.perf_budget.as_ref(),
             );
         }
         results.explanations = crate::results::ranking::explain(&results.modes);
     }
+}
+
+/// With a price list, perf's CPU budget under the workload, before the first measurement (see
+/// [`budget`]). Returns whether the run was interrupted.
+fn perf_budget(
+    ctx: &measurement::Context<'_>,
+    plan: &Plan,
+    results: &mut Results,
+    machine: &Machine,
+    make_progress: &dyn Fn(Duration) -> Box<dyn Progress>,
+) -> Result<bool, CompareError> {
+    if results.prices.is_none() || plan.recorded().is_empty() {
+        return Ok(false);
+    }
+    let expected = ctx.ramp + ctx.runtime + Duration::from_secs(3);
+    let mut progress = make_progress(expected);
+    progress.start(
+        1,
+        1,
+        "perf's CPU under this workload (dwarf:65528, more than perf can write)",
+        expected,
+    );
+    let interrupted = match budget::measure_budget(ctx, machine, progress.as_mut()) {
+        budget::Outcome::Measured(b) => {
+            results.perf_budget = Some(b);
+            false
+        }
+        budget::Outcome::Skipped(note) => {
+            progress.end("skipped");
+            results.notes.push(note);
+            false
+        }
+        budget::Outcome::Interrupted => true,
+    };
+    progress.finish();
+    refresh(results, plan, machine);
+    save(results, ctx.run_dir)?;
+    Ok(interrupted || process::interrupted().is_some())
 }
 
 /// Every repeat of the baseline and the recordings, interleaved, the results written after

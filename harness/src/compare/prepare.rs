@@ -93,6 +93,7 @@ pub(super) fn prepare(
         reference: None,
         sweep: None,
         prices: None,
+        perf_budget: None,
         explanations: Vec::new(),
     };
     Ok(Prepared {

@@ -317,10 +317,21 @@ pub fn model_rows(r: &Results) -> Vec<Vec<String>> {
                 match model.limit {
                     None => "nothing (no loss)".into(),
                     Some(Limit::Sink) => "the sink (page cache, disk)".into(),
-                    Some(Limit::Cpu) => format!(
-                        "its CPU ({:.2} CPUs used; the sink takes more)",
-                        model.perf_cpus
-                    ),
+                    Some(Limit::Cpu) => match model
+                        .prediction
+                        .lost
+                        .as_ref()
+                        .and_then(|l| l.perf_cpu.as_ref())
+                    {
+                        Some(c) => format!(
+                            "its CPU ({:.2} CPUs used; its samples asked {:.2} of the {:.2} it gets under this workload: load {:.2})",
+                            model.perf_cpus, c.asked_cpus, c.budget_cpus, c.load
+                        ),
+                        None => format!(
+                            "its CPU ({:.2} CPUs used; the sink takes more)",
+                            model.perf_cpus
+                        ),
+                    },
                 },
                 model
                     .checks

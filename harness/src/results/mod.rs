@@ -82,6 +82,10 @@ pub struct Results {
     /// measurement, or read from `--prices FILE` (its raw rounds are in prices/prices.json).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prices: Option<crate::price::PriceList>,
+    /// The CPU perf gets under this workload when it wants all it can (a saturating
+    /// recording beside the measurements), for the model's lost share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perf_budget: Option<crate::price::model::PerfBudget>,
     /// Why the measured overheads rank two modes against their prices, wherever they do.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub explanations: Vec<String>,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use super::metric::Metric;
 use super::run::{MeasurementStatus, RunRecord};
 use super::spread::Spread;
-use crate::price::model::{predict, Prediction, Sampling};
+use crate::price::model::{predict, PerfBudget, Prediction, Sampling};
 use crate::price::PriceList;
 use crate::record::{Recording, Subject};
 use crate::stats::{self, Interval};
@@ -83,7 +83,12 @@ fn median_of(runs: &[&RunRecord], f: impl Fn(&RunRecord) -> Option<f64>) -> Opti
 }
 
 /// What the mode's recordings did, as the model needs it: medians over the repeats.
-fn sampling(runs: &[&RunRecord], focus: &[String], cpus: usize) -> Option<Sampling> {
+fn sampling(
+    runs: &[&RunRecord],
+    focus: &[String],
+    cpus: usize,
+    budget: Option<&PerfBudget>,
+) -> Option<Sampling> {
     // Kept samples of the workload's processes in one run.
     let workload_samples = |s: &crate::perfdata::stats::RecordStats| -> u64 {
         focus
@@ -122,6 +127,10 @@ fn sampling(runs: &[&RunRecord], focus: &[String], cpus: usize) -> Option<Sampli
         dirty_at_start_mb: median_of(runs, |r| {
             r.measured.as_ref()?.perf.as_ref()?.dirty_at_start_mb
         }),
+        perf_cpu_s: median_of(runs, |r| {
+            Some(r.measured.as_ref()?.perf.as_ref()?.window_cpu_s)
+        }),
+        perf_budget_cpus: budget.map(|b| b.cpus),
     })
 }
 
@@ -144,13 +153,14 @@ pub fn check(
     prices: &PriceList,
     focus: &[String],
     cpus: usize,
+    budget: Option<&PerfBudget>,
 ) -> Option<ModelCheck> {
     let subject = Subject::Recording(rec);
     let ok: Vec<&RunRecord> = runs
         .iter()
         .filter(|r| r.subject == subject && r.status == MeasurementStatus::Ok)
         .collect();
-    let sampling = sampling(&ok, focus, cpus)?;
+    let sampling = sampling(&ok, focus, cpus, budget)?;
     let prediction = predict(prices, rec.mode, &sampling);
     let mut checks = Vec::new();
     let mut add =

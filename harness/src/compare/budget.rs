@@ -1,0 +1,89 @@
+//! perf's CPU budget under the workload, for the model's lost share.
+//!
+//! A recording loses samples when perf cannot empty its ring buffers fast enough. On a machine
+//! the workload keeps busy, what limits perf is the CPU time the scheduler gives it among the
+//! workload's threads and the kernel's writeback, not the sink's rate on a free CPU (the price
+//! list's capacity). One recording that asks far more than perf can write (`dwarf:65528` at
+//! the run's rate), run with the workload for the comparison's length, takes all of that time:
+//! its perf CPU is the budget. Its perf.data is deleted unread (deleting drops its dirty pages
+//! without writing them back).
+
+use super::measurement::Context;
+use super::steps;
+use crate::machine::Machine;
+use crate::mode::UnwindMode;
+use crate::price::model::PerfBudget;
+use crate::progress::Progress;
+use crate::record::measure::{self, MeasureSpec};
+use crate::record::measured::MeasurePaths;
+use crate::record::perf::PerfOptions;
+use crate::record::Recording;
+
+/// The saturating recording: perf's largest DWARF copy.
+const SATURATING: UnwindMode = UnwindMode::Dwarf { stack_bytes: 65528 };
+
+/// What came of the budget recording.
+pub(super) enum Outcome {
+    Measured(PerfBudget),
+    /// Why there is no budget (a note for the results).
+    Skipped(String),
+    Interrupted,
+}
+
+/// Records the workload under the saturating mode and reads perf's CPU from it.
+pub(super) fn measure_budget(
+    ctx: &Context<'_>,
+    machine: &Machine,
+    progress: &mut dyn Progress,
+) -> Outcome {
+    let rec = Recording::plain(SATURATING);
+    let skip = |why: String| {
+        Outcome::Skipped(format!(
+            "no CPU budget for perf under this workload ({why}): the model's lost share counts only the sink's capacity"
+        ))
+    };
+    if let Some(refusal) = steps::disk_guard(rec, &[], ctx.freq, machine, ctx.runtime, ctx.run_dir)
+    {
+        return skip(refusal);
+    }
+    let paths = MeasurePaths {
+        dir: ctx.run_dir.join("perf-budget"),
+    };
+    let spec = MeasureSpec {
+        workload: ctx.workload,
+        tools: ctx.tools,
+        runtime: ctx.runtime,
+        ramp: ctx.ramp,
+        target: ctx.target,
+        recording: Some(rec),
+        perf: PerfOptions {
+            freq: ctx.opts.freq,
+            delay: ctx.ramp,
+        },
+        sock_dir: ctx.sock_dir,
+        programs: ctx.programs,
+        max_data: ctx.opts.max_data,
+    };
+    let result = measure::measure(&spec, &paths, &mut |phase| progress.phase(phase));
+    let _ = std::fs::remove_file(paths.perf_data());
+    let measured = match result {
+        Ok(m) => m,
+        Err(e) if e.is_interrupt() => return Outcome::Interrupted,
+        Err(e) => return skip(e.to_string()),
+    };
+    let Some(perf) = measured.perf.as_ref().filter(|_| measured.window_s > 0.0) else {
+        return skip("perf's CPU time was not measured".into());
+    };
+    let budget = PerfBudget {
+        mode: SATURATING.to_string(),
+        freq: ctx.freq,
+        window_s: measured.window_s,
+        cpus: perf.window_cpu_s / measured.window_s,
+        written_mb_per_s: perf.data_bytes as f64 / 1e6 / measured.window_s,
+    };
+    progress.end(&format!(
+        "perf got {:.2} CPUs and wrote {:.0} MB/s",
+        budget.cpus, budget.written_mb_per_s
+    ));
+    Outcome::Measured(budget)
+}
