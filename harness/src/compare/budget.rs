@@ -14,9 +14,8 @@ use crate::machine::Machine;
 use crate::mode::UnwindMode;
 use crate::price::model::PerfBudget;
 use crate::progress::Progress;
-use crate::record::measure::{self, MeasureSpec};
+use crate::record::measure;
 use crate::record::measured::MeasurePaths;
-use crate::record::perf::PerfOptions;
 use crate::record::Recording;
 
 /// The saturating recording: perf's largest DWARF copy.
@@ -49,22 +48,9 @@ pub(super) fn measure_budget(
     let paths = MeasurePaths {
         dir: ctx.run_dir.join("perf-budget"),
     };
-    let spec = MeasureSpec {
-        workload: ctx.workload,
-        tools: ctx.tools,
-        runtime: ctx.runtime,
-        ramp: ctx.ramp,
-        target: ctx.target,
-        recording: Some(rec),
-        perf: PerfOptions {
-            freq: ctx.opts.freq,
-            delay: ctx.ramp,
-        },
-        sock_dir: ctx.sock_dir,
-        programs: ctx.programs,
-        max_data: ctx.opts.max_data,
-    };
-    let result = measure::measure(&spec, &paths, &mut |phase| progress.phase(phase));
+    let result = measure::measure(&ctx.spec(Some(rec)), &paths, &mut |phase| {
+        progress.phase(phase)
+    });
     let _ = std::fs::remove_file(paths.perf_data());
     let measured = match result {
         Ok(m) => m,

@@ -37,6 +37,27 @@ pub(super) struct Context<'a> {
     pub focus: &'a [String],
 }
 
+impl Context<'_> {
+    /// The workload for ramp + runtime, under perf with `recording` (none: the baseline).
+    pub(super) fn spec(&self, recording: Option<Recording>) -> MeasureSpec<'_> {
+        MeasureSpec {
+            workload: self.workload,
+            tools: self.tools,
+            runtime: self.runtime,
+            ramp: self.ramp,
+            target: self.target,
+            recording,
+            perf: PerfOptions {
+                freq: self.opts.freq,
+                delay: self.ramp,
+            },
+            sock_dir: self.sock_dir,
+            programs: self.programs,
+            max_data: self.opts.max_data,
+        }
+    }
+}
+
 /// Measures `subject` in repeat `r` (0-based). Returns the record and whether the run was
 /// interrupted meanwhile.
 pub(super) fn measure_one(
@@ -119,22 +140,7 @@ fn run_workload(
     if let Some(refusal) = guard {
         return Err((refusal, false));
     }
-    let spec = MeasureSpec {
-        workload: ctx.workload,
-        tools: ctx.tools,
-        runtime: ctx.runtime,
-        ramp: ctx.ramp,
-        target: ctx.target,
-        recording: rec,
-        perf: PerfOptions {
-            freq: ctx.opts.freq,
-            delay: ctx.ramp,
-        },
-        sock_dir: ctx.sock_dir,
-        programs: ctx.programs,
-        max_data: ctx.opts.max_data,
-    };
-    measure::measure(&spec, paths, &mut |phase| progress.phase(phase))
+    measure::measure(&ctx.spec(rec), paths, &mut |phase| progress.phase(phase))
         .map_err(|e| (e.to_string(), e.is_interrupt()))
 }
 
