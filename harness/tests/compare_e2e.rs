@@ -119,6 +119,7 @@ fn short_comparison_reports_every_mode() {
     let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
     assert!(md.contains("## What a sample costs"), "{md}");
     assert!(md.contains("## The model beside the measurement"), "{md}");
+    assert!(md.contains("perf's budget under this workload"), "{md}");
     assert!(r["machine"]["sampling_event"].is_string());
     // The perf.data files are gone (no --keep-data); logs stay.
     assert!(!run_dir.join("r1-fp/perf.data").exists());

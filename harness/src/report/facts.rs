@@ -416,3 +416,18 @@ pub fn flamegraph_links(m: &ModeSummary) -> Vec<(&'static str, &Path)> {
     .filter_map(|(label, p)| Some((label, p.as_deref()?)))
     .collect()
 }
+
+/// The sentence that says where perf's CPU budget under the workload came from and how the
+/// model uses it, when the run measured one.
+pub fn budget_sentence(r: &Results) -> Option<String> {
+    let b = r.perf_budget.as_ref()?;
+    Some(format!(
+        "Lost samples have a second cause, perf's CPU: a {} recording of the workload at {} Hz for {:.0} s, asking more than perf can write, got {:.2} CPUs of perf time (it wrote {:.0} MB/s): perf's budget under this workload. A mode's load is what its samples ask of perf's CPU (samples taken per second × perf's CPU per sample it wrote) over that budget; a finite-buffer queue (M/M/1/K, K = {}, fitted on the project's 2-vCPU VM) turns the load into a lost share. The larger of the two predicted losses is shown.",
+        b.mode,
+        b.freq,
+        b.window_s,
+        b.cpus,
+        b.written_mb_per_s,
+        crate::price::model::BUFFER_BATCHES
+    ))
+}

@@ -232,6 +232,9 @@ fn model(o: &mut String, p: &Page) {
         return;
     }
     o.push_str("<h2>The model beside the measurement</h2><p>From the price list and what each recording sampled: the lost share from the bytes per second asked of the sink against what perf can write; perf's CPU from the recorder's price; the workload's extra CPU per I/O from the kernel's price for every workload sample taken. <i>agrees</i>: the predicted and measured intervals overlap (the lost share: within 5 points).</p>");
+    if let Some(b) = facts::budget_sentence(p.r) {
+        o.push_str(&format!("<p>{}</p>", esc(&b)));
+    }
     table(o, &facts::MODEL_COLUMNS, &rows);
 }
 

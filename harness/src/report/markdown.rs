@@ -98,6 +98,10 @@ fn model(out: &mut String, r: &Results) {
         return;
     }
     out.push_str("\n## The model beside the measurement\n\nFrom the price list and what each recording sampled: the lost share from the bytes per second the samples asked of the sink against what perf can write (its page-cache rate until the dirty data reaches its plateau, then the disk's pace); perf's CPU from the recorder's price; the workload's extra CPU per I/O from the kernel's price for every workload sample taken, placed between the shallow and the deep stack by the workload's own callchain length or bytes copied. *agrees*: the predicted and measured intervals overlap (the lost share: within 5 points).\n\n");
+    if let Some(b) = facts::budget_sentence(r) {
+        out.push_str(&b);
+        out.push_str("\n\n");
+    }
     out.push_str(&table(&facts::MODEL_COLUMNS, &rows));
 }
 
