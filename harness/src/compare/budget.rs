@@ -11,7 +11,7 @@
 use super::measurement::Context;
 use super::steps;
 use crate::machine::Machine;
-use crate::mode::UnwindMode;
+use crate::mode::{UnwindMode, MAX_DWARF_STACK};
 use crate::price::model::PerfBudget;
 use crate::progress::Progress;
 use crate::record::measure;
@@ -19,7 +19,9 @@ use crate::record::measured::MeasurePaths;
 use crate::record::Recording;
 
 /// The saturating recording: perf's largest DWARF copy.
-const SATURATING: UnwindMode = UnwindMode::Dwarf { stack_bytes: 65528 };
+pub(super) const SATURATING: UnwindMode = UnwindMode::Dwarf {
+    stack_bytes: MAX_DWARF_STACK,
+};
 
 /// What came of the budget recording.
 pub(super) enum Outcome {

@@ -209,12 +209,11 @@ fn perf_budget(
     }
     let expected = ctx.ramp + ctx.runtime + Duration::from_secs(3);
     let mut progress = make_progress(expected);
-    progress.start(
-        1,
-        1,
-        "perf's CPU under this workload (dwarf:65528, more than perf can write)",
-        expected,
+    let title = format!(
+        "perf's CPU under this workload ({}, more than perf can write)",
+        budget::SATURATING
     );
+    progress.start(1, 1, &title, expected);
     let interrupted = match budget::measure_budget(ctx, machine, progress.as_mut()) {
         budget::Outcome::Measured(b) => {
             results.perf_budget = Some(b);

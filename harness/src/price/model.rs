@@ -221,13 +221,11 @@ pub struct CpuLimit {
     pub lost_share: f64,
 }
 
-/// perf's CPU limit of a recording, when its CPU time and the workload's budget are known.
+/// perf's CPU limit of a recording (with kept samples and a window), when its CPU time and
+/// the workload's budget are known.
 fn perf_cpu_limit(sampling: &Sampling) -> Option<CpuLimit> {
     let budget = sampling.perf_budget_cpus.filter(|b| *b > 0.0)?;
     let cpu_s = sampling.perf_cpu_s?;
-    if sampling.kept <= 0.0 || sampling.window_s <= 0.0 {
-        return None;
-    }
     let asked_cpus = (sampling.kept + sampling.lost) / sampling.window_s * (cpu_s / sampling.kept);
     let load = asked_cpus / budget;
     Some(CpuLimit {

@@ -204,10 +204,7 @@ pub fn check(
     let taken = sampling.kept + sampling.lost;
     let window = sampling.window_s.max(1e-3);
     let written = sampling.data_bytes / 1e6 / window;
-    let perf_cpus = median_of(&ok, |r| {
-        Some(r.measured.as_ref()?.perf.as_ref()?.window_cpu_s)
-    })
-    .map_or(0.0, |s| s / window);
+    let perf_cpus = sampling.perf_cpu_s.map_or(0.0, |s| s / window);
     let lost_share = if taken > 0.0 {
         sampling.lost / taken
     } else {
