@@ -46,6 +46,45 @@ pub enum Command {
     /// and off between rounds at several rates; the price list with 95% intervals, and what
     /// perf can write before the kernel drops samples. Writes prices.{json,md} and a chart.
     Calibrate(CalibrateArgs),
+    /// The online recorder behind the `online:SIZE` modes, on its own: samples every CPU,
+    /// unwinds each sample's user stack as it arrives and writes a perf.data of callchains.
+    /// Runs until Ctrl-C (SIGINT/SIGTERM), like `perf record -a`.
+    OnlineRecord(OnlineRecordArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct OnlineRecordArgs {
+    /// Where the perf.data goes.
+    #[arg(short = 'o', long = "output", default_value = "perf.data")]
+    pub output: PathBuf,
+    /// Bytes of user stack copied per sample, a multiple of 8 up to 65528, or with a k suffix.
+    #[arg(long, default_value = "65528", value_parser = parse_stack_size)]
+    pub stack: u32,
+    /// Samples per second per CPU (default 4000, capped by kernel.perf_event_max_sample_rate).
+    #[arg(short = 'F', long = "freq")]
+    pub freq: Option<u32>,
+    /// Milliseconds to wait before sampling (perf's --delay).
+    #[arg(short = 'D', long = "delay", default_value = "0")]
+    pub delay_ms: u64,
+}
+
+impl OnlineRecordArgs {
+    pub fn options(&self) -> crate::online::OnlineOptions {
+        crate::online::OnlineOptions {
+            output: self.output.clone(),
+            stack_bytes: self.stack,
+            freq: self.freq,
+            delay: std::time::Duration::from_millis(self.delay_ms),
+        }
+    }
+}
+
+/// A stack copy size as `online:SIZE` takes it (same rules as the modes).
+fn parse_stack_size(text: &str) -> Result<u32, String> {
+    match format!("online:{text}").parse::<UnwindMode>() {
+        Ok(m) => Ok(m.stack_copy_bytes()),
+        Err(e) => Err(e.reason),
+    }
 }
 
 #[derive(Args, Debug)]

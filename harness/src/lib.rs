@@ -56,6 +56,7 @@ pub mod fold;
 pub mod sweep;
 pub mod accuracy;
 pub mod analyze;
+pub mod online;
 // What a sample costs, on fixed work.
 pub mod price;
 // The figures, and what is made of them.

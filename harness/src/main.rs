@@ -182,6 +182,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             eprintln!("wrote {}/prices.{{json,md}} and prices.svg", out.display());
             Ok(0)
         }
+        Command::OnlineRecord(args) => {
+            let s = unwindbench::online::record(&args.options())?;
+            eprintln!("{}", unwindbench::online::summary_line(&s, &args.output));
+            if let Some(w) = unwindbench::online::back_pressure_warning(&s) {
+                eprintln!("{w}");
+            }
+            Ok(0)
+        }
         Command::Doctor(args) => {
             let diagnosis = preflight::doctor(&args.options())?;
             if args.json {

@@ -19,7 +19,8 @@ pub const DEFAULT_MODES: &str = "fp,dwarf:4k,dwarf:8k,dwarf:16k,dwarf:32k";
 
 const VALID_FORMS: &str =
     "valid modes: none, fp, lbr, dwarf (= dwarf:8k), dwarf:SIZE with SIZE in \
-     bytes (a multiple of 8, 8..=65528) or 4k/8k/16k/32k";
+     bytes (a multiple of 8, 8..=65528) or 4k/8k/16k/32k, online:SIZE (the same sizes, and \
+     64k = 65528; bare online = online:64k)";
 
 /// How `perf record` collects each sample's call stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,6 +33,9 @@ pub enum UnwindMode {
     Dwarf { stack_bytes: u32 },
     /// Intel's last-branch-record call stacks (hardware PMU only).
     Lbr,
+    /// unwindbench's own recorder copies `stack_bytes` of user stack like perf's DWARF mode,
+    /// unwinds each sample as it arrives and writes only the frames ([`crate::online`]).
+    Online { stack_bytes: u32 },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -51,7 +55,14 @@ impl UnwindMode {
                 vec!["--call-graph".into(), format!("dwarf,{stack_bytes}")]
             }
             UnwindMode::Lbr => vec!["--call-graph".into(), "lbr".into()],
+            // Not perf: the harness's own recorder, which takes its size as `--stack`.
+            UnwindMode::Online { stack_bytes } => vec!["--stack".into(), stack_bytes.to_string()],
         }
+    }
+
+    /// Recorded by the harness's online recorder rather than by perf.
+    pub fn is_online(&self) -> bool {
+        matches!(self, UnwindMode::Online { .. })
     }
 
     pub fn is_dwarf(&self) -> bool {
@@ -61,7 +72,7 @@ impl UnwindMode {
     /// Raw user-stack bytes copied into every sample (0 for modes that copy none).
     pub fn stack_copy_bytes(&self) -> u32 {
         match self {
-            UnwindMode::Dwarf { stack_bytes } => *stack_bytes,
+            UnwindMode::Dwarf { stack_bytes } | UnwindMode::Online { stack_bytes } => *stack_bytes,
             _ => 0,
         }
     }
@@ -73,6 +84,12 @@ impl UnwindMode {
             UnwindMode::Fp => "frame pointers".into(),
             UnwindMode::Dwarf { stack_bytes } => format!("DWARF ({})", size_label(*stack_bytes)),
             UnwindMode::Lbr => "LBR".into(),
+            UnwindMode::Online {
+                stack_bytes: MAX_DWARF_STACK,
+            } => "DWARF online (64K)".into(),
+            UnwindMode::Online { stack_bytes } => {
+                format!("DWARF online ({})", size_label(*stack_bytes))
+            }
         }
     }
 }
@@ -96,6 +113,13 @@ impl fmt::Display for UnwindMode {
                 write!(f, "dwarf:{}k", stack_bytes / 1024)
             }
             UnwindMode::Dwarf { stack_bytes } => write!(f, "dwarf:{stack_bytes}"),
+            UnwindMode::Online {
+                stack_bytes: MAX_DWARF_STACK,
+            } => f.write_str("online:64k"),
+            UnwindMode::Online { stack_bytes } if stack_bytes.is_multiple_of(1024) => {
+                write!(f, "online:{}k", stack_bytes / 1024)
+            }
+            UnwindMode::Online { stack_bytes } => write!(f, "online:{stack_bytes}"),
         }
     }
 }
@@ -119,7 +143,17 @@ impl FromStr for UnwindMode {
                     stack_bytes: DEFAULT_DWARF_STACK,
                 })
             }
+            "online" | "online:64k" => {
+                return Ok(UnwindMode::Online {
+                    stack_bytes: MAX_DWARF_STACK,
+                })
+            }
             _ => {}
+        }
+        if let Some(size) = lower.strip_prefix("online:") {
+            return Ok(UnwindMode::Online {
+                stack_bytes: parse_size(size).map_err(|r| bad(&r))?,
+            });
         }
         // perf's own spelling `dwarf,SIZE` is accepted beside ours, since users paste it.
         let Some(size) = lower
@@ -128,33 +162,38 @@ impl FromStr for UnwindMode {
         else {
             return Err(bad("unknown mode"));
         };
-        let (digits, multiplier) = match size.strip_suffix('k') {
-            Some(d) => (d, 1024u64),
-            None => (size, 1u64),
-        };
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad("SIZE is not a number"));
-        }
-        let bytes = digits
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| n.checked_mul(multiplier))
-            .ok_or_else(|| bad("SIZE is too large"))?;
-        if bytes == 0 {
-            return Err(bad("SIZE must be greater than zero"));
-        }
-        if bytes > u64::from(MAX_DWARF_STACK) {
-            return Err(bad(&format!(
-                "SIZE {bytes} exceeds perf's maximum of {MAX_DWARF_STACK} bytes"
-            )));
-        }
-        if !bytes.is_multiple_of(8) {
-            return Err(bad(&format!("SIZE {bytes} is not a multiple of 8")));
-        }
         Ok(UnwindMode::Dwarf {
-            stack_bytes: bytes as u32,
+            stack_bytes: parse_size(size).map_err(|r| bad(&r))?,
         })
     }
+}
+
+/// A stack copy size: bytes, or with a k suffix; a multiple of 8 up to perf's maximum.
+fn parse_size(size: &str) -> Result<u32, String> {
+    let (digits, multiplier) = match size.strip_suffix('k') {
+        Some(d) => (d, 1024u64),
+        None => (size, 1u64),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("SIZE is not a number".into());
+    }
+    let bytes = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or("SIZE is too large")?;
+    if bytes == 0 {
+        return Err("SIZE must be greater than zero".into());
+    }
+    if bytes > u64::from(MAX_DWARF_STACK) {
+        return Err(format!(
+            "SIZE {bytes} exceeds perf's maximum of {MAX_DWARF_STACK} bytes"
+        ));
+    }
+    if !bytes.is_multiple_of(8) {
+        return Err(format!("SIZE {bytes} is not a multiple of 8"));
+    }
+    Ok(bytes as u32)
 }
 
 /// Parses a comma-separated `--unwind` list. `dwarf,SIZE` cannot be told apart from a list
@@ -202,6 +241,12 @@ mod tests {
         assert_eq!("dwarf:65528".parse(), d(65528));
         assert_eq!("dwarf,16384".parse(), d(16384));
         assert_eq!("dwarf:8".parse(), d(8));
+        let o = |n| Ok(UnwindMode::Online { stack_bytes: n });
+        assert_eq!("online".parse(), o(65528));
+        assert_eq!("online:64k".parse(), o(65528));
+        assert_eq!("online:32k".parse(), o(32768));
+        assert!("online:65536".parse::<UnwindMode>().is_err());
+        assert!("online:12".parse::<UnwindMode>().is_err());
     }
 
     #[test]
@@ -236,6 +281,9 @@ mod tests {
             "dwarf:8k",
             "dwarf:65528",
             "dwarf:1000",
+            "online:64k",
+            "online:8k",
+            "online:1000",
         ] {
             let mode: UnwindMode = text.parse().unwrap();
             assert_eq!(mode.to_string(), text);

@@ -223,3 +223,69 @@ fn libc_functions_are_named_as_perf_script_names_them() {
         largest_differences(&ours, &theirs)
     );
 }
+
+/// The online recorder's output read by perf and by us: the same stacks. A few seconds of
+/// the fixture program, every CPU sampled, each sample unwound as it came (DWARF from a
+/// 16 KiB copy), written as callchains; `perf script` over the file must give the program's
+/// stacks as `analyze` gives them, and they must reach the program's bottom.
+#[test]
+fn online_recorder_stacks_agree_with_perf_script() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("online.data");
+    let recorder = Command::new(env!("CARGO_BIN_EXE_unwindbench"))
+        .args(["online-record", "--stack", "16k", "-F", "999", "-o"])
+        .arg(&data)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The recorder is up once its events are: give it the moment perf also takes.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let prog = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bin/callchain");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let status = Command::new("taskset")
+        .args(["-c", &(cpus - 1).to_string()])
+        .arg(&prog)
+        .arg("1500")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let interrupted = Command::new("kill")
+        .args(["-INT", &recorder.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = recorder.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("Captured and wrote"), "{log}");
+
+    let theirs = perf_names_of_return_sites(perf_script_folded(&data));
+    let mut o = AnalyzeOptions::new(data.clone(), dir.path().join("out"));
+    o.weighting = Weighting::Period;
+    let a = analyze(&o).unwrap();
+    let ours =
+        parse_folded(&std::fs::read_to_string(dir.path().join("out/stacks.folded")).unwrap());
+    let only = |m: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
+        m.iter()
+            .filter(|(s, _)| s.starts_with("callchain;"))
+            .map(|(s, n)| (s.clone(), *n))
+            .collect()
+    };
+    let (po, pt) = (only(&ours), only(&theirs));
+    assert!(po.values().sum::<u64>() > 0, "no samples of the program");
+    let share = agreement(&po, &pt);
+    assert!(
+        share >= 0.99,
+        "program stacks agree on {:.2}%; largest differences: {:#?}",
+        share * 100.0,
+        largest_differences(&po, &pt)
+    );
+    // Unwound online from the copy, the program's stacks reach its start.
+    let complete = a.stacks["callchain"].completeness.unwrap();
+    assert!(
+        complete >= 0.95,
+        "callchain stacks {:.1}% complete",
+        complete * 100.0
+    );
+}

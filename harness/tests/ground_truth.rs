@@ -1,5 +1,6 @@
 //! Every mode scored against stacks whose right answer is known: deepstack (built with and
-//! without frame pointers, run side by side) under fp, dwarf:4k and dwarf:32k, in two shapes.
+//! without frame pointers, run side by side) under fp, dwarf:4k and dwarf:32k, and the online
+//! recorder at the same copy sizes (online:4k, online:32k), in two shapes.
 //! The expected outcomes follow from how unwinding works, not from tuning. Needs root, perf
 //! and gcc.
 
@@ -39,7 +40,7 @@ fn scores(depth: u32, frame: u32) -> Vec<(String, String, f64, f64, f64)> {
         .arg(&w)
         .args([
             "--unwind",
-            "fp,dwarf:4k,dwarf:32k",
+            "fp,dwarf:4k,dwarf:32k,online:4k,online:32k",
             "--repeat",
             "1",
             "--prices",
@@ -72,7 +73,7 @@ fn scores(depth: u32, frame: u32) -> Vec<(String, String, f64, f64, f64)> {
             ));
         }
     }
-    assert_eq!(v.len(), 6, "3 modes x 2 builds: {v:?}");
+    assert_eq!(v.len(), 10, "5 modes x 2 builds: {v:?}");
     v
 }
 
@@ -100,20 +101,24 @@ fn every_mode_scores_as_unwinding_predicts() {
             nofp.2 <= 0.05 && nofp.3 + nofp.4 >= 0.95,
             "fp on the build without: {nofp:?}"
         );
-        for comm in ["deepstack-fp", "deepstack-nofp"] {
-            // DWARF does not care about frame pointers, only about the copy size.
-            let d32 = get(v, "dwarf:32k", comm);
-            assert!(d32.2 >= 0.95, "dwarf:32k, {comm}: {d32:?}");
-            let d4 = get(v, "dwarf:4k", comm);
+        for (comm, kind) in ["deepstack-fp", "deepstack-nofp"]
+            .into_iter()
+            .flat_map(|c| [(c, "dwarf"), (c, "online")])
+        {
+            // DWARF does not care about frame pointers, only about the copy size; unwinding
+            // online or later gives the same stacks from the same bytes.
+            let d32 = get(v, &format!("{kind}:32k"), comm);
+            assert!(d32.2 >= 0.95, "{kind}:32k, {comm}: {d32:?}");
+            let d4 = get(v, &format!("{kind}:4k"), comm);
             if deep_stack {
                 assert!(
                     d4.3 >= 0.95,
-                    "dwarf:4k on a 17 KB stack must truncate, {comm}: {d4:?}"
+                    "{kind}:4k on a 17 KB stack must truncate, {comm}: {d4:?}"
                 );
             } else {
                 assert!(
                     d4.2 >= 0.95,
-                    "dwarf:4k on a 1.4 KB stack is exact, {comm}: {d4:?}"
+                    "{kind}:4k on a 1.4 KB stack is exact, {comm}: {d4:?}"
                 );
             }
         }

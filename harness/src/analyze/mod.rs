@@ -22,6 +22,7 @@ use crate::report::flamegraph;
 use crate::sweep::{SweepCollector, SweepResult};
 use crate::symbolize::Symbolizer;
 use crate::unwind::bottoms::BottomIndex;
+use crate::unwind::tracker::Tracker;
 
 mod name;
 mod pass;
@@ -227,11 +228,14 @@ pub fn unwind(opts: &AnalyzeOptions) -> Result<Unwound, AnalyzeError> {
     let partial_error = data.damage().or(partial_error);
     let bytes = data.position();
     let Pass {
-        modules,
+        tracker: Tracker {
+            modules,
+            recorded_text,
+            ..
+        },
         stats,
         table,
         sweep,
-        recorded_text,
         ..
     } = main;
     // perf's own copy of the recorded kernel's symbols, unless other symbols were asked for.

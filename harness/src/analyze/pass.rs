@@ -9,20 +9,18 @@
 //! unwound with the address space of its own time, and modules get the same ids in every
 //! pass (they are numbered in the order of the mapping records, which all passes read alike).
 
-use linux_perf_data::linux_perf_event_reader::{
-    CpuMode, EventRecord, Mmap2FileId, RecordType, SampleRecord,
-};
+use linux_perf_data::linux_perf_event_reader::{CpuMode, EventRecord, RecordType, SampleRecord};
 use linux_perf_data::{Endianness, PerfFileRecord};
 
 use crate::binary::{FileFinder, ModuleTable};
 use crate::fold::{FrameKey, StackTable};
-use crate::perfdata::address_space::{AddressSpaces, Mapping};
 use crate::perfdata::stats::StatsCollector;
 use crate::perfdata::{self, PerfData, PerfDataError, Recorded};
 use crate::sweep::SweepCollector;
 use crate::unwind::bottoms::{BottomIndex, ModuleBottoms};
 use crate::unwind::callchain;
-use crate::unwind::dwarf::DwarfUnwinder;
+use crate::unwind::dwarf::at_entry_point;
+use crate::unwind::tracker::Tracker;
 use crate::unwind::{Frames, UserEnd};
 
 /// Which samples a pass unwinds: those whose number (in time order) is `index` mod `count`.
@@ -61,14 +59,10 @@ impl Context<'_> {
 /// One pass's state and findings.
 pub(super) struct Pass {
     share: Share,
-    pub modules: ModuleTable,
+    pub tracker: Tracker,
     pub stats: StatsCollector,
     pub table: StackTable,
     pub sweep: Option<SweepCollector>,
-    /// The kernel's `_text` at recording time, from perf's kernel mapping.
-    pub recorded_text: Option<u64>,
-    spaces: AddressSpaces,
-    dwarf: DwarfUnwinder,
     frames: Frames,
     frame_bytes: Vec<u32>,
     bottoms: ModuleBottoms,
@@ -86,50 +80,6 @@ fn split_callchain(sample: &SampleRecord, frames: &mut Frames) {
     }
 }
 
-/// What MMAP and MMAP2 records say alike; MMAP2 adds protection and a build id.
-struct MapRecord<'a> {
-    pid: i32,
-    cpu_mode: CpuMode,
-    path: std::borrow::Cow<'a, [u8]>,
-    address: u64,
-    length: u64,
-    page_offset: u64,
-    executable: bool,
-    build_id: Option<&'a [u8]>,
-}
-
-impl<'a> MapRecord<'a> {
-    fn of(event: &'a EventRecord<'a>) -> Option<MapRecord<'a>> {
-        const PROT_EXEC: u32 = 4;
-        match event {
-            EventRecord::Mmap(m) => Some(MapRecord {
-                pid: m.pid,
-                cpu_mode: m.cpu_mode,
-                path: m.path.as_slice(),
-                address: m.address,
-                length: m.length,
-                page_offset: m.page_offset,
-                executable: m.is_executable,
-                build_id: None,
-            }),
-            EventRecord::Mmap2(m) => Some(MapRecord {
-                pid: m.pid,
-                cpu_mode: m.cpu_mode,
-                path: m.path.as_slice(),
-                address: m.address,
-                length: m.length,
-                page_offset: m.page_offset,
-                executable: m.protection & PROT_EXEC != 0,
-                build_id: match &m.file_id {
-                    Mmap2FileId::BuildId(id) => Some(id.as_slice()),
-                    _ => None,
-                },
-            }),
-            _ => None,
-        }
-    }
-}
-
 impl Pass {
     pub fn new(
         share: Share,
@@ -139,16 +89,13 @@ impl Pass {
     ) -> Pass {
         Pass {
             share,
-            modules,
+            tracker: Tracker::new(modules),
             stats,
             table: StackTable::default(),
             sweep: match recorded {
                 Recorded::Dwarf { stack_bytes } => Some(SweepCollector::new(stack_bytes)),
                 _ => None,
             },
-            recorded_text: None,
-            spaces: AddressSpaces::default(),
-            dwarf: DwarfUnwinder::default(),
             frames: Frames::default(),
             frame_bytes: Vec::new(),
             bottoms: ModuleBottoms::default(),
@@ -196,46 +143,8 @@ impl Pass {
             self.stats.event(&event);
             match &event {
                 EventRecord::Sample(sample) if mine => self.sample(sample, ctx),
-                EventRecord::Mmap(_) | EventRecord::Mmap2(_) => self.map(&event, ctx.finder),
-                EventRecord::Fork(f) => {
-                    if let Some(ev) = self.spaces.fork(f.pid, f.ppid) {
-                        self.dwarf.apply(&ev, &self.modules, ctx.finder);
-                    }
-                }
-                EventRecord::Comm(c) if c.is_execve => {
-                    let ev = self.spaces.exec(c.pid);
-                    self.dwarf.apply(&ev, &self.modules, ctx.finder);
-                }
-                EventRecord::Exit(e) => {
-                    if let Some(ev) = self.spaces.exit(e.pid, e.tid) {
-                        self.dwarf.apply(&ev, &self.modules, ctx.finder);
-                    }
-                }
-                _ => {}
+                _ => self.tracker.apply(&event, ctx.finder),
             }
-        }
-    }
-
-    fn map(&mut self, event: &EventRecord, finder: &FileFinder) {
-        let Some(m) = MapRecord::of(event) else {
-            return;
-        };
-        let kernel = m.pid == -1 || m.cpu_mode == CpuMode::Kernel;
-        if kernel && m.path.starts_with(b"[kernel.kallsyms]") {
-            self.recorded_text.get_or_insert(m.page_offset);
-        }
-        if !m.executable && !kernel {
-            return;
-        }
-        let module = self.modules.intern(&m.path, m.build_id, kernel);
-        let mapping = Mapping {
-            start: m.address,
-            end: m.address.saturating_add(m.length),
-            pgoff: m.page_offset,
-            module,
-        };
-        if let Some(ev) = self.spaces.map(if kernel { -1 } else { m.pid }, mapping) {
-            self.dwarf.apply(&ev, &self.modules, finder);
         }
     }
 
@@ -248,21 +157,22 @@ impl Pass {
             return;
         }
         let frames = &mut self.frames;
-        let space = self.spaces.space(pid);
+        let space = self.tracker.spaces.space(pid);
         let end = match ctx.recorded {
             Recorded::Dwarf { .. } => {
                 split_callchain(sample, frames);
-                let user = self.dwarf.unwind(
+                // Field by field: `space` above borrows the address spaces.
+                let user = self.tracker.dwarf.unwind(
                     sample,
-                    &self.spaces,
-                    &self.modules,
+                    &self.tracker.spaces,
+                    &self.tracker.modules,
                     ctx.finder,
                     &mut frames.user,
                     &mut self.frame_bytes,
                 );
                 if let Some(sweep) = self.sweep.as_mut() {
                     let bottoms = &mut self.bottoms;
-                    let shared = (&self.modules, ctx.finder, ctx.bottoms);
+                    let shared = (&self.tracker.modules, ctx.finder, ctx.bottoms);
                     let user_frames = &frames.user;
                     let is_bottom = |k: usize| {
                         let addr = user_frames[k];
@@ -286,10 +196,16 @@ impl Pass {
             }
             Recorded::Callchain => {
                 split_callchain(sample, frames);
-                if frames.user.is_empty() {
-                    UserEnd::NoUser
-                } else {
-                    UserEnd::Ended
+                match frames.user.last() {
+                    None => UserEnd::NoUser,
+                    // A chain that reaches the program's entry point (`_start`, which has no
+                    // name in a stripped binary) is whole: the online recorder's chains do.
+                    Some(&last)
+                        if at_entry_point(last, space, &self.tracker.modules, ctx.finder) =>
+                    {
+                        UserEnd::Bottom
+                    }
+                    Some(_) => UserEnd::Ended,
                 }
             }
             Recorded::None => {
@@ -328,7 +244,7 @@ impl Pass {
     /// Takes in what another pass over the same records found: its stacks, its sweep, and
     /// the module files it loaded (so naming need not load them again).
     pub fn absorb(&mut self, other: Pass) {
-        let module_ids = self.modules.absorb(other.modules);
+        let module_ids = self.tracker.modules.absorb(other.tracker.modules);
         self.table.merge(other.table, &module_ids);
         if let (Some(mine), Some(theirs)) = (self.sweep.as_mut(), other.sweep) {
             mine.merge(theirs);

@@ -50,9 +50,13 @@ pub fn plan(
     };
     for &mode in modes {
         for &sink in sinks {
-            let skip = (mode == UnwindMode::Lbr)
-                .then(|| lbr_skip.clone())
-                .flatten();
+            let skip = if mode == UnwindMode::Lbr {
+                lbr_skip.clone()
+            } else if mode.is_online() && sink == Sink::Pipe {
+                Some("the online recorder keeps only frames and writes them to a file; the pipe sink is perf's".into())
+            } else {
+                None
+            };
             add(
                 Recording {
                     mode,

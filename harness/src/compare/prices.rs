@@ -18,7 +18,9 @@ use crate::workload::ProjectDirs;
 /// not what a sample costs the kernel).
 fn priced_modes(plan: &Plan) -> Vec<UnwindMode> {
     let mut modes: Vec<UnwindMode> = Vec::new();
-    for rec in plan.recorded() {
+    // The online recorder is not perf: calibrate prices perf's modes only; its cost is its
+    // own CPU column.
+    for rec in plan.recorded().into_iter().filter(|r| !r.mode.is_online()) {
         if !modes.contains(&rec.mode) {
             modes.push(rec.mode);
         }

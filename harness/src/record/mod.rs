@@ -298,6 +298,8 @@ pub fn predict_recording_bytes(
             UnwindMode::Dwarf { stack_bytes } => 8 * 18 + 8 + 20 * 8 + 16 + u64::from(stack_bytes),
             // callchain plus 32 branch entries of 24 bytes
             UnwindMode::Lbr => 8 * 34 + 8 + 32 * 24,
+            // kernel and unwound user frames: deep stacks reach a hundred or more
+            UnwindMode::Online { .. } => 8 * 130,
         };
     let samples = u64::from(freq) * cpus as u64 * window.as_secs().max(1);
     // Non-sample records (mmap, comm, ...) and perf's header: 10% on top.

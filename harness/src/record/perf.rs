@@ -16,6 +16,26 @@ pub struct PerfOptions {
     pub delay: Duration,
 }
 
+/// The harness's own online recorder (`unwindbench online-record`) for `online:SIZE` modes:
+/// the same options as perf's, driven the same way (it prints perf's milestones).
+fn online_args(rec: Recording, opts: &PerfOptions, output: &Path) -> Vec<String> {
+    let mut args = vec![
+        "online-record".to_string(),
+        "-o".to_string(),
+        output.display().to_string(),
+    ];
+    if !opts.delay.is_zero() {
+        args.push("--delay".into());
+        args.push(opts.delay.as_millis().to_string());
+    }
+    if let Some(freq) = opts.freq {
+        args.push("-F".into());
+        args.push(freq.to_string());
+    }
+    args.extend(rec.mode.perf_args());
+    args
+}
+
 /// perf's arguments for a system-wide recording into `output` (a file), or to stdout for the
 /// pipe sink.
 pub fn record_args(rec: Recording, opts: &PerfOptions, output: &Path) -> Vec<String> {
@@ -85,7 +105,15 @@ pub fn start(
     log: &Path,
     stdout: Option<std::process::Stdio>,
 ) -> Result<Running, PerfError> {
-    let mut cmd = process::command("perf", &record_args(rec, opts, output));
+    let mut cmd = if rec.mode.is_online() {
+        let exe = std::env::current_exe().map_err(|source| PerfError::Io {
+            path: PathBuf::from("/proc/self/exe"),
+            source,
+        })?;
+        process::command(&exe.display().to_string(), &online_args(rec, opts, output))
+    } else {
+        process::command("perf", &record_args(rec, opts, output))
+    };
     let file = process::to_file(log).map_err(|source| PerfError::Io {
         path: log.to_path_buf(),
         source,

@@ -9,10 +9,21 @@ use super::run::RunRecord;
 use crate::fold::StackFigures;
 use crate::perfdata::stats::RecordStats;
 use crate::record::measured::{Measured, PerfCost};
+use crate::record::Subject;
 use crate::stats::{self, Interval};
 
 /// The comm perf's own threads carry: samples of it are the reference's overhead measure.
 pub const PERF_COMM: &str = "perf";
+/// The comm of the harness's online recorder, which stands where perf stands.
+pub const ONLINE_RECORDER_COMM: &str = "unwindbench";
+
+/// The comm whose samples are the recorder's own, for a run of `subject`.
+fn recorder_comm(subject: &Subject) -> &'static str {
+    match subject {
+        Subject::Recording(r) if r.mode.is_online() => ONLINE_RECORDER_COMM,
+        _ => PERF_COMM,
+    }
+}
 
 /// One figure of a mode; a key of [`super::ModeSummary::figures`]. Declared in the order
 /// of [`METRICS`].
@@ -332,7 +343,7 @@ pub const METRICS: &[MetricDef] = &[
         name: "overhead_sample_share",
         label: "perf sample share",
         unit: Unit::Share,
-        per_run: |r| Some(r.stats()?.sample_share(PERF_COMM)),
+        per_run: |r| Some(r.stats()?.sample_share(recorder_comm(&r.run.subject))),
         watch: watch(Worse::Higher, 0.005),
         ci: Ci::Mean,
     },

@@ -226,7 +226,7 @@ impl DwarfUnwinder {
 }
 
 /// Whether `address` lies in the first instructions of its module's ELF entry point.
-fn at_entry_point(
+pub fn at_entry_point(
     address: u64,
     space: Option<&MappingSet>,
     modules: &ModuleTable,

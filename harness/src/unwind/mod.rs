@@ -14,6 +14,7 @@
 pub mod bottoms;
 pub mod callchain;
 pub mod dwarf;
+pub mod tracker;
 
 /// How the user part of a stack ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,0 +1,485 @@
+//! The online recorder (`online:SIZE` modes): DWARF-quality stacks at frame-pointer size.
+//!
+//! perf's DWARF mode writes every sample's raw stack copy to disk and unwinds later. This
+//! recorder samples system-wide like `perf record -a` (one event per CPU, [`ring`]), takes
+//! the same copy of the user stack, and unwinds each sample as it arrives with the tracker and
+//! framehop unwinder `analyze` uses ([`crate::unwind::tracker`]). It keeps only the frames:
+//! its output is a perf.data whose samples carry callchains ([`writer`]), so `perf report`,
+//! `perf script` and `unwindbench analyze` read it as they read a frame-pointer recording.
+//!
+//! Records are taken from all rings in rounds; each round is put in time order before it is
+//! applied, so a process mapped on one CPU and sampled on another is unwound with the mapping.
+//! Back-pressure is measured: how far behind the sample clock each sample was unwound, and the
+//! kernel's LOST records (written through to the output, counted as perf's are).
+
+pub mod ring;
+pub mod synth;
+pub mod writer;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
+use linux_perf_data::linux_perf_event_reader::{
+    CpuMode, EventRecord, RawData, RawDataU64, RawEventRecord, RecordParseInfo, RecordType, Regs,
+    SampleRecord,
+};
+
+use crate::binary::{FileFinder, ModuleTable};
+use crate::process;
+use crate::unwind::tracker::Tracker;
+use ring::{Rings, USER_REGS_MASK};
+use writer::{PerfDataWriter, FINISHED_ROUND};
+
+/// What `unwindbench online-record` is asked to do.
+#[derive(Clone, Debug)]
+pub struct OnlineOptions {
+    pub output: PathBuf,
+    /// Bytes of user stack copied per sample (as perf's `--call-graph dwarf,SIZE`).
+    pub stack_bytes: u32,
+    /// Samples per second per CPU; None: perf's default of 4000 Hz (capped as perf caps it).
+    pub freq: Option<u32>,
+    /// Time before the events are enabled (perf's `--delay`).
+    pub delay: Duration,
+}
+
+/// What a recording did.
+#[derive(Clone, Debug, Default)]
+pub struct OnlineSummary {
+    pub event: &'static str,
+    pub samples: u64,
+    /// Samples whose user stack was unwound to a frame the unwinder itself calls the bottom.
+    pub unwound_to_bottom: u64,
+    pub lost_chunks: u64,
+    pub lost_events: u64,
+    /// How long after it was taken each sample was unwound: the median and the worst.
+    pub lag_median_s: f64,
+    pub lag_max_s: f64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OnlineError {
+    #[error(transparent)]
+    Ring(#[from] ring::RingError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot enable the sampling events: {0}")]
+    Enable(std::io::Error),
+}
+
+/// perf's default frequency, capped by the kernel's maximum as perf caps it.
+fn frequency(asked: Option<u32>) -> u64 {
+    let max = std::fs::read_to_string("/proc/sys/kernel/perf_event_max_sample_rate")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .unwrap_or(100_000);
+    u64::from(asked.unwrap_or(4000)).min(max.max(1))
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A record taken out of a ring: samples reduced to what unwinding and the output need (the
+/// stack copy only as far as the kernel filled it), other records as their bytes.
+enum Taken {
+    Sample(TakenSample),
+    Other {
+        kind: u32,
+        misc: u16,
+        time: u64,
+        body: Vec<u8>,
+    },
+}
+
+struct TakenSample {
+    misc: u16,
+    ip: u64,
+    pid: i32,
+    tid: i32,
+    time: u64,
+    cpu: u32,
+    period: u64,
+    /// The kernel callchain's entries, context markers included.
+    kernel: Vec<u64>,
+    /// BP, SP, IP as little-endian words, in the mask's bit order.
+    regs: Option<[u8; 24]>,
+    stack: Vec<u8>,
+}
+
+impl Taken {
+    fn time(&self) -> u64 {
+        match self {
+            Taken::Sample(s) => s.time,
+            Taken::Other { time, .. } => *time,
+        }
+    }
+}
+
+/// Takes one raw record (possibly split at the ring's end) out of its ring.
+fn take(kind: u32, misc: u16, parts: &[&[u8]], info: &RecordParseInfo) -> Option<Taken> {
+    let data = match parts {
+        [a] => RawData::Single(a),
+        [a, b] => RawData::Split(a, b),
+        _ => return None,
+    };
+    let raw = RawEventRecord::new(RecordType(kind), misc, data, *info);
+    if raw.record_type != RecordType::SAMPLE {
+        let mut body = Vec::with_capacity(data.len());
+        for p in parts {
+            body.extend_from_slice(p);
+        }
+        return Some(Taken::Other {
+            kind,
+            misc,
+            time: raw.timestamp().unwrap_or(0),
+            body,
+        });
+    }
+    let Ok(EventRecord::Sample(s)) = raw.parse() else {
+        return None;
+    };
+    let regs = s.user_regs.as_ref().and_then(|r| {
+        let mut bytes = [0u8; 24];
+        for (k, reg) in [6u64, 7, 8].into_iter().enumerate() {
+            bytes[k * 8..k * 8 + 8].copy_from_slice(&r.get(reg)?.to_le_bytes());
+        }
+        Some(bytes)
+    });
+    let stack = match &s.user_stack {
+        Some((data, dyn_size)) => {
+            let n = (*dyn_size as usize).min(data.len());
+            let mut v = Vec::with_capacity(n);
+            let mut rest = n;
+            for part in match data {
+                RawData::Single(a) => vec![*a],
+                RawData::Split(a, b) => vec![*a, *b],
+            } {
+                let k = rest.min(part.len());
+                v.extend_from_slice(&part[..k]);
+                rest -= k;
+            }
+            v
+        }
+        None => Vec::new(),
+    };
+    let kernel = s
+        .callchain
+        .as_ref()
+        .map(|c| (0..c.len()).filter_map(|i| c.get(i)).collect())
+        .unwrap_or_default();
+    Some(Taken::Sample(TakenSample {
+        misc,
+        ip: s.ip.unwrap_or(0),
+        pid: s.pid.unwrap_or(-1),
+        tid: s.tid.unwrap_or(-1),
+        time: s.timestamp.unwrap_or(0),
+        cpu: s.cpu.unwrap_or(0),
+        period: s.period.unwrap_or(1),
+        kernel,
+        regs,
+        stack,
+    }))
+}
+
+/// The recording's state between rounds.
+struct Recorder {
+    rings: Rings,
+    out: PerfDataWriter,
+    tracker: Tracker,
+    finder: FileFinder,
+    summary: OnlineSummary,
+    lags_ms: Vec<u32>,
+    user: Vec<u64>,
+    frame_bytes: Vec<u32>,
+    chain: Vec<u8>,
+}
+
+impl Recorder {
+    fn new(rings: Rings, out: PerfDataWriter, tracker: Tracker, finder: FileFinder) -> Recorder {
+        Recorder {
+            rings,
+            out,
+            tracker,
+            finder,
+            summary: OnlineSummary::default(),
+            lags_ms: Vec::new(),
+            user: Vec::new(),
+            frame_bytes: Vec::new(),
+            chain: Vec::new(),
+        }
+    }
+
+    fn write_error(&self, source: std::io::Error) -> OnlineError {
+        OnlineError::Write {
+            path: self.out.path().to_path_buf(),
+            source,
+        }
+    }
+
+    /// Applies a non-sample record to the address spaces and writes it through.
+    fn other(&mut self, kind: u32, misc: u16, body: &[u8]) -> Result<(), OnlineError> {
+        let info = self.rings.parse_info;
+        let raw = RawEventRecord::new(RecordType(kind), misc, RawData::Single(body), info);
+        if raw.record_type == RecordType::LOST {
+            self.summary.lost_chunks += 1;
+            // id, lost
+            if let Some(lost) = body.get(8..16) {
+                self.summary.lost_events += u64::from_le_bytes(lost.try_into().unwrap_or([0; 8]));
+            }
+        }
+        if let Ok(event) = raw.parse() {
+            self.tracker.apply(&event, &self.finder);
+        }
+        self.out
+            .record(kind, misc, &[body])
+            .map_err(|e| self.write_error(e))
+    }
+
+    /// Unwinds one sample's user stack and writes it with a callchain.
+    fn sample(&mut self, s: &TakenSample) -> Result<(), OnlineError> {
+        self.summary.samples += 1;
+        self.user.clear();
+        if let Some(regs) = &s.regs {
+            let view = SampleRecord {
+                id: None,
+                addr: None,
+                stream_id: None,
+                raw: None,
+                ip: Some(s.ip),
+                timestamp: Some(s.time),
+                pid: Some(s.pid),
+                tid: Some(s.tid),
+                cpu: Some(s.cpu),
+                period: Some(s.period),
+                user_regs: Some(Regs::new(
+                    USER_REGS_MASK,
+                    RawDataU64::from_raw_data::<byteorder::LittleEndian>(RawData::Single(regs)),
+                )),
+                user_stack: Some((RawData::Single(&s.stack), s.stack.len() as u64)),
+                callchain: None,
+                phys_addr: None,
+                data_page_size: None,
+                code_page_size: None,
+                intr_regs: None,
+                cpu_mode: CpuMode::from_misc(s.misc),
+            };
+            let unwound = self.tracker.unwind_user(
+                &view,
+                &self.finder,
+                &mut self.user,
+                &mut self.frame_bytes,
+            );
+            if unwound.end == crate::unwind::UserEnd::Bottom {
+                self.summary.unwound_to_bottom += 1;
+            }
+        }
+        if self.user.is_empty() && CpuMode::from_misc(s.misc) == CpuMode::User {
+            self.user.push(s.ip);
+        }
+        let lag_ns = monotonic_ns().saturating_sub(s.time);
+        self.lags_ms
+            .push((lag_ns / 1_000_000).min(u64::from(u32::MAX)) as u32);
+        self.summary.lag_max_s = self.summary.lag_max_s.max(lag_ns as f64 / 1e9);
+        // The callchain: the kernel's part as it came, then the user part. The unwinder gives
+        // lookup addresses (return address - 1 after the first frame); perf.data holds return
+        // addresses, so readers subtract the 1 as they do for frame-pointer chains.
+        let chain = &mut self.chain;
+        chain.clear();
+        let n = s.kernel.len()
+            + if self.user.is_empty() {
+                0
+            } else {
+                1 + self.user.len()
+            };
+        chain.extend_from_slice(&(n as u64).to_le_bytes());
+        for v in &s.kernel {
+            chain.extend_from_slice(&v.to_le_bytes());
+        }
+        if !self.user.is_empty() {
+            chain.extend_from_slice(&PERF_CONTEXT_USER.to_le_bytes());
+            for (k, a) in self.user.iter().enumerate() {
+                let addr = if k == 0 { *a } else { a + 1 };
+                chain.extend_from_slice(&addr.to_le_bytes());
+            }
+        }
+        let mut head = [0u8; 40];
+        head[..8].copy_from_slice(&s.ip.to_le_bytes());
+        head[8..12].copy_from_slice(&s.pid.to_le_bytes());
+        head[12..16].copy_from_slice(&s.tid.to_le_bytes());
+        head[16..24].copy_from_slice(&s.time.to_le_bytes());
+        head[24..28].copy_from_slice(&s.cpu.to_le_bytes());
+        head[32..40].copy_from_slice(&s.period.to_le_bytes());
+        let result = self.out.record(9, s.misc, &[&head, &self.chain]);
+        result.map_err(|e| self.write_error(e))
+    }
+
+    /// Takes everything the rings hold now, in time order, and writes a round.
+    fn round(&mut self) -> Result<usize, OnlineError> {
+        let info = self.rings.parse_info;
+        let mut taken = Vec::new();
+        for s in self
+            .rings
+            .samplers
+            .iter_mut()
+            .chain(&mut self.rings.trackers)
+        {
+            while let Some(r) = s.next_record() {
+                if let Some(t) = take(r.ty(), r.misc(), r.data(), &info) {
+                    taken.push(t);
+                }
+            }
+        }
+        taken.sort_by_key(Taken::time);
+        let n = taken.len();
+        for t in taken {
+            match t {
+                Taken::Sample(s) => self.sample(&s)?,
+                Taken::Other {
+                    kind, misc, body, ..
+                } => self.other(kind, misc, &body)?,
+            }
+        }
+        if n > 0 {
+            self.out
+                .record(FINISHED_ROUND, 0, &[])
+                .map_err(|e| self.write_error(e))?;
+        }
+        Ok(n)
+    }
+}
+
+/// Records until SIGINT, SIGTERM or SIGHUP, then finishes the file. Prints perf's
+/// milestones on stderr ("Events disabled", "Captured and wrote") so the harness drives it
+/// as it drives perf.
+pub fn record(opts: &OnlineOptions) -> Result<OnlineSummary, OnlineError> {
+    let freq = frequency(opts.freq);
+    let rings = ring::open(opts.stack_bytes, freq)?;
+    let write_error = |source| OnlineError::Write {
+        path: opts.output.clone(),
+        source,
+    };
+    let mut out =
+        PerfDataWriter::create(&opts.output, &output_attr(&rings.attr)).map_err(write_error)?;
+    let mut tracker = Tracker::new(ModuleTable::new(Default::default()));
+    let finder = FileFinder::new(None, Vec::new());
+    // What runs already: written first, applied like the kernel's records.
+    let mut existing: Vec<synth::Synthesized> = synth::kernel_mapping().into_iter().collect();
+    existing.extend(synth::processes());
+    synth::write_all(&existing, &mut out).map_err(write_error)?;
+    for r in &existing {
+        let raw = RawEventRecord::new(
+            RecordType(r.kind),
+            r.misc,
+            RawData::Single(&r.body),
+            rings.parse_info,
+        );
+        if let Ok(event) = raw.parse() {
+            tracker.apply(&event, &finder);
+        }
+    }
+    let mut rec = Recorder::new(rings, out, tracker, finder);
+    if !opts.delay.is_zero() {
+        eprintln!("Events disabled");
+        if process::sleep_interruptibly(opts.delay).is_err() {
+            // Ended during the delay: an empty but valid file.
+            return conclude(rec);
+        }
+    }
+    rec.rings.enable().map_err(OnlineError::Enable)?;
+    eprintln!(
+        "Events enabled: {} at {freq} Hz on {} CPUs, {}-byte user stack copy, unwound online",
+        rec.rings.event,
+        rec.rings.samplers.len(),
+        opts.stack_bytes
+    );
+    while process::interrupted().is_none() {
+        if rec.round()? == 0 {
+            rec.rings.wait(100);
+        }
+    }
+    rec.rings.disable();
+    while rec.round()? > 0 {}
+    conclude(rec)
+}
+
+fn conclude(mut rec: Recorder) -> Result<OnlineSummary, OnlineError> {
+    let path = rec.out.path().to_path_buf();
+    let bytes = rec.out.finish().map_err(|source| OnlineError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    let mut summary = rec.summary;
+    summary.event = rec.rings.event;
+    summary.bytes = bytes;
+    rec.lags_ms.sort_unstable();
+    summary.lag_median_s = rec
+        .lags_ms
+        .get(rec.lags_ms.len() / 2)
+        .map_or(0.0, |&ms| f64::from(ms) / 1e3);
+    Ok(summary)
+}
+
+/// The output's attribute: the kernel's, with the user stack copy and registers taken out of
+/// the samples (they now carry the user part in the callchain), and user callchains allowed.
+fn output_attr(kernel: &[u8]) -> Vec<u8> {
+    const SAMPLE_TYPE: usize = 24;
+    const FLAGS: usize = 40;
+    const SAMPLE_REGS_USER: usize = 80;
+    const SAMPLE_STACK_USER: usize = 88;
+    const REGS_USER: u64 = 1 << 12;
+    const STACK_USER: u64 = 1 << 13;
+    const EXCLUDE_CALLCHAIN_USER: u64 = 1 << 22;
+    // perf before 6.3 refuses attributes larger than its own (128 bytes, up to sig_data);
+    // what lies beyond (config3) is zero for these events, so the file keeps the first 128.
+    const PERF_ATTR_SIZE_VER7: usize = 128;
+    let mut attr = kernel[..kernel.len().min(PERF_ATTR_SIZE_VER7)].to_vec();
+    let size = attr.len() as u32;
+    attr[4..8].copy_from_slice(&size.to_le_bytes());
+    let word = |a: &[u8], at: usize| u64::from_le_bytes(a[at..at + 8].try_into().unwrap_or([0; 8]));
+    let sample_type = word(&attr, SAMPLE_TYPE) & !(REGS_USER | STACK_USER);
+    attr[SAMPLE_TYPE..SAMPLE_TYPE + 8].copy_from_slice(&sample_type.to_le_bytes());
+    let flags = word(&attr, FLAGS) & !EXCLUDE_CALLCHAIN_USER;
+    attr[FLAGS..FLAGS + 8].copy_from_slice(&flags.to_le_bytes());
+    attr[SAMPLE_REGS_USER..SAMPLE_REGS_USER + 8].fill(0);
+    attr[SAMPLE_STACK_USER..SAMPLE_STACK_USER + 4].fill(0);
+    attr
+}
+
+/// perf's closing line, with what the online unwinding did: "Captured and wrote" is what the
+/// harness waits for, as it does for perf.
+pub fn summary_line(s: &OnlineSummary, output: &std::path::Path) -> String {
+    format!(
+        "[ online-record: Captured and wrote {:.3} MB {} ({} samples, {} unwound to the stack bottom by CFI; event {}; unwound {:.3} s after the sample at the median, {:.3} s at worst; {} lost events in {} chunks) ]",
+        s.bytes as f64 / 1e6,
+        output.display(),
+        s.samples,
+        s.unwound_to_bottom,
+        s.event,
+        s.lag_median_s,
+        s.lag_max_s,
+        s.lost_events,
+        s.lost_chunks,
+    )
+}
+
+/// A warning line when unwinding could not keep up: the kernel dropped samples, or samples
+/// waited more than a second for their unwinding.
+pub fn back_pressure_warning(s: &OnlineSummary) -> Option<String> {
+    (s.lost_events > 0 || s.lag_max_s > 1.0).then(|| {
+        format!(
+            "Warning: online unwinding fell behind: up to {:.2} s after the sample, {} samples lost by the kernel in {} chunks",
+            s.lag_max_s, s.lost_events, s.lost_chunks
+        )
+    })
+}
