@@ -235,15 +235,16 @@ fn parse_knobs(s: &str) -> Result<KnobList, String> {
         .map(KnobList)
 }
 
-/// `--check`: real DWARF recordings to hold the sweep's prediction against, or `none`.
+/// `--check`: real DWARF recordings (perf's, or the online recorder's) to hold the sweep's
+/// prediction against, or `none`.
 fn parse_check(s: &str) -> Result<ModeList, String> {
     if s == "none" {
         return Ok(ModeList(Vec::new()));
     }
     let modes = parse_modes(s)?;
-    if let Some(m) = modes.0.iter().find(|m| !m.is_dwarf()) {
+    if let Some(m) = modes.0.iter().find(|m| !m.is_dwarf() && !m.is_online()) {
         return Err(format!(
-            "--check takes dwarf:SIZE modes (or none), not `{m}`"
+            "--check takes dwarf:SIZE and online:SIZE modes (or none), not `{m}`"
         ));
     }
     Ok(modes)
@@ -254,7 +255,8 @@ pub struct SweepArgs {
     /// Workload: a name under workloads/ or a path to a .toml file.
     #[arg(long, default_value = "nbd-null")]
     pub workload: String,
-    /// Real DWARF recordings that check the prediction (`none` for none).
+    /// Real DWARF recordings that check the prediction (`none` for none); online:SIZE
+    /// recordings check it too.
     #[arg(long, value_parser = parse_check, default_value = "dwarf:4k,dwarf:8k,dwarf:16k,dwarf:32k")]
     pub check: ModeList,
     /// Sink of the dwarf:65528 recording: pipe (default: no disk) or file.

@@ -269,7 +269,27 @@ fn notes(
         );
     }
     notes.push("lost events = max(sum of LOST records, perf's end-of-run LOST_SAMPLES counters) + kernel LOST_SAMPLES: perf 6.x reports the same drops both ways, so they are not added.".into());
+    if opts.modes.iter().any(UnwindMode::is_online) {
+        notes.push(online_note(machine));
+    }
     notes
+}
+
+/// What the online rows are, and why samply has no row beside them.
+fn online_note(machine: &Machine) -> String {
+    let samply = match (
+        Tools::system().which("samply"),
+        machine.perf_event_paranoid,
+    ) {
+        (None, _) => "samply is not installed (cargo install samply)".to_string(),
+        (Some(_), p) => format!(
+            "samply needs kernel.perf_event_paranoid <= 1 even as root (here {}), and records a launched command only, not the whole system",
+            p.map_or("unknown".into(), |p| p.to_string())
+        ),
+    };
+    format!(
+        "online:SIZE rows were recorded by unwindbench's own recorder: it copies SIZE bytes of user stack per sample as perf's DWARF mode does, unwinds each sample as it arrives, and writes only the frames; its perf CPU and sample share are the recorder's (comm `unwindbench`). No samply row beside them: {samply}."
+    )
 }
 
 /// perf's default frequency, as capped by the kernel.

@@ -173,7 +173,9 @@ pub fn sweep_report(results: &Results) -> Option<SweepReport> {
     let processes = crate::sweep::select(sweep, &comms);
     let mut check = Vec::new();
     for m in &results.modes {
-        let UnwindMode::Dwarf { stack_bytes } = m.mode.mode else {
+        // The online recorder sees the same first N bytes as perf's DWARF mode.
+        let (UnwindMode::Dwarf { stack_bytes } | UnwindMode::Online { stack_bytes }) = m.mode.mode
+        else {
             continue;
         };
         if m.mode.knob.is_some() || stack_bytes >= sweep.copy_bytes {

@@ -12,6 +12,7 @@
 //! Back-pressure is measured: how far behind the sample clock each sample was unwound, and the
 //! kernel's LOST records (written through to the output, counted as perf's are).
 
+pub mod deferred;
 pub mod ring;
 pub mod synth;
 pub mod writer;
@@ -52,6 +53,9 @@ pub struct OnlineSummary {
     pub unwound_to_bottom: u64,
     pub lost_chunks: u64,
     pub lost_events: u64,
+    /// Samples the recorder itself could not read (written as one LOST_SAMPLES record, so
+    /// they count among the lost events as the kernel's do).
+    pub unreadable: u64,
     /// How long after it was taken each sample was unwound: the median and the worst.
     pub lag_median_s: f64,
     pub lag_max_s: f64,
@@ -335,8 +339,9 @@ impl Recorder {
             .chain(&mut self.rings.trackers)
         {
             while let Some(r) = s.next_record() {
-                if let Some(t) = take(r.ty(), r.misc(), r.data(), &info) {
-                    taken.push(t);
+                match take(r.ty(), r.misc(), r.data(), &info) {
+                    Some(t) => taken.push(t),
+                    None => self.summary.unreadable += 1,
                 }
             }
         }
@@ -415,6 +420,15 @@ pub fn record(opts: &OnlineOptions) -> Result<OnlineSummary, OnlineError> {
 
 fn conclude(mut rec: Recorder) -> Result<OnlineSummary, OnlineError> {
     let path = rec.out.path().to_path_buf();
+    if rec.summary.unreadable > 0 {
+        // PERF_RECORD_LOST_SAMPLES: the count, then the sample_id trailer (pid, tid, time, cpu).
+        const LOST_SAMPLES: u32 = 13;
+        let mut body = [0u8; 32];
+        body[..8].copy_from_slice(&rec.summary.unreadable.to_le_bytes());
+        rec.out
+            .record(LOST_SAMPLES, 0, &[&body])
+            .map_err(|e| rec.write_error(e))?;
+    }
     let bytes = rec.out.finish().map_err(|source| OnlineError::Write {
         path: path.clone(),
         source,
@@ -460,7 +474,7 @@ fn output_attr(kernel: &[u8]) -> Vec<u8> {
 /// harness waits for, as it does for perf.
 pub fn summary_line(s: &OnlineSummary, output: &std::path::Path) -> String {
     format!(
-        "[ online-record: Captured and wrote {:.3} MB {} ({} samples, {} unwound to the stack bottom by CFI; event {}; unwound {:.3} s after the sample at the median, {:.3} s at worst; {} lost events in {} chunks) ]",
+        "[ online-record: Captured and wrote {:.3} MB {} ({} samples, {} unwound to the stack bottom by CFI; event {}; unwound {:.3} s after the sample at the median, {:.3} s at worst; {} dropped by the kernel in {} records, {} unreadable) ]",
         s.bytes as f64 / 1e6,
         output.display(),
         s.samples,
@@ -470,13 +484,14 @@ pub fn summary_line(s: &OnlineSummary, output: &std::path::Path) -> String {
         s.lag_max_s,
         s.lost_events,
         s.lost_chunks,
+        s.unreadable,
     )
 }
 
 /// A warning line when unwinding could not keep up: the kernel dropped samples, or samples
 /// waited more than a second for their unwinding.
 pub fn back_pressure_warning(s: &OnlineSummary) -> Option<String> {
-    (s.lost_events > 0 || s.lag_max_s > 1.0).then(|| {
+    (s.lost_events > 0 || s.unreadable > 0 || s.lag_max_s > 1.0).then(|| {
         format!(
             "Warning: online unwinding fell behind: up to {:.2} s after the sample, {} samples lost by the kernel in {} chunks",
             s.lag_max_s, s.lost_events, s.lost_chunks
