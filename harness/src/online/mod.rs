@@ -15,6 +15,7 @@
 pub mod deferred;
 pub mod ring;
 pub mod synth;
+mod take;
 pub mod writer;
 
 use std::path::PathBuf;
@@ -22,14 +23,14 @@ use std::time::Duration;
 
 use linux_perf_data::linux_perf_event_reader::constants::PERF_CONTEXT_USER;
 use linux_perf_data::linux_perf_event_reader::{
-    CpuMode, EventRecord, RawData, RawDataU64, RawEventRecord, RecordParseInfo, RecordType, Regs,
-    SampleRecord,
+    CpuMode, RawData, RawDataU64, RawEventRecord, RecordType, Regs, SampleRecord,
 };
 
 use crate::binary::{FileFinder, ModuleTable};
 use crate::process;
 use crate::unwind::tracker::Tracker;
 use ring::{Rings, USER_REGS_MASK};
+use take::{take, Taken, TakenSample};
 use writer::{PerfDataWriter, FINISHED_ROUND};
 
 /// What `unwindbench online-record` is asked to do.
@@ -92,108 +93,6 @@ fn monotonic_ns() -> u64 {
     // SAFETY: ts is a valid timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// A record taken out of a ring: samples reduced to what unwinding and the output need (the
-/// stack copy only as far as the kernel filled it), other records as their bytes.
-enum Taken {
-    Sample(TakenSample),
-    Other {
-        kind: u32,
-        misc: u16,
-        time: u64,
-        body: Vec<u8>,
-    },
-}
-
-struct TakenSample {
-    misc: u16,
-    ip: u64,
-    pid: i32,
-    tid: i32,
-    time: u64,
-    cpu: u32,
-    period: u64,
-    /// The kernel callchain's entries, context markers included.
-    kernel: Vec<u64>,
-    /// BP, SP, IP as little-endian words, in the mask's bit order.
-    regs: Option<[u8; 24]>,
-    stack: Vec<u8>,
-}
-
-impl Taken {
-    fn time(&self) -> u64 {
-        match self {
-            Taken::Sample(s) => s.time,
-            Taken::Other { time, .. } => *time,
-        }
-    }
-}
-
-/// Takes one raw record (possibly split at the ring's end) out of its ring.
-fn take(kind: u32, misc: u16, parts: &[&[u8]], info: &RecordParseInfo) -> Option<Taken> {
-    let data = match parts {
-        [a] => RawData::Single(a),
-        [a, b] => RawData::Split(a, b),
-        _ => return None,
-    };
-    let raw = RawEventRecord::new(RecordType(kind), misc, data, *info);
-    if raw.record_type != RecordType::SAMPLE {
-        let mut body = Vec::with_capacity(data.len());
-        for p in parts {
-            body.extend_from_slice(p);
-        }
-        return Some(Taken::Other {
-            kind,
-            misc,
-            time: raw.timestamp().unwrap_or(0),
-            body,
-        });
-    }
-    let Ok(EventRecord::Sample(s)) = raw.parse() else {
-        return None;
-    };
-    let regs = s.user_regs.as_ref().and_then(|r| {
-        let mut bytes = [0u8; 24];
-        for (k, reg) in [6u64, 7, 8].into_iter().enumerate() {
-            bytes[k * 8..k * 8 + 8].copy_from_slice(&r.get(reg)?.to_le_bytes());
-        }
-        Some(bytes)
-    });
-    let stack = match &s.user_stack {
-        Some((data, dyn_size)) => {
-            let n = (*dyn_size as usize).min(data.len());
-            let mut v = Vec::with_capacity(n);
-            let mut rest = n;
-            for part in match data {
-                RawData::Single(a) => vec![*a],
-                RawData::Split(a, b) => vec![*a, *b],
-            } {
-                let k = rest.min(part.len());
-                v.extend_from_slice(&part[..k]);
-                rest -= k;
-            }
-            v
-        }
-        None => Vec::new(),
-    };
-    let kernel = s
-        .callchain
-        .as_ref()
-        .map(|c| (0..c.len()).filter_map(|i| c.get(i)).collect())
-        .unwrap_or_default();
-    Some(Taken::Sample(TakenSample {
-        misc,
-        ip: s.ip.unwrap_or(0),
-        pid: s.pid.unwrap_or(-1),
-        tid: s.tid.unwrap_or(-1),
-        time: s.timestamp.unwrap_or(0),
-        cpu: s.cpu.unwrap_or(0),
-        period: s.period.unwrap_or(1),
-        kernel,
-        regs,
-        stack,
-    }))
 }
 
 /// The recording's state between rounds.
@@ -497,4 +396,46 @@ pub fn back_pressure_warning(s: &OnlineSummary) -> Option<String> {
             s.lag_max_s, s.lost_events, s.lost_chunks
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recorder's own attribute, as the kernel took it, turned into the file's.
+    #[test]
+    fn the_file_attribute_drops_the_stack_copy_and_fits_perf_6_1() {
+        let rings_attr = {
+            let mut a = vec![0u8; 136];
+            a[4..8].copy_from_slice(&136u32.to_le_bytes());
+            // IP | TID | TIME | CPU | PERIOD | CALLCHAIN | REGS_USER | STACK_USER
+            let st: u64 = 1 | 2 | 4 | 128 | 256 | 32 | (1 << 12) | (1 << 13);
+            a[24..32].copy_from_slice(&st.to_le_bytes());
+            // sample_id_all (18) and exclude_callchain_user (22)
+            a[40..48].copy_from_slice(&((1u64 << 18) | (1 << 22)).to_le_bytes());
+            a[80..88].copy_from_slice(&USER_REGS_MASK.to_le_bytes());
+            a[88..92].copy_from_slice(&65528u32.to_le_bytes());
+            a
+        };
+        let out = output_attr(&rings_attr);
+        let word = |at: usize| u64::from_le_bytes(out[at..at + 8].try_into().unwrap());
+        assert_eq!(out.len(), 128);
+        assert_eq!(u32::from_le_bytes(out[4..8].try_into().unwrap()), 128);
+        assert_eq!(word(24), 1 | 2 | 4 | 128 | 256 | 32);
+        assert_eq!(word(40), 1 << 18);
+        assert_eq!(word(80), 0);
+        assert_eq!(&out[88..92], &[0; 4]);
+    }
+
+    #[test]
+    fn frequency_defaults_to_perfs_and_respects_the_kernel_cap() {
+        let max = std::fs::read_to_string("/proc/sys/kernel/perf_event_max_sample_rate")
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok());
+        if let Some(max) = max {
+            assert_eq!(frequency(None), 4000.min(max));
+            assert_eq!(frequency(Some(u32::MAX)), max);
+        }
+        assert_eq!(frequency(Some(1)), 1);
+    }
 }

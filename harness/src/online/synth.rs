@@ -184,9 +184,11 @@ mod tests {
         let body = mmap2_body(42, line).unwrap();
         let word = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().unwrap());
         assert_eq!((word(8), word(16), word(24)), (0x7f12a000, 0x2000, 0x2000));
-        // prot r-x = 5; private mapping
-        assert_eq!(&body[48..56], &[5, 0, 0, 0, 2, 0, 0, 0]);
-        assert!(body[56..].starts_with(b"/usr/lib/libc.so.6\0"));
+        // device 254:1, inode 1234, then prot r-x = 5 and a private mapping
+        assert_eq!(&body[32..40], &[254, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(word(40), 1234);
+        assert_eq!(&body[56..64], &[5, 0, 0, 0, 2, 0, 0, 0]);
+        assert!(body[64..].starts_with(b"/usr/lib/libc.so.6\0"));
         assert_eq!(body.len() % 8, 0);
         assert!(mmap2_body(1, "7f1-7f2 rw-p 00000000 00:00 0 [heap]").is_none());
         assert!(mmap2_body(1, "7f1-7f2 r-xp 00000000 00:00 0").is_none());
