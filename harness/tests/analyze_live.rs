@@ -123,6 +123,15 @@ fn nbdkit_run_stacks_are_complete_on_every_recording() {
     }
 }
 
+/// The stacks of the fixture program (`callchain`) among all of a system-wide recording's.
+fn program_stacks(folded: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    folded
+        .iter()
+        .filter(|(s, _)| s.starts_with("callchain;"))
+        .map(|(s, n)| (s.clone(), *n))
+        .collect()
+}
+
 #[test]
 fn system_wide_frame_pointer_stacks_agree_with_perf_script() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -161,13 +170,7 @@ fn system_wide_frame_pointer_stacks_agree_with_perf_script() {
 
     let share = agreement(&ours, &theirs);
     // The fixture program's own stacks, kernel frames included, must agree exactly.
-    let only = |m: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
-        m.iter()
-            .filter(|(s, _)| s.starts_with("callchain;"))
-            .map(|(s, n)| (s.clone(), *n))
-            .collect()
-    };
-    let (po, pt) = (only(&ours), only(&theirs));
+    let (po, pt) = (program_stacks(&ours), program_stacks(&theirs));
     let prog_share = agreement(&po, &pt);
     let worst = largest_differences(&ours, &theirs);
     assert!(
@@ -266,13 +269,7 @@ fn online_recorder_stacks_agree_with_perf_script() {
     let a = analyze(&o).unwrap();
     let ours =
         parse_folded(&std::fs::read_to_string(dir.path().join("out/stacks.folded")).unwrap());
-    let only = |m: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
-        m.iter()
-            .filter(|(s, _)| s.starts_with("callchain;"))
-            .map(|(s, n)| (s.clone(), *n))
-            .collect()
-    };
-    let (po, pt) = (only(&ours), only(&theirs));
+    let (po, pt) = (program_stacks(&ours), program_stacks(&theirs));
     assert!(po.values().sum::<u64>() > 0, "no samples of the program");
     let share = agreement(&po, &pt);
     assert!(

@@ -16,14 +16,9 @@ pub struct PerfOptions {
     pub delay: Duration,
 }
 
-/// The harness's own online recorder (`unwindbench online-record`) for `online:SIZE` modes:
-/// the same options as perf's, driven the same way (it prints perf's milestones).
-fn online_args(rec: Recording, opts: &PerfOptions, output: &Path) -> Vec<String> {
-    let mut args = vec![
-        "online-record".to_string(),
-        "-o".to_string(),
-        output.display().to_string(),
-    ];
+/// `--delay` and `-F`, which perf and the online recorder take alike.
+fn timing_args(opts: &PerfOptions) -> Vec<String> {
+    let mut args = Vec::new();
     if !opts.delay.is_zero() {
         args.push("--delay".into());
         args.push(opts.delay.as_millis().to_string());
@@ -32,6 +27,18 @@ fn online_args(rec: Recording, opts: &PerfOptions, output: &Path) -> Vec<String>
         args.push("-F".into());
         args.push(freq.to_string());
     }
+    args
+}
+
+/// The harness's own online recorder (`unwindbench online-record`) for `online:SIZE` modes:
+/// the same options as perf's, driven the same way (it prints perf's milestones).
+fn online_args(rec: Recording, opts: &PerfOptions, output: &Path) -> Vec<String> {
+    let mut args = vec![
+        "online-record".to_string(),
+        "-o".to_string(),
+        output.display().to_string(),
+    ];
+    args.extend(timing_args(opts));
     args.extend(rec.mode.perf_args());
     args
 }
@@ -52,14 +59,7 @@ pub fn record_args(rec: Recording, opts: &PerfOptions, output: &Path) -> Vec<Str
         // perf otherwise makes to find the hit ones (minutes on a 10 GB DWARF file).
         "--buildid-all".to_string(),
     ];
-    if !opts.delay.is_zero() {
-        args.push("--delay".into());
-        args.push(opts.delay.as_millis().to_string());
-    }
-    if let Some(freq) = opts.freq {
-        args.push("-F".into());
-        args.push(freq.to_string());
-    }
+    args.extend(timing_args(opts));
     args.extend(rec.mode.perf_args());
     if let Some(k) = rec.knob {
         args.extend(k.perf_args());
@@ -229,6 +229,15 @@ mod tests {
         assert!(joined.contains("--delay 1500"), "{joined}");
         assert!(joined.contains("-F 999"), "{joined}");
         assert!(joined.ends_with("--call-graph dwarf,4096"), "{joined}");
+        let online = online_args(
+            Recording::plain(UnwindMode::Online { stack_bytes: 32768 }),
+            &opts,
+            Path::new("/r/o.data"),
+        );
+        assert_eq!(
+            online.join(" "),
+            "online-record -o /r/o.data --delay 1500 -F 999 --stack 32768"
+        );
         let none = record_args(
             Recording::plain(UnwindMode::None),
             &PerfOptions::default(),
