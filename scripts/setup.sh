@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what unwindbench needs and builds it.
 #   perf (linux-perf), nbdkit, fio (with its nbd engine, from libnbd), nbd-client, gcc,
-#   hyperfine (for scripts/bench-*.sh), libc6-dbg (libc's symbol table, to name its frames).
+#   hyperfine (for scripts/bench-*.sh), libc6-dbg (libc's symbol table, to name its frames),
+#   debuginfod (the server the tests name frames from); and the debug packages of nbdkit, fio
+#   and libnbd where the distribution's debug archive is configured.
 # Debian and Ubuntu are supported; elsewhere it says what to install. Needs root for the
 # packages (it uses sudo when not root). Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -18,6 +20,7 @@ have g++ || need+=(g++)
 have hyperfine || need+=(hyperfine)
 have nbdinfo || need+=(libnbd-bin)
 [ -x /usr/bin/time ] || need+=(time)
+have debuginfod || need+=(debuginfod)
 # libc's own symbol table (the distribution strips it into libc6-dbg): without it, libc's
 # local functions (`__libc_start_call_main`, a stack bottom) have no names.
 libc_has_symbols() {
@@ -58,6 +61,28 @@ if ((${#need[@]})); then
             echo "setup: (perf from your kernel's tools package; fio built with libnbd for its nbd engine)" >&2
             exit 1 ;;
     esac
+fi
+
+# Debug packages (Debian's -dbgsym, Ubuntu's ddebs) give the workload's own functions their
+# names; without them frames are named by function boundaries (nbdkit+0x1a2b0). Installed
+# only where apt knows them (the debug archive is in its sources); said once otherwise.
+if have apt-cache; then
+    dbg=()
+    for p in nbdkit-dbgsym fio-dbgsym libnbd0-dbgsym; do
+        base=${p%-dbgsym}
+        dpkg -s "$p" >/dev/null 2>&1 && continue
+        dpkg -s "$base" >/dev/null 2>&1 || continue
+        apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]' && dbg+=("$p")
+    done
+    if ((${#dbg[@]})); then
+        sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo=sudo
+        echo "setup: installing debug packages ${dbg[*]}"
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${dbg[@]}" >/dev/null ||
+            echo "setup: the debug packages could not be installed; frames without symbols are named by function boundaries" >&2
+    elif ! dpkg -s nbdkit-dbgsym >/dev/null 2>&1; then
+        echo "setup: no debug archive in apt's sources (Debian: deb.debian.org/debian-debug, Ubuntu: ddebs.ubuntu.com): nbdkit, fio and libnbd frames are named by function boundaries, or by debuginfod where DEBUGINFOD_URLS is set" >&2
+    fi
 fi
 
 if ! have cargo; then

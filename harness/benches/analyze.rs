@@ -95,7 +95,7 @@ fn fold(c: &mut Criterion) {
     for name in ["callchain-fp.data", "callchain-dwarf4k.data"] {
         let o = options(fixture(name), out.path());
         let unwound = analyze::unwind(&o).unwrap();
-        let (names, _) = unwound.name_frames(&o);
+        let (names, _, _) = unwound.name_frames(&o);
         g.throughput(Throughput::Elements(unwound.records.samples));
         g.bench_function(name, |b| {
             b.iter(|| {

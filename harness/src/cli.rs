@@ -620,6 +620,10 @@ pub struct AnalyzeArgs {
     /// output is the same for any number [default: the processors available].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
+    /// Do not ask the debuginfod servers of DEBUGINFOD_URLS for debug files of stripped
+    /// binaries (frames without symbols are then named by function boundaries).
+    #[arg(long)]
+    pub offline: bool,
 }
 
 impl AnalyzeArgs {
@@ -658,6 +662,7 @@ impl AnalyzeArgs {
         }
         o.kallsyms = self.kallsyms.clone();
         o.truths = truths;
+        o.offline = self.offline;
         if let Some(n) = self.threads {
             o.threads = usize::from(n);
         }

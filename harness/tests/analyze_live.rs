@@ -14,7 +14,7 @@ use unwindbench::analyze::{analyze, AnalyzeOptions};
 use unwindbench::fold::Weighting;
 
 mod common;
-use common::folded::{agreement, largest_differences, parse_folded};
+use common::folded::{agreement, boundaries_as_perf_names, largest_differences, parse_folded};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -165,8 +165,10 @@ fn system_wide_frame_pointer_stacks_agree_with_perf_script() {
     o.weighting = Weighting::Period;
     let a = analyze(&o).unwrap();
     assert!(a.kernel_symbols, "run as root so kallsyms is readable");
-    let ours =
-        parse_folded(&std::fs::read_to_string(dir.path().join("out/stacks.folded")).unwrap());
+    // Frames neither side can name: perf says `[file]`, we name the function's start.
+    let ours = boundaries_as_perf_names(&parse_folded(
+        &std::fs::read_to_string(dir.path().join("out/stacks.folded")).unwrap(),
+    ));
 
     let share = agreement(&ours, &theirs);
     // The fixture program's own stacks, kernel frames included, must agree exactly.
@@ -210,8 +212,10 @@ fn libc_functions_are_named_as_perf_script_names_them() {
     let mut o = AnalyzeOptions::new(data.clone(), dir.path().join("out"));
     o.weighting = Weighting::Period;
     analyze(&o).unwrap();
-    let ours =
-        parse_folded(&std::fs::read_to_string(dir.path().join("out/stacks.folded")).unwrap());
+    // Frames neither side can name: perf says `[file]`, we name the function's start.
+    let ours = boundaries_as_perf_names(&parse_folded(
+        &std::fs::read_to_string(dir.path().join("out/stacks.folded")).unwrap(),
+    ));
 
     // The test means something only if perf put libc's aliased `read` on the stacks.
     assert!(
@@ -267,8 +271,10 @@ fn online_recorder_stacks_agree_with_perf_script() {
     let mut o = AnalyzeOptions::new(data.clone(), dir.path().join("out"));
     o.weighting = Weighting::Period;
     let a = analyze(&o).unwrap();
-    let ours =
-        parse_folded(&std::fs::read_to_string(dir.path().join("out/stacks.folded")).unwrap());
+    // Frames neither side can name: perf says `[file]`, we name the function's start.
+    let ours = boundaries_as_perf_names(&parse_folded(
+        &std::fs::read_to_string(dir.path().join("out/stacks.folded")).unwrap(),
+    ));
     let (po, pt) = (program_stacks(&ours), program_stacks(&theirs));
     assert!(po.values().sum::<u64>() > 0, "no samples of the program");
     let share = agreement(&po, &pt);

@@ -65,6 +65,8 @@ pub struct AnalyzeOptions {
     /// Threads that unwind (files read in place only; the result does not depend on it).
     /// Default: the processors available.
     pub threads: usize,
+    /// Never ask debuginfod servers (`DEBUGINFOD_URLS`) for debug files. Default: ask.
+    pub offline: bool,
 }
 
 impl AnalyzeOptions {
@@ -83,6 +85,7 @@ impl AnalyzeOptions {
             flamegraph: true,
             truths: Vec::new(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            offline: false,
         }
     }
 }
@@ -101,6 +104,10 @@ pub struct Analysis {
     pub weighting: Weighting,
     /// Modules whose files could not be used, and why (their frames are `[name]`).
     pub missing_modules: BTreeMap<String, String>,
+    /// Modules with frames no symbol named (stripped, no debug file found), named by the
+    /// function `.eh_frame` says contains them: `nbdkit+0x1a2b0`.
+    #[serde(default)]
+    pub named_by_boundaries: Vec<String>,
     /// Whether kernel frames could be named (kallsyms of this boot readable); true when the
     /// stacks have no kernel frames to name (a user-only recording).
     pub kernel_symbols: bool,
@@ -264,15 +271,21 @@ pub fn unwind(opts: &AnalyzeOptions) -> Result<Unwound, AnalyzeError> {
 impl Unwound {
     /// The second stage: names every distinct frame (user frames from their module's symbols,
     /// kernel frames from kallsyms). Index: the frame ids of [`Unwound::table`].
-    pub fn name_frames(&self, opts: &AnalyzeOptions) -> (Vec<Vec<String>>, Symbolizer) {
+    /// Also the modules whose unnamed frames were named by function boundaries.
+    pub fn name_frames(
+        &self,
+        opts: &AnalyzeOptions,
+    ) -> (Vec<Vec<String>>, Symbolizer, Vec<String>) {
+        name::fetch_debug_files(&self.table, &self.modules, &self.finder, opts.offline);
         let symbolizer = Symbolizer::new(
             opts.inline,
             &opts.kallsyms,
             self.recorded_text,
             self.recorded_kallsyms.as_deref(),
         );
-        let names = name::name_frames(&self.table, &self.modules, &self.finder, &symbolizer);
-        (names, symbolizer)
+        let (names, by_boundaries) =
+            name::name_frames(&self.table, &self.modules, &self.finder, &symbolizer);
+        (names, symbolizer, by_boundaries)
     }
 }
 
@@ -280,7 +293,7 @@ impl Unwound {
 pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
     let unwound = unwind(opts)?;
     let read_unwind_s = unwound.read_unwind_s;
-    let (names, symbolizer) = unwound.name_frames(opts);
+    let (names, symbolizer, named_by_boundaries) = unwound.name_frames(opts);
     let Unwound {
         recorded,
         format,
@@ -345,6 +358,7 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         distinct_frames: table.distinct_frames(),
         weighting: opts.weighting,
         missing_modules,
+        named_by_boundaries,
         kernel_symbols: !table.has_kernel_frames() || symbolizer.kernel_available(),
         partial_error,
         wall_s,

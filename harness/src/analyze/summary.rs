@@ -53,6 +53,12 @@ pub fn analysis_summary(a: &Analysis, out: &Path) -> String {
                 .unwrap_or_else(|| "–".into()),
         ));
     }
+    if !a.named_by_boundaries.is_empty() {
+        s.push_str(&format!(
+            "no symbols or debug file for {}: frames named by function boundaries (file+0xOFFSET of the function's start)\n",
+            a.named_by_boundaries.join(", ")
+        ));
+    }
     if !a.missing_modules.is_empty() {
         s.push_str(&format!(
             "{} module(s) could not be read; their frames are named [file]: see stats.json\n",

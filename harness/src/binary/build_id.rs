@@ -39,12 +39,39 @@ impl BuildId {
         (hex.len() > 2).then(|| dir.join(".build-id").join(&hex[..2]).join(&hex[2..]))
     }
 
-    /// The separate debug file of a stripped binary of this build, when one is installed.
+    /// The debug file a debuginfod client fetched for this build, in the cache elfutils, perf
+    /// and gdb share.
+    pub fn debuginfod_file(&self) -> Option<PathBuf> {
+        Some(
+            debuginfod_cache_dir()?
+                .join(self.to_string())
+                .join("debuginfo"),
+        )
+        .filter(|p| p.is_file())
+    }
+
+    /// The separate debug file of a stripped binary of this build: installed by a debug
+    /// package, or fetched by a debuginfod client.
     pub fn debug_file(&self) -> Option<PathBuf> {
         let mut path = self.path_in(Path::new(DEBUG_ROOT))?.into_os_string();
         path.push(".debug");
-        Some(PathBuf::from(path)).filter(|p| p.is_file())
+        Some(PathBuf::from(path))
+            .filter(|p| p.is_file())
+            .or_else(|| self.debuginfod_file())
     }
+}
+
+/// The debuginfod client cache, as elfutils finds it: `$DEBUGINFOD_CACHE_PATH`, else
+/// `$XDG_CACHE_HOME/debuginfod_client`, else `$HOME/.cache/debuginfod_client`.
+pub fn debuginfod_cache_dir() -> Option<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("DEBUGINFOD_CACHE_PATH")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("debuginfod_client")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache").join("debuginfod_client")))
 }
 
 impl fmt::Display for BuildId {

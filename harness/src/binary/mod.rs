@@ -10,7 +10,7 @@ pub mod build_id;
 pub mod elf;
 pub mod modules;
 
-pub use self::build_id::BuildId;
+pub use self::build_id::{debuginfod_cache_dir, BuildId};
 pub use self::elf::{Bytes, Elf, ExecSegment, FileOffset, Section};
 pub use self::modules::{
     default_buildid_dir, FileFinder, Module, ModuleId, ModuleKind, ModuleTable,

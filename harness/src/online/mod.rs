@@ -33,6 +33,9 @@ use ring::{Rings, USER_REGS_MASK};
 use take::{take, Taken, TakenSample};
 use writer::{PerfDataWriter, FINISHED_ROUND};
 
+/// The recorder's process name: its samples are its own cost, as `perf`'s are perf's.
+pub const RECORDER_COMM: &str = "unwindbench";
+
 /// What `unwindbench online-record` is asked to do.
 #[derive(Clone, Debug)]
 pub struct OnlineOptions {
@@ -267,6 +270,10 @@ impl Recorder {
 /// milestones on stderr ("Events disabled", "Captured and wrote") so the harness drives it
 /// as it drives perf.
 pub fn record(opts: &OnlineOptions) -> Result<OnlineSummary, OnlineError> {
+    // Its samples are counted by this name, however it was started (/proc/self/exe: `exe`).
+    let name = std::ffi::CString::new(RECORDER_COMM).unwrap_or_default();
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
     let freq = frequency(opts.freq);
     let rings = ring::open(opts.stack_bytes, freq)?;
     let write_error = |source| OnlineError::Write {

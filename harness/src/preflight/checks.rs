@@ -438,6 +438,28 @@ pub(super) fn audit_finding(a: &BinaryAudit) -> Finding {
     }
 }
 
+/// Where the frames of an audited binary will get their names.
+pub(super) fn names_finding(a: &BinaryAudit) -> Option<Finding> {
+    use crate::symbolize::sources::{name_source, NameSource};
+    let source = name_source(&a.path)?;
+    let status = match source {
+        NameSource::FunctionBoundaries | NameSource::ModuleOnly => Status::Info,
+        _ => Status::Pass,
+    };
+    let fix = match source {
+        NameSource::FunctionBoundaries | NameSource::ModuleOnly => {
+            "install its debug package (Debian: the -dbgsym from the debian-debug archive), or set DEBUGINFOD_URLS"
+        }
+        _ => "",
+    };
+    Some(finding(
+        "names",
+        status,
+        format!("{} ({}): {source}", a.role, a.path.display()),
+        fix,
+    ))
+}
+
 /// The binaries the workload runs and the libraries that matter for its stacks.
 fn audit_workload_binaries(tools: &Tools, workload: Option<&Workload>) -> Vec<BinaryAudit> {
     let mut targets: Vec<(String, PathBuf)> = Vec::new();

@@ -35,6 +35,8 @@ pub fn diagnose(opts: &DoctorOptions<'_>, machine: &Machine) -> Diagnosis {
         d.audits = checks::audits(opts);
         d.findings
             .extend(d.audits.iter().map(checks::audit_finding));
+        d.findings
+            .extend(d.audits.iter().filter_map(checks::names_finding));
     }
     d
 }

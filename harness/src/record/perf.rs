@@ -106,10 +106,12 @@ pub fn start(
     stdout: Option<std::process::Stdio>,
 ) -> Result<Running, PerfError> {
     let mut cmd = if rec.mode.is_online() {
-        let exe = std::env::current_exe().map_err(|source| PerfError::Io {
-            path: PathBuf::from("/proc/self/exe"),
-            source,
-        })?;
+        // This very program. Once its file is replaced (a rebuild while it runs), the path
+        // reads "... (deleted)"; /proc/self/exe still opens the running one.
+        let exe = std::env::current_exe()
+            .ok()
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
         process::command(&exe.display().to_string(), &online_args(rec, opts, output))
     } else {
         process::command("perf", &record_args(rec, opts, output))

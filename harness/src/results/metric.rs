@@ -14,13 +14,11 @@ use crate::stats::{self, Interval};
 
 /// The comm perf's own threads carry: samples of it are the reference's overhead measure.
 pub const PERF_COMM: &str = "perf";
-/// The comm of the harness's online recorder, which stands where perf stands.
-pub const ONLINE_RECORDER_COMM: &str = "unwindbench";
 
 /// The comm whose samples are the recorder's own, for a run of `subject`.
 fn recorder_comm(subject: &Subject) -> &'static str {
     match subject {
-        Subject::Recording(r) if r.mode.is_online() => ONLINE_RECORDER_COMM,
+        Subject::Recording(r) if r.mode.is_online() => crate::online::RECORDER_COMM,
         _ => PERF_COMM,
     }
 }

@@ -5,13 +5,18 @@
 //!
 //! Names are tidied the way `inferno-collapse-perf` tidies perf's: parameters cut off
 //! (`foo(int)` -> `foo`), `;` replaced (it separates frames in the folded format). A frame with
-//! no symbol is named after its module, `[libc.so.6]`, as perf and inferno do.
+//! no symbol is named by the function `.eh_frame` says contains it, `nbdkit+0x1a2b0`
+//! ([`boundaries`]); only without unwind tables after its module, `[libc.so.6]`, as perf and
+//! inferno do.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub mod boundaries;
+pub mod debuginfod;
 pub mod demangle;
 pub mod kallsyms;
+pub mod sources;
 pub mod symtab;
 
 use blazesym::symbolize::source::{Elf as BlazeElf, Source};

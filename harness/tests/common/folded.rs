@@ -107,3 +107,27 @@ pub fn without_libc_aliases(
     }
     out
 }
+
+/// Our stacks with frames named by function boundaries (`dd+0x5ae0`: no symbol, no debug
+/// file) named as perf and inferno name them (`[dd]`), for comparisons with `perf script`.
+#[allow(dead_code)]
+pub fn boundaries_as_perf_names(folded: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    let frame = |f: &str| -> String {
+        match f.rsplit_once("+0x") {
+            Some((file, hex))
+                if !file.is_empty()
+                    && !hex.is_empty()
+                    && hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                format!("[{file}]")
+            }
+            _ => f.to_string(),
+        }
+    };
+    let mut out = BTreeMap::new();
+    for (stack, n) in folded {
+        let renamed: Vec<String> = stack.split(';').map(frame).collect();
+        *out.entry(renamed.join(";")).or_insert(0) += n;
+    }
+    out
+}
