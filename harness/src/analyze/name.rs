@@ -7,6 +7,7 @@ use crate::fasthash::FxHashMap as HashMap;
 use crate::fold::{FrameKey, StackTable};
 use crate::symbolize::boundaries::Boundaries;
 use crate::symbolize::debuginfod::Fetcher;
+use crate::symbolize::sources::{name_source, NameSource};
 use crate::symbolize::Symbolizer;
 
 /// The modules with frames in `table`.
@@ -22,19 +23,6 @@ fn modules_with_frames(table: &StackTable) -> Vec<ModuleId> {
     ids.sort_unstable();
     ids.dedup();
     ids
-}
-
-/// Whether `file` has a full symbol table (`.symtab`), not only the exported symbols.
-fn has_symbol_table(file: &std::path::Path) -> bool {
-    use object::Object;
-    let Ok(f) = std::fs::File::open(file) else {
-        return false;
-    };
-    // SAFETY: read-only map of a binary, as elsewhere in `binary`.
-    let Ok(map) = (unsafe { memmap2::Mmap::map(&f) }) else {
-        return false;
-    };
-    object::File::parse(&*map).is_ok_and(|o| o.symbol_table().is_some())
 }
 
 /// Fetches from debuginfod (where configured) the debug file of every stripped module with
@@ -54,7 +42,8 @@ pub fn fetch_debug_files(
         let (Some(build_id), Ok(elf)) = (&m.build_id, m.elf(finder)) else {
             continue;
         };
-        if elf.debug_file().is_some() || has_symbol_table(&elf.file) {
+        // Only what has no names of its own nor a debug file here.
+        if !matches!(name_source(&elf.file), Some(NameSource::Debuginfod(_))) {
             continue;
         }
         let name = m.unknown_name.trim_start_matches('[').trim_end_matches(']');
