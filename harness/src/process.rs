@@ -76,6 +76,25 @@ pub fn check_interrupt() -> Result<(), ProcessError> {
     }
 }
 
+/// A reader that gives up once a stop signal has arrived. The handler is installed without
+/// SA_RESTART, so a read blocked on a silent pipe returns EINTR; std's `read_exact` would
+/// retry it for as long as the pipe stays open, this reader stops instead.
+pub struct Interruptible<R>(pub R);
+
+impl<R: std::io::Read> std::io::Read for Interruptible<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if interrupted().is_some() {
+                return Err(std::io::Error::other("interrupted"));
+            }
+            match self.0.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
 /// Sleeps up to `duration`, waking early (with an error) when interrupted.
 pub fn sleep_interruptibly(duration: Duration) -> Result<(), ProcessError> {
     let end = Instant::now() + duration;

@@ -149,12 +149,19 @@ pub enum AnalyzeError {
 
 /// Opens the input: a path, or stdin for `-`.
 pub fn open_input(input: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
-    if input == Path::new("-") {
-        let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
+    let opened = if input == Path::new("-") {
+        let stdin: Box<dyn Read + Send> = Box::new(crate::process::Interruptible(std::io::stdin()));
         perfdata::open_pipe(Path::new("<stdin>"), stdin, partial)
     } else {
         perfdata::open(input, partial)
-    }
+    };
+    // A header cut short by Ctrl-C is not an empty or damaged input.
+    opened.map_err(|e| match crate::process::interrupted() {
+        Some(_) => PerfDataError::Interrupted {
+            path: input.to_path_buf(),
+        },
+        None => e,
+    })
 }
 
 /// What reading and unwinding a recording gives: its distinct stacks, not yet named.

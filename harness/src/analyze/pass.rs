@@ -110,10 +110,17 @@ impl Pass {
         ctx: &Context,
     ) -> Result<Option<String>, PerfDataError> {
         let mut sample_number: u64 = 0;
+        let path = data.path.clone();
+        let interrupted = || PerfDataError::Interrupted { path: path.clone() };
         loop {
+            // A stop signal ends the pass, whatever the input (the flag is one atomic load).
+            if crate::process::interrupted().is_some() {
+                return Err(interrupted());
+            }
             let record = match data.next_record() {
                 Ok(Some(r)) => r,
                 Ok(None) => return Ok(None),
+                Err(_) if crate::process::interrupted().is_some() => return Err(interrupted()),
                 Err(e) if ctx.partial => return Ok(Some(e.to_string())),
                 Err(e) => return Err(e),
             };

@@ -62,6 +62,8 @@ pub enum PerfDataError {
         offset: u64,
         message: String,
     },
+    #[error("reading {path} was interrupted (Ctrl-C or SIGTERM): nothing written")]
+    Interrupted { path: PathBuf },
 }
 
 /// Files are read through a memory map: no read() syscalls and no kernel-to-user copy of
