@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     process::install_interrupt_handler();
+    unwindbench::files::restrict_umask();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
