@@ -260,9 +260,24 @@ fn doctor_reports_every_check() {
         "kernel NBD",
         "disk",
         "frame pointers",
+        "workload files",
     ] {
         assert!(checks.contains(&c), "{c} missing from {checks:?}");
     }
+    // Workload files are code, and doctor says so rather than claim otherwise.
+    let trust = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "workload files")
+        .unwrap();
+    assert!(
+        trust["detail"]
+            .as_str()
+            .unwrap()
+            .contains("trusted like a script"),
+        "{trust}"
+    );
     assert!(d["audits"]
         .as_array()
         .unwrap()

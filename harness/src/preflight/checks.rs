@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::findings::{finding, Finding, Status};
+use super::online;
 use crate::audit::{self, BinaryAudit};
 use crate::machine::{has_hardware_pmu, version_of, Machine};
 use crate::mode::UnwindMode;
@@ -86,9 +87,10 @@ pub(super) const CHECKS: &[Check] = &[
     fio,
     kernel_nbd,
     lbr,
-    online_recorder,
-    deferred_callchains,
-    samply,
+    online::online_recorder,
+    online::deferred_callchains,
+    online::samply,
+    workload_trust,
     disk,
     compiler,
 ];
@@ -271,72 +273,38 @@ fn lbr(c: &Context) -> Vec<Finding> {
         .collect()
 }
 
-/// The online recorder opens its own events: the same permission as perf's.
-fn online_recorder(c: &Context) -> Vec<Finding> {
-    if !c.opts.modes.iter().any(UnwindMode::is_online) {
-        return Vec::new();
-    }
-    let cpus = crate::online::ring::online_cpus().len();
-    vec![finding(
-        "online recorder",
+/// Workload files are code: say so, and name a plugin known to run commands.
+fn workload_trust(c: &Context) -> Vec<Finding> {
+    let mut out = vec![finding(
+        "workload files",
         Status::Info,
-        format!(
-            "online modes sample {cpus} CPUs with unwindbench's own recorder (not perf): its CPU and samples are in the perf CPU and sample share columns"
-        ),
+        "a workload file is trusted like a script run as root: its nbdkit plugin and filters and its fio job run as written (a plugin such as sh or eval runs shell commands, fio keys such as exec_prerun or write_*_log run commands and write files); run only workload files you would run as root",
         "",
-    )]
-}
-
-/// Whether this kernel writes deferred user callchains (Linux 6.19 and later).
-fn deferred_callchains(_c: &Context) -> Vec<Finding> {
-    use crate::online::deferred::{probe, Deferred};
-    vec![match probe() {
-        Deferred::Supported => finding(
-            "deferred callchains",
-            Status::Info,
-            "this kernel has deferred user callchains (defer_callchain); unwindbench does not record them yet",
-            "",
-        ),
-        Deferred::Unsupported { kernel } => finding(
-            "deferred callchains",
-            Status::Info,
-            format!("not supported: kernel {kernel} refuses defer_callchain (Linux 6.19 and later have it)"),
-            "",
-        ),
-        Deferred::Unknown(why) => finding(
-            "deferred callchains",
-            Status::Info,
-            format!("cannot tell: {why}"),
-            "",
-        ),
-    }]
-}
-
-/// samply, the anchor a user would compare the online recorder with.
-fn samply(c: &Context) -> Vec<Finding> {
-    if !c.opts.modes.iter().any(UnwindMode::is_online) {
-        return Vec::new();
+    )];
+    if let Some(Workload {
+        kind: WorkloadKind::Nbd { server, .. },
+        ..
+    }) = c.opts.workload
+    {
+        if CODE_RUNNING_PLUGINS.contains(&server.plugin.as_str()) {
+            out.push(finding(
+                "workload files",
+                Status::Warn,
+                format!(
+                    "this workload's nbdkit plugin `{}` runs code given in the workload file",
+                    server.plugin
+                ),
+                "",
+            ));
+        }
     }
-    let paranoid = c.machine.perf_event_paranoid;
-    vec![match crate::process::Tools::system().which("samply") {
-        None => finding(
-            "samply",
-            Status::Info,
-            "samply is not installed: no samply row beside the online mode",
-            "cargo install samply --locked",
-        ),
-        Some(_) if paranoid.is_none_or(|p| p > 1) => finding(
-            "samply",
-            Status::Info,
-            format!(
-                "samply needs kernel.perf_event_paranoid <= 1 even as root (here {}): no samply row; unwindbench does not change the setting",
-                paranoid.map_or("unknown".into(), |p| p.to_string())
-            ),
-            "sysctl kernel.perf_event_paranoid=1",
-        ),
-        Some(path) => finding("samply", Status::Pass, path.display().to_string(), ""),
-    }]
+    out
 }
+
+/// nbdkit plugins that run code their parameters give (scripts, source, commands).
+const CODE_RUNNING_PLUGINS: &[&str] = &[
+    "sh", "eval", "cc", "python", "perl", "lua", "ruby", "tcl", "ocaml", "golang", "tmpdisk",
+];
 
 /// Free disk where the run folder will be, against the recordings' predicted sizes.
 fn disk(c: &Context) -> Vec<Finding> {

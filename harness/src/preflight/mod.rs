@@ -11,6 +11,7 @@
 
 pub mod checks;
 pub mod findings;
+mod online;
 
 use crate::machine::Machine;
 use crate::mode::UnwindMode;
