@@ -1,13 +1,12 @@
 //! The doctor's checks about the online recorder: who records the online modes, whether
 //! this kernel has deferred user callchains, and whether samply can stand beside them.
 
-use super::checks::Context;
 use super::findings::{finding, Finding, Status};
 use crate::mode::UnwindMode;
 
 /// The online recorder opens its own events: the same permission as perf's.
-pub(super) fn online_recorder(c: &Context) -> Vec<Finding> {
-    if !c.opts.modes.iter().any(UnwindMode::is_online) {
+pub(super) fn online_recorder(modes: &[UnwindMode]) -> Vec<Finding> {
+    if !modes.iter().any(UnwindMode::is_online) {
         return Vec::new();
     }
     let cpus = crate::online::ring::online_cpus().len();
@@ -22,7 +21,7 @@ pub(super) fn online_recorder(c: &Context) -> Vec<Finding> {
 }
 
 /// Whether this kernel writes deferred user callchains (Linux 6.19 and later).
-pub(super) fn deferred_callchains(_c: &Context) -> Vec<Finding> {
+pub(super) fn deferred_callchains() -> Vec<Finding> {
     use crate::online::deferred::{probe, Deferred};
     vec![match probe() {
         Deferred::Supported => finding(
@@ -47,11 +46,10 @@ pub(super) fn deferred_callchains(_c: &Context) -> Vec<Finding> {
 }
 
 /// samply, the anchor a user would compare the online recorder with.
-pub(super) fn samply(c: &Context) -> Vec<Finding> {
-    if !c.opts.modes.iter().any(UnwindMode::is_online) {
+pub(super) fn samply(modes: &[UnwindMode], paranoid: Option<i32>) -> Vec<Finding> {
+    if !modes.iter().any(UnwindMode::is_online) {
         return Vec::new();
     }
-    let paranoid = c.machine.perf_event_paranoid;
     vec![match crate::process::Tools::system().which("samply") {
         None => finding(
             "samply",
