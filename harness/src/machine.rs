@@ -34,6 +34,18 @@ fn read_trim(path: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
+/// `kernel.perf_event_max_sample_rate`: the highest sampling frequency the kernel accepts.
+pub fn max_sample_rate() -> Option<u32> {
+    read_trim("/proc/sys/kernel/perf_event_max_sample_rate").and_then(|s| s.parse().ok())
+}
+
+/// perf's default frequency (4000 Hz) or the one asked for, capped by the kernel's maximum
+/// as perf caps it.
+pub fn capped_frequency(asked: Option<u32>, max: Option<u32>) -> u32 {
+    let f = asked.unwrap_or(4000);
+    max.map_or(f, |cap| f.min(cap))
+}
+
 /// First line of a command's output, if it runs.
 pub fn version_of(tools: &Tools, program: &str, args: &[&str]) -> Option<String> {
     let (_, out, err) = tools.capture(program, args).ok()?;
@@ -95,8 +107,7 @@ impl Machine {
             sampling_event: None,
             perf_event_paranoid: read_trim("/proc/sys/kernel/perf_event_paranoid")
                 .and_then(|s| s.parse().ok()),
-            perf_event_max_sample_rate: read_trim("/proc/sys/kernel/perf_event_max_sample_rate")
-                .and_then(|s| s.parse().ok()),
+            perf_event_max_sample_rate: max_sample_rate(),
         }
     }
 }

@@ -46,7 +46,7 @@ pub fn fetch_debug_files(
         if !matches!(name_source(&elf.file), Some(NameSource::Debuginfod(_))) {
             continue;
         }
-        let name = m.unknown_name.trim_start_matches('[').trim_end_matches(']');
+        let name = m.file_name();
         fetcher.fetch(name, build_id);
     }
 }
@@ -90,7 +90,7 @@ pub fn name_frames(
             // Frames no symbol names: by the function that contains them, from the unwind
             // tables, loaded only when such a frame exists.
             let mut boundaries = None;
-            let file = m.unknown_name.trim_start_matches('[').trim_end_matches(']');
+            let file = m.file_name();
             for ((id, offset), name) in frames.iter().zip(resolved) {
                 names[*id as usize] = name.unwrap_or_else(|| {
                     let by_boundary = elf.and_then(|elf| {

@@ -40,6 +40,13 @@ pub struct Module {
 }
 
 impl Module {
+    /// The file's name as frames show it: `libc.so.6` (the unknown name without brackets).
+    pub fn file_name(&self) -> &str {
+        self.unknown_name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+    }
+
     /// The parsed ELF, loading it on first use; Err says why it is not available.
     pub fn elf(&self, finder: &FileFinder) -> Result<&Arc<Elf>, &str> {
         self.elf

@@ -59,7 +59,7 @@ pub(super) fn prepare(
         .unwrap_or_default();
     let modes = recorded_modes(opts);
     let plan = plan::plan(&modes, &opts.sinks, &opts.knobs, opts.sweep, &perf_build);
-    let freq = effective_freq(opts.freq, &machine);
+    let freq = crate::machine::capped_frequency(opts.freq, machine.perf_event_max_sample_rate);
     let doctor = DoctorOptions {
         workload: Some(&workload),
         tools: &tools,
@@ -290,14 +290,6 @@ fn online_note(machine: &Machine) -> String {
     format!(
         "online:SIZE rows were recorded by unwindbench's own recorder: it copies SIZE bytes of user stack per sample as perf's DWARF mode does, unwinds each sample as it arrives, and writes only the frames; its perf CPU and sample share are the recorder's (comm `unwindbench`). No samply row beside them: {samply}."
     )
-}
-
-/// perf's default frequency, as capped by the kernel.
-fn effective_freq(asked: Option<u32>, machine: &Machine) -> u32 {
-    let f = asked.unwrap_or(4000);
-    machine
-        .perf_event_max_sample_rate
-        .map_or(f, |cap| f.min(cap))
 }
 
 fn probe_writable(dir: &Path) -> Result<(), CompareError> {

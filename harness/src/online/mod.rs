@@ -81,11 +81,10 @@ pub enum OnlineError {
 
 /// perf's default frequency, capped by the kernel's maximum as perf caps it.
 fn frequency(asked: Option<u32>) -> u64 {
-    let max = std::fs::read_to_string("/proc/sys/kernel/perf_event_max_sample_rate")
-        .ok()
-        .and_then(|t| t.trim().parse::<u64>().ok())
-        .unwrap_or(100_000);
-    u64::from(asked.unwrap_or(4000)).min(max.max(1))
+    u64::from(crate::machine::capped_frequency(
+        asked,
+        crate::machine::max_sample_rate(),
+    ))
 }
 
 fn monotonic_ns() -> u64 {
