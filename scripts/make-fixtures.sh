@@ -26,6 +26,8 @@ for attempt in 1 2 3 4 5 6 7 8; do
     perf report -i perf/callchain-lost.data --stats 2>/dev/null | grep -q "LOST events" && break
 done
 chmod 644 perf/*.data
+# A recording with AUX trace data, derived from the above (see the script's header).
+python3 "$root/scripts/derive-fixtures.py"
 
 # The vDSO those recordings name, from perf's build-id cache into the fixtures' own
 # (debug/.build-id/xx/rest/vdso, the cache's layout): it belongs to the kernel that recorded,

@@ -3,6 +3,10 @@
 //!   the first SIGINT stops it with exit code 130 and one line saying so (it used to wait for
 //!   the input to end, however long that took).
 //! - Outputs of a root recording are for their owner only, unless asked otherwise.
+//! - Sizes read from the input are checked against what the input holds (point 1): a pipe
+//!   stream whose AUXTRACE data is missing, or that is cut inside a record, used to read as a
+//!   clean (short or empty) recording; EVENT_DESC counts and an AUX file's trace size used to
+//!   abort the process on a huge allocation.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -76,4 +80,169 @@ fn analysis_outputs_are_readable_by_their_owner_only() {
         }
         assert_eq!(mode(&out), dir_mode, "shared: {shared}");
     }
+}
+
+// Point 1: sizes taken from the input. Each damaged input below is made from a real fixture;
+// analyze runs as its own process, so an abort fails the test instead of the test binary.
+
+fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(rel),
+    )
+    .unwrap()
+}
+
+/// Runs `analyze` on `bytes`; its exit code and stderr.
+fn analyze_bytes(bytes: &[u8], partial: bool) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.data");
+    std::fs::write(&input, bytes).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_unwindbench"));
+    cmd.arg("analyze")
+        .arg(&input)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg("--offline")
+        .stdout(Stdio::null());
+    if partial {
+        cmd.arg("--partial");
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The offsets and (type, size) of a pipe stream's records.
+fn pipe_records(stream: &[u8]) -> Vec<(usize, u32, usize)> {
+    let mut records = Vec::new();
+    let mut at = 16;
+    while at + 8 <= stream.len() {
+        let record_type = u32::from_le_bytes(stream[at..at + 4].try_into().unwrap());
+        let size = u16::from_le_bytes(stream[at + 6..at + 8].try_into().unwrap()) as usize;
+        records.push((at, record_type, size));
+        at += size.max(8);
+    }
+    records
+}
+
+fn auxtrace_record(claimed: u64) -> Vec<u8> {
+    let mut r = 71u32.to_le_bytes().to_vec();
+    r.extend_from_slice(&0u16.to_le_bytes());
+    r.extend_from_slice(&48u16.to_le_bytes());
+    r.extend_from_slice(&claimed.to_le_bytes());
+    r.extend_from_slice(&[0; 32]);
+    r
+}
+
+/// The issue's own case: an attribute record, then one AUXTRACE record claiming 2^40 bytes of
+/// trace data, then the end. It used to read as a clean, empty recording (exit 0).
+#[test]
+fn a_pipe_stream_whose_aux_data_is_missing_is_damaged_not_empty() {
+    let pipe = fixture("perf/callchain-fp.pipe.data");
+    let (at, _, size) = *pipe_records(&pipe)
+        .iter()
+        .find(|r| r.1 == 64)
+        .expect("a HEADER_ATTR record");
+    let mut stream = pipe[..16].to_vec();
+    stream.extend_from_slice(&pipe[at..at + size]);
+    stream.extend_from_slice(&auxtrace_record(1 << 40));
+    let (code, stderr) = analyze_bytes(&stream, false);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("claims 1099511627776 bytes of trace data"),
+        "{stderr}"
+    );
+}
+
+/// A pipe stream cut inside a sample used to end cleanly with the samples before it; now it
+/// is damaged (an error, or with --partial a warning naming where).
+#[test]
+fn a_pipe_stream_cut_inside_a_record_is_reported() {
+    let pipe = fixture("perf/callchain-fp.pipe.data");
+    let (at, _, size) = *pipe_records(&pipe)
+        .iter()
+        .filter(|r| r.1 == 9)
+        .nth(100)
+        .expect("a hundred samples");
+    let cut = &pipe[..at + size / 2];
+    let (code, stderr) = analyze_bytes(cut, false);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("near byte {at}")) && stderr.contains("ends inside a record"),
+        "{stderr}"
+    );
+    let (code, stderr) = analyze_bytes(cut, true);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("damaged at byte {at}")),
+        "{stderr}"
+    );
+}
+
+/// The event count of EVENT_DESC, and one event's id count, sized the crate's vectors: a
+/// flipped high byte asked for hundreds of gigabytes and aborted the process. The same
+/// section sent as a HEADER_FEATURE record of a pipe stream goes through the same check.
+#[test]
+fn counts_inside_metadata_are_checked_against_their_section() {
+    let file = fixture("perf/callchain-fp.data");
+    let event_desc = feature_section(&file, 12);
+    let attr_size =
+        u32::from_le_bytes(file[event_desc + 4..event_desc + 8].try_into().unwrap()) as usize;
+    for (at, what) in [
+        (event_desc, "event count"),
+        (event_desc + 8 + attr_size, "id count"),
+    ] {
+        let mut bytes = file.clone();
+        bytes[at..at + 4].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+        let (code, stderr) = analyze_bytes(&bytes, false);
+        assert_eq!(code, Some(1), "{what}: {stderr}");
+        assert!(
+            stderr.contains("EVENT_DESC") && stderr.contains(what),
+            "{stderr}"
+        );
+    }
+    let mut pipe = fixture("perf/callchain-fp.pipe.data");
+    let (at, _, _) = *pipe_records(&pipe)
+        .iter()
+        .find(|r| r.1 == 80 && pipe[r.0 + 8] == 12)
+        .expect("an EVENT_DESC feature record");
+    pipe[at + 16..at + 20].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    let (code, stderr) = analyze_bytes(&pipe, false);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("EVENT_DESC"), "{stderr}");
+}
+
+/// Where feature `bit`'s section starts in a file-format perf.data.
+fn feature_section(file: &[u8], bit: u32) -> usize {
+    let u64_at = |at: usize| u64::from_le_bytes(file[at..at + 8].try_into().unwrap()) as usize;
+    let table = u64_at(40) + u64_at(48);
+    let words: Vec<u64> = (0..4).map(|i| u64_at(72 + 8 * i) as u64).collect();
+    let index = (0..bit)
+        .filter(|b| words[*b as usize / 64] >> (b % 64) & 1 == 1)
+        .count();
+    u64_at(table + 16 * index)
+}
+
+/// A file with AUX trace data (derived from a real recording, see the fixtures' README) reads
+/// like the recording it came from; with its trace size flipped to 2^40 the crate's reader
+/// allocated that much and aborted. It is now read in place, within the file's bounds.
+#[test]
+fn aux_trace_files_are_read_within_their_bounds() {
+    let aux = fixture("derived/callchain-fp-auxtrace.data");
+    let (code, stderr) = analyze_bytes(&aux, false);
+    assert_eq!(code, Some(0), "{stderr}");
+    let data_offset = u64::from_le_bytes(aux[40..48].try_into().unwrap()) as usize;
+    let mut huge = aux.clone();
+    huge[data_offset + 8..data_offset + 16].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let (code, stderr) = analyze_bytes(&huge, false);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("AUX trace data runs past the end"),
+        "{stderr}"
+    );
 }

@@ -8,6 +8,10 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
+use linux_perf_data::Endianness;
+
+use super::feature_checks;
+
 /// Size of the on-disk header of a seekable perf.data file.
 pub const FILE_HEADER_SIZE: u64 = 104;
 /// Size of the header of a pipe-mode stream (magic + size only).
@@ -165,16 +169,42 @@ impl FileHeader {
             },
         )?;
         file.seek(SeekFrom::Start(table)).map_err(io)?;
-        for i in 0..u64::from(features) {
+        let mut checked = Vec::new();
+        for (i, bit) in self.feature_bits().enumerate() {
             let mut entry = [0u8; 16];
             read_up_to(file, &mut entry).map_err(io)?;
             let metadata = Section {
                 offset: u64_le(&entry, 0),
                 size: u64_le(&entry, 8),
             };
-            within("metadata", table + 16 * i, metadata)?;
+            within("metadata", table + 16 * i as u64, metadata)?;
+            if feature_checks::is_checked(bit) {
+                checked.push((bit, metadata));
+            }
+        }
+        // The counts inside the sections the crate parses, now that they lie in the file.
+        for (bit, section) in checked {
+            let mut data = vec![0u8; section.size as usize];
+            file.seek(SeekFrom::Start(section.offset)).map_err(io)?;
+            read_up_to(file, &mut data).map_err(io)?;
+            feature_checks::check(bit, &data, self.endian())
+                .map_err(|message| (section.offset, message))?;
         }
         Ok(())
+    }
+
+    /// The numbers of the features present, in the order of their table entries.
+    fn feature_bits(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..256u32).filter(|&bit| self.features[bit as usize / 64] >> (bit % 64) & 1 == 1)
+    }
+
+    /// The byte order its magic gives ("PERFILE2" little-endian, "2ELIFREP" big-endian).
+    pub fn endian(&self) -> Endianness {
+        if &self.magic == b"2ELIFREP" {
+            Endianness::BigEndian
+        } else {
+            Endianness::LittleEndian
+        }
     }
 }
 

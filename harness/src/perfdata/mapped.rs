@@ -102,7 +102,6 @@ impl MappedRecords {
                         == attrs[0].attr.flags.contains(AttrFlags::SAMPLE_ID_ALL)
             });
         !features.has_feature(Feature::COMPRESSED)
-            && !features.has_feature(Feature::AUXTRACE)
             && !features.has_feature(Feature::SIMPLEPERF_META_INFO)
             && !attrs.is_empty()
             && identifiable

@@ -12,6 +12,8 @@
 
 pub mod address_space;
 mod byte_source;
+mod feature_checks;
+mod framing;
 mod header;
 mod mapped;
 pub mod records;
@@ -69,12 +71,13 @@ pub enum PerfDataError {
 /// Files are read through a memory map: no read() syscalls and no kernel-to-user copy of
 /// every byte (a third of the analysis time of a DWARF recording went there).
 type FileIter = PerfRecordIter<Counting<MappedFile>>;
-type PipeIter = PerfRecordIter<Counting<BufReader<Box<dyn Read + Send>>>>;
+type PipeIter = PerfRecordIter<framing::Framed<Counting<BufReader<Box<dyn Read + Send>>>>>;
 
 enum Iter {
     /// Finished files, read in place (see [`mapped`]).
     Mapped(mapped::MappedRecords),
-    /// Files the in-place reader leaves to the crate (compressed, AUX trace, simpleperf).
+    /// Files the in-place reader leaves to the crate (compressed, simpleperf): AUX trace
+    /// files are read in place, which steps over the trace data within the file's bounds..
     File(FileIter),
     Pipe(PipeIter),
     /// A damaged file read with --partial (see [`salvage`]).
@@ -110,6 +113,8 @@ pub struct PerfData {
     iter: Iter,
     /// Where a salvaged file's records stop, and why.
     damage: Option<salvage::Damage>,
+    /// Where a pipe stream stopped early, and why, once its reader finds out.
+    pipe_damage: Option<framing::SharedDamage>,
     position: Arc<AtomicU64>,
     /// Length of the data section when known (file format): records end there.
     data_end: Option<u64>,
@@ -189,6 +194,7 @@ fn open_damaged(path: &Path, header: &FileHeader) -> Result<Option<PerfData>, Pe
         file: None,
         iter: Iter::Salvage(reader),
         damage: Some(damage),
+        pipe_damage: None,
         position: Arc::new(AtomicU64::new(0)),
         data_end: Some(good_end),
         partial: true,
@@ -286,6 +292,7 @@ fn open_finished(
         file: Some(perf_file),
         iter,
         damage: None,
+        pipe_damage: None,
         position,
         data_end: Some(expected_end),
         partial,
@@ -299,16 +306,25 @@ pub fn open_pipe(
     partial: bool,
 ) -> Result<PerfData, PerfDataError> {
     let position = Arc::new(AtomicU64::new(0));
-    let counting = Counting {
+    let framed = framing::Framed::new(Counting {
         inner: BufReader::with_capacity(1 << 20, reader),
         position: position.clone(),
-    };
+    });
+    let damage = framed.damage();
+    let parsed = PerfFileReader::parse_pipe(framed);
+    let stopped_early = damage.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let PerfFileReader {
         perf_file,
         record_iter,
-    } = PerfFileReader::parse_pipe(counting).map_err(|e| {
+    } = parsed.map_err(|e| {
         let offset = position.load(Ordering::Relaxed);
-        if offset == 0 {
+        if let Some(d) = stopped_early {
+            PerfDataError::Corrupt {
+                path: name.to_path_buf(),
+                offset: d.offset,
+                message: format!("{} (before the first sample)", d.reason),
+            }
+        } else if offset == 0 {
             PerfDataError::Empty {
                 path: name.to_path_buf(),
             }
@@ -326,6 +342,7 @@ pub fn open_pipe(
         file: Some(perf_file),
         iter: Iter::Pipe(record_iter),
         damage: None,
+        pipe_damage: Some(damage),
         position,
         data_end: None,
         partial,
@@ -361,6 +378,27 @@ impl PerfData {
             }
         };
         match result {
+            Ok(None) => {
+                let stopped = self.pipe_damage.as_ref();
+                match stopped.and_then(|d| d.lock().unwrap_or_else(|e| e.into_inner()).take()) {
+                    None => Ok(None),
+                    // A stream the framing found cut or damaged: an error unless
+                    // --partial, which reads up to the damage and reports it like a
+                    // salvaged file's.
+                    Some(found) if self.partial => {
+                        self.damage = Some(found);
+                        Ok(None)
+                    }
+                    Some(found) => Err(PerfDataError::Corrupt {
+                        path: self.path.clone(),
+                        offset: found.offset,
+                        message: format!(
+                            "{}; use --partial to read the records before it",
+                            found.reason
+                        ),
+                    }),
+                }
+            }
             Ok(record) => Ok(record),
             Err(e) => {
                 let offset = self.position.load(Ordering::Relaxed);
@@ -380,7 +418,7 @@ impl PerfData {
     /// A second reader of the same finished file, from its first record, sharing the memory
     /// map: it yields the same records in the same order as this one, independently, so
     /// threads can split the work of one file. None where the file is not read in place
-    /// (pipe streams, compressed or AUX-trace files, salvaged damage).
+    /// (pipe streams, compressed files, salvaged damage).
     pub fn sibling(&self) -> Option<PerfData> {
         let Iter::Mapped(records) = &self.iter else {
             return None;
@@ -392,6 +430,7 @@ impl PerfData {
             file: None,
             iter: Iter::Mapped(records.sibling(position.clone())),
             damage: None,
+            pipe_damage: None,
             position,
             data_end: self.data_end,
             partial: self.partial,
