@@ -7,17 +7,34 @@ use linux_perf_data::Endianness;
 /// Parses a kernel record. None: the record cannot be parsed; callers skip and count it.
 ///
 /// linux-perf-event-reader multiplies a sample's callchain length from the file by 8 without
-/// checking (found by fuzzing): that overflow is refused here before the crate sees it, and
-/// any other panic in the parser is caught as a last resort.
+/// checking, and asserts that an MMAP2 record's build id is at most 20 bytes (both found by
+/// fuzzing): such records are refused here before the crate sees them, and any other panic
+/// in the parser is caught as a last resort.
 pub fn parse_record<'a>(
     record: &linux_perf_data::linux_perf_event_reader::RawEventRecord<'a>,
 ) -> Option<linux_perf_data::linux_perf_event_reader::EventRecord<'a>> {
-    if !callchain_fits(record) {
+    if !callchain_fits(record) || !build_id_fits(record) {
         return None;
     }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| record.parse()))
         .ok()?
         .ok()
+}
+
+/// False when an MMAP2 record that carries a build id claims more than 20 bytes of it.
+fn build_id_fits(record: &linux_perf_data::linux_perf_event_reader::RawEventRecord<'_>) -> bool {
+    use linux_perf_data::linux_perf_event_reader::RecordType;
+    const MISC_MMAP_BUILD_ID: u16 = 1 << 14;
+    // pid, tid (4 bytes each), address, length, page offset (8 each), then the id's length.
+    const BUILD_ID_LEN_AT: usize = 32;
+    if record.record_type != RecordType::MMAP2 || record.misc & MISC_MMAP_BUILD_ID == 0 {
+        return true;
+    }
+    record
+        .data
+        .as_slice()
+        .get(BUILD_ID_LEN_AT)
+        .is_none_or(|&len| len <= 20)
 }
 
 /// False when a sample's callchain length claims more entries than the record holds.
