@@ -17,7 +17,7 @@ use unwindbench::results::RunStatus;
 /// failed (the others are reported); 130 interrupted (what finished is kept).
 const EXIT_ERROR: u8 = 1;
 const EXIT_PARTIAL: u8 = 3;
-const EXIT_INTERRUPTED: u8 = 130;
+const EXIT_INTERRUPTED: u8 = process::EXIT_INTERRUPTED;
 /// `history --fail-on-regression` found a regression.
 const EXIT_REGRESSION: u8 = 4;
 

@@ -15,7 +15,7 @@ use std::fs::File;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,15 +41,48 @@ pub enum ProcessError {
 /// The signal that asked the harness to stop (0: none). Set from the signal handler, polled by
 /// every wait loop.
 static INTERRUPT: AtomicI32 = AtomicI32::new(0);
+/// Whether a second stop signal ends the program at once (see [`install_interrupt_handler`]).
+static QUIT_ON_SECOND: AtomicBool = AtomicBool::new(true);
+/// Whether stderr is a terminal: the first Ctrl-C is then answered with a line there.
+static ANNOUNCE: AtomicBool = AtomicBool::new(false);
+
+/// Exit status of a program ended by a second stop signal (as a shell reports SIGINT).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+const FIRST_SIGNAL_NOTE: &[u8] =
+    b"\nunwindbench: stopping after the current step (the children are stopped and the results so far kept); press Ctrl-C again to quit at once\n";
 
 extern "C" fn on_signal(sig: libc::c_int) {
-    INTERRUPT.store(sig, Ordering::SeqCst);
+    let previous = INTERRUPT.swap(sig, Ordering::SeqCst);
+    if previous != 0 && QUIT_ON_SECOND.load(Ordering::SeqCst) {
+        // Only async-signal-safe calls here. The children go with the harness: each has
+        // PR_SET_PDEATHSIG (SIGKILL), and what they leave behind is found by the next run.
+        // SAFETY: _exit is async-signal-safe and ends the process without unwinding.
+        unsafe { libc::_exit(i32::from(EXIT_INTERRUPTED)) };
+    }
+    if previous == 0 && ANNOUNCE.load(Ordering::SeqCst) {
+        // SAFETY: write(2) is async-signal-safe; a short or failed write is harmless.
+        unsafe {
+            libc::write(
+                libc::STDERR_FILENO,
+                FIRST_SIGNAL_NOTE.as_ptr().cast(),
+                FIRST_SIGNAL_NOTE.len(),
+            )
+        };
+    }
 }
 
 /// Routes SIGINT, SIGTERM and SIGHUP to [`interrupted`] instead of killing the harness on the
-/// spot, so the children are stopped and the results written first.
+/// spot, so the children are stopped and the results written first. A second signal ends the
+/// program at once (exit 130): the first one may be waiting on perf's finalize (up to five
+/// minutes), and a user pressing Ctrl-C again means it.
 pub fn install_interrupt_handler() {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    // SAFETY: isatty only queries the descriptor.
+    ANNOUNCE.store(
+        unsafe { libc::isatty(libc::STDERR_FILENO) } == 1,
+        Ordering::SeqCst,
+    );
+    // SAFETY: the handler only uses atomics, write(2) and _exit, all async-signal-safe.
     unsafe {
         for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
             let mut action: libc::sigaction = std::mem::zeroed();
@@ -58,6 +91,13 @@ pub fn install_interrupt_handler() {
             libc::sigaction(sig, &action, std::ptr::null_mut());
         }
     }
+}
+
+/// For a process that its parent stops with repeated signals and that must still finish its
+/// work (the online recorder: the harness interrupts it, then stops it like perf): further
+/// signals only repeat the request.
+pub fn finish_despite_repeated_signals() {
+    QUIT_ON_SECOND.store(false, Ordering::SeqCst);
 }
 
 /// The pending interrupt signal, if one arrived.

@@ -2,6 +2,8 @@
 //! - Ctrl-C reaches `analyze` even while it waits for input: reading a pipe that never ends,
 //!   the first SIGINT stops it with exit code 130 and one line saying so (it used to wait for
 //!   the input to end, however long that took).
+//! - A second Ctrl-C ends the program at once (exit 130), whatever the first one waits for; it
+//!   used to be ignored like the first, so a five-minute perf finalize could not be cut short.
 //! - Outputs of a root recording are for their owner only, unless asked otherwise.
 //! - Sizes read from the input are checked against what the input holds (point 1): a pipe
 //!   stream whose AUXTRACE data is missing, or that is cut inside a record, used to read as a
@@ -245,4 +247,79 @@ fn aux_trace_files_are_read_within_their_bounds() {
         stderr.contains("AUX trace data runs past the end"),
         "{stderr}"
     );
+}
+
+// Point 3: a second Ctrl-C ends the program at once, whatever the first one is waiting for
+// (perf's finalize can take minutes). The victim below is this test binary run again: it
+// takes the first signal, then keeps "waiting" without polling, as a long finalize would.
+
+const VICTIM: &str = "UNWINDBENCH_SIGNAL_VICTIM";
+
+#[test]
+#[ignore = "run by a_second_signal_ends_the_program_at_once, in a child process"]
+fn signal_victim() {
+    if std::env::var_os(VICTIM).is_none() {
+        return;
+    }
+    unwindbench::process::install_interrupt_handler();
+    println!("ready");
+    while unwindbench::process::interrupted().is_none() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("first signal taken");
+    // A stage that does not poll; only the handler can end this.
+    loop {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_second_signal_ends_the_program_at_once() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "signal_victim",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(VICTIM, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut wait_for = |text: &str| {
+        for line in lines.by_ref() {
+            if line.unwrap().contains(text) {
+                return;
+            }
+        }
+        panic!("the victim never said {text:?}");
+    };
+    let kill = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    wait_for("ready");
+    kill("-INT");
+    wait_for("first signal taken");
+    kill("-INT");
+    // Generous: the point is that it ends at all.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the second SIGINT did not end the program");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
 }

@@ -30,6 +30,8 @@ pub struct HistoryOptions {
 pub enum HistoryError {
     #[error("no results.json under {0}: point history at run folders (e.g. reports/nightly)")]
     NothingFound(String),
+    #[error(transparent)]
+    Interrupted(#[from] crate::process::ProcessError),
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -51,6 +53,7 @@ fn find_results(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), HistoryError> 
     let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
+        crate::process::check_interrupt()?;
         if p.is_dir() {
             find_results(&p, out)?;
         } else if p.file_name().is_some_and(|n| n == "results.json") {
@@ -157,6 +160,8 @@ fn read_runs(opts: &HistoryOptions) -> Result<(Vec<Run>, Vec<Skipped>), HistoryE
     let mut skipped = Vec::new();
     let mut runs: Vec<Run> = Vec::new();
     for f in files {
+        // Years of nightly folders take a while: Ctrl-C is honoured between files.
+        crate::process::check_interrupt()?;
         match read_run(&f) {
             Ok(r) => {
                 if opts

@@ -269,6 +269,8 @@ impl Recorder {
 /// milestones on stderr ("Events disabled", "Captured and wrote") so the harness drives it
 /// as it drives perf.
 pub fn record(opts: &OnlineOptions) -> Result<OnlineSummary, OnlineError> {
+    // The harness interrupts it, then stops it as it stops perf: a second signal is normal.
+    crate::process::finish_despite_repeated_signals();
     // Its samples are counted by this name, however it was started (/proc/self/exe: `exe`).
     let name = std::ffi::CString::new(RECORDER_COMM).unwrap_or_default();
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.

@@ -60,6 +60,8 @@ pub enum DoctorError {
     Workload(#[from] WorkloadError),
     #[error(transparent)]
     Program(#[from] ProgramError),
+    #[error(transparent)]
+    Interrupted(#[from] crate::process::ProcessError),
 }
 
 /// The `doctor` command: the checks of a comparison of `req` on this machine, before it
@@ -69,6 +71,8 @@ pub fn doctor(req: &DoctorRequest) -> Result<Diagnosis, DoctorError> {
     let tools = dirs.tools(req.fp_built)?;
     let workload = dirs.load_workload(&req.workload)?;
     let machine = Machine::probe(&tools);
+    // Each stage can take seconds (perf probes, a build, the audit): Ctrl-C between them.
+    crate::process::check_interrupt()?;
     // The disk check is against the largest recording of a default comparison.
     let rate = machine.perf_event_max_sample_rate.unwrap_or(4000).min(4000);
     let predicted = req
@@ -86,6 +90,7 @@ pub fn doctor(req: &DoctorRequest) -> Result<Diagnosis, DoctorError> {
         }
         WorkloadKind::Nbd { .. } => Vec::new(),
     };
+    crate::process::check_interrupt()?;
     let opts = DoctorOptions {
         workload: Some(&workload),
         tools: &tools,
