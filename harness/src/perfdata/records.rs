@@ -41,16 +41,11 @@ fn build_id_fits(record: &linux_perf_data::linux_perf_event_reader::RawEventReco
 fn callchain_fits(record: &linux_perf_data::linux_perf_event_reader::RawEventRecord<'_>) -> bool {
     use linux_perf_data::linux_perf_event_reader::{RecordType, SampleFormat};
     let format = record.parse_info.sample_format;
-    if record.record_type != RecordType::SAMPLE
-        || !format.contains(SampleFormat::CALLCHAIN)
-        // READ values have a variable size; such recordings are not ours, and the catch
-        // above still stands guard.
-        || format.contains(SampleFormat::READ)
-    {
+    if record.record_type != RecordType::SAMPLE || !format.contains(SampleFormat::CALLCHAIN) {
         return true;
     }
     // The fixed 8-byte fields that come before the callchain, in the kernel's order.
-    let before = [
+    let fixed = [
         SampleFormat::IDENTIFIER,
         SampleFormat::IP,
         SampleFormat::TID,
@@ -66,13 +61,47 @@ fn callchain_fits(record: &linux_perf_data::linux_perf_event_reader::RawEventRec
     .count()
         * 8;
     let data = record.data.as_slice();
-    let Some(nr) = data
-        .get(before..)
-        .and_then(|d| leading_u64(d, record.parse_info.endian))
-    else {
-        return true; // too short: the crate reports that itself
+    let endian = record.parse_info.endian;
+    let before = if format.contains(SampleFormat::READ) {
+        // Found by fuzzing: READ values come first and the guard used to skip such samples.
+        match read_values_end(&data, fixed, record.parse_info.read_format, endian) {
+            Some(end) => end,
+            None => return true, // too short: the crate reports that itself
+        }
+    } else {
+        fixed
+    };
+    let Some(nr) = data.get(before..).and_then(|d| leading_u64(d, endian)) else {
+        return true;
     };
     nr <= (data.len() - before - 8) as u64 / 8
+}
+
+/// Where the READ values that start at `at` end, as linux-perf-event-reader walks them (its
+/// layout, which the callchain check must follow to find the length the crate multiplies).
+fn read_values_end(
+    data: &[u8],
+    at: usize,
+    read_format: linux_perf_data::linux_perf_event_reader::ReadFormat,
+    endian: Endianness,
+) -> Option<usize> {
+    use linux_perf_data::linux_perf_event_reader::ReadFormat;
+    let times = [ReadFormat::TOTAL_TIME_ENABLED, ReadFormat::TOTAL_TIME_RUNNING]
+        .iter()
+        .filter(|f| read_format.contains(**f))
+        .count()
+        * 8;
+    let id = if read_format.contains(ReadFormat::ID) { 8 } else { 0 };
+    let end = if read_format.contains(ReadFormat::GROUP) {
+        at + 8 + times + id
+    } else {
+        let nr = leading_u64(data.get(at..)?, endian)?;
+        let each = 8 + id as u64;
+        // More values than the record holds: the crate's reads fail before any multiply.
+        let values = nr.checked_mul(each).filter(|&v| v <= data.len() as u64)? as usize;
+        at + 8 + times + values
+    };
+    (end <= data.len()).then_some(end)
 }
 
 /// A u64 from the start of a raw record body, in the file's byte order.

@@ -130,13 +130,21 @@ impl Salvage {
         let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
         let mut attrs = Vec::new();
         let mut id_to_attr = HashMap::new();
-        let count = header.attrs.size.checked_div(header.attr_size).unwrap_or(0);
+        // An attribute is at least perf's first version of it (64 bytes) and ends with a
+        // 16-byte file section; a damaged header may claim any size (found by fuzzing).
+        let count = if (64..=4096).contains(&header.attr_size) {
+            header.attrs.size / header.attr_size
+        } else {
+            0
+        };
         for i in 0..count {
-            let at = header.attrs.offset + i * header.attr_size;
+            let Some(at) = header.attrs.offset.checked_add(i * header.attr_size) else {
+                break;
+            };
             reader.seek(SeekFrom::Start(at))?;
             let (attr, _) = PerfEventAttr::parse::<_, LittleEndian>(&mut reader)?;
             // Each entry ends with a file section pointing at the event's ids.
-            reader.seek(SeekFrom::Start(at + header.attr_size - 16))?;
+            reader.seek(SeekFrom::Start(at.saturating_add(header.attr_size - 16)))?;
             let mut s = [0u8; 16];
             reader.read_exact(&mut s)?;
             let ids_offset = leading_u64(&s[..8], Endianness::LittleEndian).unwrap_or(0);
