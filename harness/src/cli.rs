@@ -568,6 +568,10 @@ pub struct DoctorArgs {
     /// Check the frame-pointer builds of scripts/build-fp-workloads.sh instead of the system's.
     #[arg(long)]
     pub fp_built: bool,
+    /// Where runs go: its free disk is checked, and what killed runs left there is cleaned
+    /// [default: reports/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 impl DoctorArgs {
@@ -576,6 +580,7 @@ impl DoctorArgs {
             workload: self.workload.clone(),
             modes: self.unwind.0.clone(),
             fp_built: self.fp_built,
+            out: self.out.clone(),
         }
     }
 }

@@ -37,7 +37,7 @@
 //!
 //! Used throughout: [`process`] (no child outlives the run), [`stats`] (intervals),
 //! [`progress`], [`units`],
-//! [`timestamp`], [`fasthash`], [`files`].
+//! [`timestamp`], [`fasthash`], [`files`], [`leftovers`].
 
 // What is measured, and the check before it.
 pub mod mode;
@@ -74,4 +74,5 @@ pub mod units;
 pub mod timestamp;
 pub mod fasthash;
 pub mod files;
+pub mod leftovers;
 mod serde_text;

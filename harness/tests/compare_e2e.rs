@@ -491,3 +491,186 @@ fn repeat_auto_with_a_measured_price_list_gives_intervals() {
         common::leftovers(&run_dir, pid)
     );
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    /// None (with the reason printed) where mounting needs a privilege this run lacks.
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "unwindbench-test",
+            ])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+/// The disk fills while fp records (another writer takes all but 20 MB of a 600 MB tmpfs):
+/// the recording is stopped cleanly before the disk is full, its file is finalized and
+/// analyzed, and the next mode is refused with the reason; results.json keeps both. Before
+/// the watch ran without --max-data, perf wrote on until the disk was full.
+#[test]
+fn a_disk_filling_mid_recording_stops_it_cleanly() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(disk) = Tmpfs::mount("600m") else {
+        return;
+    };
+    let run_dir = disk.0.path().join("run");
+    let mut child = bin()
+        .args([
+            "compare",
+            "--unwind",
+            "fp,dwarf:4k",
+            "--runtime",
+            "20s",
+            "--ramp",
+            "1s",
+            "--prices",
+            "none",
+            "--without-none",
+        ])
+        .args(["--repeat", "1", "--quiet", "--out"])
+        .arg(&run_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let perf_log = run_dir.join("r1-fp/perf.stderr");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(&perf_log).is_ok_and(|t| t.contains("Events enabled")) {
+        assert!(Instant::now() < deadline, "fp recording never started");
+        assert!(child.try_wait().unwrap().is_none(), "harness exited early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (free, _) = unwindbench::preflight::disk_space(disk.0.path()).unwrap();
+    let filler = vec![0u8; 1 << 20];
+    let mut f = std::fs::File::create(disk.0.path().join("filler")).unwrap();
+    for _ in 0..(free >> 20).saturating_sub(20) {
+        use std::io::Write;
+        f.write_all(&filler).unwrap();
+    }
+    drop(f);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let r = results(&run_dir);
+    let runs = r["runs"].as_array().unwrap();
+    let fp = runs.iter().find(|x| x["label"] == "fp").unwrap();
+    assert_eq!(fp["status"], "ok", "{fp}");
+    let warnings = fp["warnings"].to_string();
+    assert!(warnings.contains("before the disk filled"), "{warnings}");
+    assert!(fp["stats"]["samples"].as_u64().unwrap() > 0, "{fp}");
+    let dwarf = runs.iter().find(|x| x["label"] == "dwarf:4k").unwrap();
+    assert_ne!(dwarf["status"], "ok", "{dwarf}");
+    assert!(
+        dwarf["error"].to_string().contains("not enough disk"),
+        "{dwarf}"
+    );
+    assert!(
+        common::leftovers(&run_dir, pid).is_empty(),
+        "{:?}",
+        common::leftovers(&run_dir, pid)
+    );
+}
+
+/// A harness killed outright (SIGKILL: no handler runs) leaves perf's unfinalized recording
+/// behind; `doctor --out` on the folder above finds the run by its owner marker, says what it
+/// found and removes the recording. Before, nothing ever cleaned it.
+#[test]
+fn what_a_killed_run_leaves_is_found_and_removed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = out.path().join("killed");
+    let mut child = bin()
+        .args([
+            "compare",
+            "--unwind",
+            "dwarf:4k",
+            "--runtime",
+            "30s",
+            "--ramp",
+            "1s",
+            "--prices",
+            "none",
+            "--without-none",
+        ])
+        .args(["--repeat", "1", "--quiet", "--out"])
+        .arg(&run_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let data = run_dir.join("r1-dwarf-4k/perf.data");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::metadata(&data).is_ok_and(|m| m.len() > 1 << 20) {
+        assert!(Instant::now() < deadline, "the recording never grew");
+        assert!(child.try_wait().unwrap().is_none(), "harness exited early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // perf goes with the harness (its death signal); wait until it is gone.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !common::leftovers(&run_dir, pid).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            common::leftovers(&run_dir, pid)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(unwindbench::perfdata::is_unfinalized(&data), Some(true));
+
+    let doctor = bin()
+        .args(["doctor", "--json", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let leftovers: Vec<&Value> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "leftovers")
+        .collect();
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    let detail = leftovers[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("killed") && detail.contains("removed r1-dwarf-4k/perf.data"),
+        "{detail}"
+    );
+    assert!(!data.exists());
+    assert!(!run_dir.join(unwindbench::leftovers::OWNER).exists());
+    // A second look finds nothing more.
+    let again = bin()
+        .args(["doctor", "--json", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        text.contains("was left behind by a killed harness"),
+        "{text}"
+    );
+}

@@ -43,7 +43,8 @@ pub(super) fn measure_budget(
             "no CPU budget for perf under this workload ({why}): the model's lost share counts only the sink's capacity"
         ))
     };
-    if let Some(refusal) = steps::disk_guard(rec, &[], ctx.freq, machine, ctx.runtime, ctx.run_dir)
+    if let Some(refusal) =
+        steps::disk_guard(rec, &[], ctx.freq, machine, ctx.disk_window(), ctx.run_dir)
     {
         return skip(refusal);
     }

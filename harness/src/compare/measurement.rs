@@ -38,6 +38,11 @@ pub(super) struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// What the disk guard needs of the plan: the window's length and the --max-data bound.
+    pub(super) fn disk_window(&self) -> (Duration, Option<u64>) {
+        (self.runtime, self.opts.max_data)
+    }
+
     /// The workload for ramp + runtime, under perf with `recording` (none: the baseline).
     pub(super) fn spec(&self, recording: Option<Recording>) -> MeasureSpec<'_> {
         MeasureSpec {
@@ -134,9 +139,16 @@ fn run_workload(
     machine: &Machine,
     progress: &mut dyn Progress,
 ) -> Result<Measured, (String, bool)> {
-    let guard = rec
-        .filter(|r| r.sink == Sink::File)
-        .and_then(|r| steps::disk_guard(r, earlier, ctx.freq, machine, ctx.runtime, ctx.run_dir));
+    let guard = rec.filter(|r| r.sink == Sink::File).and_then(|r| {
+        steps::disk_guard(
+            r,
+            earlier,
+            ctx.freq,
+            machine,
+            ctx.disk_window(),
+            ctx.run_dir,
+        )
+    });
     if let Some(refusal) = guard {
         return Err((refusal, false));
     }

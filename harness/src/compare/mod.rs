@@ -101,6 +101,7 @@ pub fn compare(
 ) -> Result<Outcome, CompareError> {
     let prepare::Prepared {
         run_dir,
+        claim: _claim,
         workload,
         tools,
         runtime,

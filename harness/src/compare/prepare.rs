@@ -34,6 +34,8 @@ pub(super) struct Prepared {
     pub freq: u32,
     pub target: TargetKind,
     pub results: Results,
+    /// The run folder marked as this run's until it ends (see [`crate::leftovers`]).
+    pub claim: crate::leftovers::Claim,
 }
 
 pub(super) fn prepare(
@@ -46,6 +48,12 @@ pub(super) fn prepare(
     let (runtime, ramp) = window(opts, &workload)?;
     let started = SystemTime::now();
     let run_dir = run_folder(opts, &dirs, started)?;
+    // Before the disk check: what a killed run left may be the space this one needs.
+    let cleaned = clean_up_killed_runs(&run_dir);
+    let claim = crate::leftovers::claim(&run_dir).map_err(|source| CompareError::OutDir {
+        path: run_dir.clone(),
+        source,
+    })?;
     let programs = match &workload.kind {
         WorkloadKind::Program { spec, source } => {
             program::build(spec, source, &dirs.build().join("programs"))?
@@ -89,7 +97,10 @@ pub(super) fn prepare(
         modes: Vec::new(),
         runs: Vec::new(),
         doctor: diagnosis,
-        notes: notes(opts, &machine, &target_plan, &tools),
+        notes: notes(opts, &machine, &target_plan, &tools)
+            .into_iter()
+            .chain(cleaned)
+            .collect(),
         reference: None,
         sweep: None,
         prices: None,
@@ -98,6 +109,7 @@ pub(super) fn prepare(
     };
     Ok(Prepared {
         run_dir,
+        claim,
         workload,
         tools,
         runtime,
@@ -133,6 +145,20 @@ fn window(
         return invalid("--freq must be greater than zero");
     }
     Ok((runtime, ramp))
+}
+
+/// Cleans what killed runs left beside (or in) the run folder, saying so on stderr; the
+/// lines also go into the run's notes.
+fn clean_up_killed_runs(run_dir: &std::path::Path) -> Vec<String> {
+    let scope = run_dir.parent().unwrap_or(run_dir);
+    crate::leftovers::sweep(scope)
+        .iter()
+        .map(|found| {
+            let line = found.line();
+            eprintln!("unwindbench: {line}");
+            line
+        })
+        .collect()
 }
 
 /// The run folder, created and known to be writable.

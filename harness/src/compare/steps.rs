@@ -34,13 +34,14 @@ pub fn fio_skew_warning(m: &Measured, planned: Duration) -> Option<String> {
 
 /// Refuses a recording that would leave less than the margin free. The prediction uses the
 /// rate this mode actually wrote in an earlier repeat when there is one (x1.25), else the
-/// upper-bound model.
+/// upper-bound model. Where the free space cannot be read, only a recording bounded by
+/// `--max-data` goes ahead (the watch during the recording could not see the disk either).
 pub fn disk_guard(
     rec: Recording,
     runs: &[RunRecord],
     freq: u32,
     machine: &Machine,
-    runtime: Duration,
+    (runtime, max_data): (Duration, Option<u64>),
     run_dir: &Path,
 ) -> Option<String> {
     let (mode, label) = (rec.mode, rec.label());
@@ -59,7 +60,14 @@ pub fn disk_guard(
         Some(rate) => (rate * window.as_secs_f64() * 1.25) as u64,
         None => predict_recording_bytes(mode, freq, machine.online_cpus, window),
     };
-    let (free, total) = preflight::disk_space(run_dir)?;
+    let Some((free, total)) = preflight::disk_space(run_dir) else {
+        return max_data.is_none().then(|| {
+            format!(
+                "cannot tell the free space at {} (statvfs failed), so {label} could fill the disk unseen; pass --max-data to bound each recording yourself",
+                run_dir.display()
+            )
+        });
+    };
     let margin = preflight::disk_margin(total);
     (predicted + margin > free).then(|| {
         format!(

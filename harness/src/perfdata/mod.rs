@@ -157,6 +157,14 @@ pub fn open(path: &Path, partial: bool) -> Result<PerfData, PerfDataError> {
     open_finished(path, &file, file_len, &header, partial)
 }
 
+/// Whether `path` is a file-format perf.data that perf never finalized (its header still
+/// says 0 data bytes: perf was killed while recording). None: not a perf.data file.
+pub fn is_unfinalized(path: &Path) -> Option<bool> {
+    let mut file = File::open(path).ok()?;
+    let header = FileHeader::read(&mut file).ok()?;
+    (header.is_perf_data() && !header.is_pipe()).then_some(header.data.size == 0)
+}
+
 /// A damaged or unfinished file, read up to the damage (--partial); None when the file is
 /// whole and finished, for the normal readers.
 fn open_damaged(path: &Path, header: &FileHeader) -> Result<Option<PerfData>, PerfDataError> {

@@ -86,12 +86,19 @@ fn read_values_end(
     endian: Endianness,
 ) -> Option<usize> {
     use linux_perf_data::linux_perf_event_reader::ReadFormat;
-    let times = [ReadFormat::TOTAL_TIME_ENABLED, ReadFormat::TOTAL_TIME_RUNNING]
-        .iter()
-        .filter(|f| read_format.contains(**f))
-        .count()
+    let times = [
+        ReadFormat::TOTAL_TIME_ENABLED,
+        ReadFormat::TOTAL_TIME_RUNNING,
+    ]
+    .iter()
+    .filter(|f| read_format.contains(**f))
+    .count()
         * 8;
-    let id = if read_format.contains(ReadFormat::ID) { 8 } else { 0 };
+    let id = if read_format.contains(ReadFormat::ID) {
+        8
+    } else {
+        0
+    };
     let end = if read_format.contains(ReadFormat::GROUP) {
         at + 8 + times + id
     } else {

@@ -52,6 +52,9 @@ pub struct DoctorRequest {
     pub modes: Vec<UnwindMode>,
     /// Check the frame-pointer builds of scripts/build-fp-workloads.sh. Default: no.
     pub fp_built: bool,
+    /// Where runs go (their disk, and the leftovers of killed runs there). Default:
+    /// reports/.
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +71,9 @@ pub enum DoctorError {
 /// runs. A program workload is built (into build/) so that its binaries are audited.
 pub fn doctor(req: &DoctorRequest) -> Result<Diagnosis, DoctorError> {
     let dirs = ProjectDirs::locate();
+    let out = req.out.clone().unwrap_or_else(|| dirs.reports());
+    // First, so the disk finding counts the space it frees.
+    let leftovers = leftovers_findings(&out);
     let tools = dirs.tools(req.fp_built)?;
     let workload = dirs.load_workload(&req.workload)?;
     let machine = Machine::probe(&tools);
@@ -96,10 +102,39 @@ pub fn doctor(req: &DoctorRequest) -> Result<Diagnosis, DoctorError> {
         tools: &tools,
         programs,
         modes: req.modes.clone(),
-        out_dir: Some(dirs.reports()),
+        out_dir: Some(out.clone()),
         predicted_bytes: predicted,
         predicted_min_bytes: 0,
         audit: true,
     };
-    Ok(diagnose(&opts, &machine))
+    let mut diagnosis = diagnose(&opts, &machine);
+    diagnosis.findings.extend(leftovers);
+    Ok(diagnosis)
+}
+
+/// What runs killed outright left under `out`, cleaned now (see [`crate::leftovers`]).
+fn leftovers_findings(out: &std::path::Path) -> Vec<Finding> {
+    let found = crate::leftovers::sweep(out);
+    if found.is_empty() {
+        return vec![findings::finding(
+            "leftovers",
+            Status::Pass,
+            format!(
+                "no run under {} was left behind by a killed harness",
+                out.display()
+            ),
+            "",
+        )];
+    }
+    found
+        .iter()
+        .map(|f| {
+            let status = if f.problems.is_empty() {
+                Status::Warn
+            } else {
+                Status::Fail
+            };
+            findings::finding("leftovers", status, f.line(), "")
+        })
+        .collect()
 }

@@ -289,15 +289,18 @@ pub fn predict_recording_bytes(
 ) -> u64 {
     // header + ip/tid/time/addr/id/cpu/period
     let base = 72u64;
+    // A callchain at its largest: its length, perf's default limit of 127 frames
+    // (kernel.perf_event_max_stack) and the kernel/user context markers. Typical stacks are
+    // a quarter of that, but the guard needs an upper bound.
+    let callchain = 8 * (1 + 127 + 2);
     let per_sample = base
         + match mode {
             UnwindMode::None => 0,
-            // kernel + user return addresses, ~32 frames
-            UnwindMode::Fp => 8 * 34,
+            UnwindMode::Fp => callchain,
             // kernel callchain, 20 user registers, stack size + copy + dynamic size
             UnwindMode::Dwarf { stack_bytes } => 8 * 18 + 8 + 20 * 8 + 16 + u64::from(stack_bytes),
             // callchain plus 32 branch entries of 24 bytes
-            UnwindMode::Lbr => 8 * 34 + 8 + 32 * 24,
+            UnwindMode::Lbr => callchain + 8 + 32 * 24,
             // kernel and unwound user frames: deep stacks reach a hundred or more
             UnwindMode::Online { .. } => 8 * 130,
         };
@@ -393,6 +396,9 @@ mod tests {
         let d4 = predict_recording_bytes(UnwindMode::Dwarf { stack_bytes: 4096 }, 4000, 2, w);
         let d32 = predict_recording_bytes(UnwindMode::Dwarf { stack_bytes: 32768 }, 4000, 2, w);
         assert!(fp < d4 && d4 < d32);
+        // Frame pointers at their largest: every sample a full 127-frame chain (perf's
+        // default limit) with its context markers, on every CPU at the full rate.
+        assert!(fp >= 4000 * 2 * 60 * (72 + 8 * 130), "{fp}");
         // Upper bound for 60 s of DWARF 32K on 2 CPUs: above the ~12 GB measured here.
         assert!(d32 > 12_000_000_000 && d32 < 20_000_000_000, "{d32}");
     }

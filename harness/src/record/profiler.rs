@@ -16,8 +16,11 @@ pub struct Profiler {
     reader: Option<Child>,
     perf_cpu: [Option<f64>; 2],
     reader_cpu: [Option<f64>; 2],
-    /// Set when --max-data stopped the recording: why, and after how many seconds.
+    /// Set when the watch stopped the recording (--max-data, a filling disk): why, and
+    /// after how many seconds.
     truncated: Option<(String, f64)>,
+    /// When the watch last looked at the file and the disk.
+    last_watch: Option<std::time::Instant>,
     /// Dirty page-cache data at the window's start (MB).
     dirty_at_start_mb: Option<f64>,
 }
@@ -66,6 +69,7 @@ impl Profiler {
             perf_cpu: [None; 2],
             reader_cpu: [None; 2],
             truncated: None,
+            last_watch: None,
             dirty_at_start_mb: None,
         };
         let Some(rec) = recording else {
@@ -99,12 +103,20 @@ impl Profiler {
         )
     }
 
-    /// Stops a file-sink recording that has grown past `max` bytes (the window started at
-    /// `since`). A full disk is worse than a short recording: what was written stays usable.
+    /// Stops a file-sink recording before it fills the disk: when the free space where it is
+    /// written falls below the margin the disk guard keeps (or can no longer be read), or
+    /// once it has grown past `max` bytes (--max-data). perf is interrupted, so it finalizes
+    /// the file: what was written stays usable, and the other modes' results are untouched.
+    /// Called on every tick of the window; looks at the disk every 100 ms.
     pub fn watch(&mut self, max: Option<u64>, since: std::time::Instant) {
-        let (Some(max), None) = (max, &self.truncated) else {
+        if self.truncated.is_some()
+            || self
+                .last_watch
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+        {
             return;
-        };
+        }
+        self.last_watch = Some(std::time::Instant::now());
         let Some((rec, running)) = &self.recording else {
             return;
         };
@@ -114,18 +126,30 @@ impl Profiler {
         let size = std::fs::metadata(&running.output)
             .map(|m| m.len())
             .unwrap_or(0);
-        if size > max {
-            running.interrupt();
-            let after = since.elapsed().as_secs_f64();
-            self.truncated = Some((
-                format!(
-                    "recording stopped at {} (--max-data {}) after {after:.1} s of the window",
-                    crate::units::human_bytes(size),
-                    crate::units::human_bytes(max)
-                ),
-                after,
-            ));
-        }
+        let dir = running.output.parent().unwrap_or(std::path::Path::new("."));
+        let why = match (max, crate::preflight::disk_space(dir)) {
+            (Some(max), _) if size > max => format!(
+                "recording stopped at {} (--max-data {})",
+                crate::units::human_bytes(size),
+                crate::units::human_bytes(max)
+            ),
+            (_, Some((free, total))) if free < crate::preflight::disk_margin(total) => format!(
+                "recording stopped at {} before the disk filled: {} free at {} (keeping {} spare)",
+                crate::units::human_bytes(size),
+                crate::units::human_bytes(free),
+                dir.display(),
+                crate::units::human_bytes(crate::preflight::disk_margin(total))
+            ),
+            (None, None) => format!(
+                "recording stopped at {}: the free space at {} can no longer be read (statvfs failed)",
+                crate::units::human_bytes(size),
+                dir.display()
+            ),
+            _ => return,
+        };
+        running.interrupt();
+        let after = since.elapsed().as_secs_f64();
+        self.truncated = Some((format!("{why} after {after:.1} s of the window"), after));
     }
 
     pub fn window_start(&mut self) {

@@ -152,6 +152,8 @@ pub fn plan(choice: TargetChoice) -> Result<TargetPlan, TargetError> {
 /// A kernel NBD device attached to the server's socket; detached on drop.
 pub struct KernelDevice {
     pub device: PathBuf,
+    /// The measurement folder's note of the attached device, removed once detached.
+    marker: PathBuf,
 }
 
 /// The first `/dev/nbdN` with no connection (no `pid` file in sysfs).
@@ -189,13 +191,18 @@ pub fn attach_kernel_device(socket: &Path, log: &Path) -> Result<KernelDevice, T
             log: log.to_path_buf(),
         });
     }
-    Ok(KernelDevice { device })
+    // Until it is detached, the measurement folder says which device this run attached: if
+    // the harness is killed, the next run detaches it (see crate::leftovers).
+    let marker = log.with_file_name(crate::leftovers::DEVICE_MARKER);
+    let _ = std::fs::write(&marker, format!("{}\n", device.display()));
+    Ok(KernelDevice { device, marker })
 }
 
 impl Drop for KernelDevice {
     fn drop(&mut self) {
         let device = self.device.display().to_string();
         let _ = process::capture("nbd-client", &["-d", &device]);
+        let _ = std::fs::remove_file(&self.marker);
     }
 }
 
