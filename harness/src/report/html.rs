@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::charts::Chart;
 use super::facts::{self, Value};
+use super::footnotes::Footnotes;
 use super::format::{megabytes, thousands};
 use super::table;
 use crate::preflight::Status;
@@ -154,9 +155,13 @@ fn results_table(o: &mut String, p: &Page) {
         let _ = write!(o, "<th>{}</th>", esc(&c));
     }
     o.push_str("</tr>");
-    for mode in &r.modes {
+    let notes = Footnotes::of(r);
+    for (row, mode) in r.modes.iter().enumerate() {
         o.push_str("<tr>");
-        for (i, cell) in table::cells(mode).into_iter().enumerate() {
+        for (i, cell) in table::marked_cells(mode, row, &notes)
+            .into_iter()
+            .enumerate()
+        {
             if i == table::FLAMEGRAPH_COLUMN {
                 let links: Vec<String> = facts::flamegraph_links(mode)
                     .into_iter()
@@ -180,6 +185,13 @@ fn results_table(o: &mut String, p: &Page) {
         o.push_str("</tr>");
     }
     o.push_str("</table>");
+    if !notes.notes.is_empty() {
+        o.push_str("<ol class=\"footnotes\">");
+        for n in &notes.notes {
+            let _ = write!(o, "<li>{}</li>", esc(n));
+        }
+        o.push_str("</ol>");
+    }
     if let Some(s) = r.baseline.iops {
         let _ = write!(
             o,

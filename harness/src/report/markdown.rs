@@ -203,6 +203,9 @@ pub fn sweep_text(s: &SweepReport) -> String {
 
 const COLUMN_NOTES: &str = "\
 *perf.data*: bytes perf wrote for the window (MB = 10^6 bytes), *MB/s* per second of window. \
+*flame graph*: also *profile*, the recording in the Firefox Profiler's format (open it at \
+profiler.firefox.com or with `samply load`: timeline, call tree, search; incomplete stacks \
+in their own category). \
 *lost chunks*: PERF_RECORD_LOST records; *lost events*: records the kernel dropped (share of \
 all samples taken). *overhead*: 1 − IOPS / baseline IOPS, paired by repeat, where IOPS are \
 the I/Os fio completed in the measured window over the window's wall time (fio's own figure \

@@ -11,8 +11,10 @@
 //! - [`format`](mod@format): how numbers are printed.
 
 pub mod charts;
+pub mod columns;
 pub mod facts;
 pub mod flamegraph;
+pub mod footnotes;
 pub mod format;
 pub mod html;
 pub mod markdown;

@@ -1,7 +1,12 @@
 //! The comparison table, in the reference post's shape plus the extra columns, as aligned
 //! Markdown (readable in a terminal and rendered on a CI page alike).
 
+pub use super::columns::{
+    COLUMNS, COMPLETENESS_COLUMN, COST_COLUMN, FLAMEGRAPH_COLUMN, OVER_NONE_COLUMN,
+    PERF_DATA_COLUMN,
+};
 use super::facts;
+use super::footnotes::Footnotes;
 use super::format::{megabytes, megabytes_number, percent, thousands};
 use crate::results::{Metric, ModeStatus, ModeSummary, Results, Spread, Verdict};
 
@@ -129,30 +134,6 @@ pub fn cells(m: &ModeSummary) -> Vec<String> {
     ]
 }
 
-/// Column titles: the reference post's table first (type, size, lost chunks, overhead, flame
-/// graph), then the figures it could not give.
-pub const COLUMNS: [&str; 15] = [
-    "type",
-    "perf.data",
-    "lost chunks",
-    "overhead",
-    "flame graph",
-    "MB/s",
-    "samples",
-    "lost events",
-    "perf CPU",
-    "sample share",
-    "CPU per I/O",
-    "overhead over none",
-    "cost per sample",
-    "nbdkit stacks complete",
-    "depth p50 / p99",
-];
-
-/// The column of flame graph links (report.md and report.html only).
-pub const FLAMEGRAPH_COLUMN: usize = 4;
-const COMPLETENESS_COLUMN: usize = 13;
-
 /// [`COLUMNS`] with the completeness column named after the workload's first process.
 pub fn column_titles(results: &Results) -> Vec<String> {
     let mut titles: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
@@ -182,8 +163,15 @@ pub fn render(results: &Results, links: bool) -> String {
             .map(|(_, c)| c)
             .collect()
     };
+    let notes = Footnotes::of(results);
     let mut rows: Vec<Vec<String>> = vec![pick(column_titles(results))];
-    rows.extend(results.modes.iter().map(|m| pick(cells(m))));
+    rows.extend(
+        results
+            .modes
+            .iter()
+            .enumerate()
+            .map(|(row, m)| pick(marked_cells(m, row, &notes))),
+    );
     let ncol = rows[0].len();
     let widths: Vec<usize> = (0..ncol)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
@@ -202,7 +190,17 @@ pub fn render(results: &Results, links: bool) -> String {
     for r in &rows[1..] {
         out.push_str(&line(r));
     }
+    out.push_str(&notes.markdown());
     out
+}
+
+/// [`cells`] with the footnote marks of row `row` (see [`Footnotes`]).
+pub fn marked_cells(m: &ModeSummary, row: usize, notes: &Footnotes) -> Vec<String> {
+    cells(m)
+        .into_iter()
+        .enumerate()
+        .map(|(column, cell)| notes.apply(row, column, cell))
+        .collect()
 }
 
 #[cfg(test)]
@@ -219,9 +217,12 @@ mod tests {
         assert!(text.contains("[nbdkit]("), "{text}");
         assert!(!render(&results, false).contains("flame graph"));
         let header_cells = text.lines().next().unwrap().matches('|').count();
-        for line in text.lines() {
+        let (table, notes): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| l.starts_with('|'));
+        for line in table {
             assert_eq!(line.matches('|').count(), header_cells, "{line}");
         }
+        // fp's 0% nbdkit stacks carry their reason below the table.
+        assert!(notes.iter().any(|l| l.starts_with("[1] ")), "{text}");
     }
 
     #[test]

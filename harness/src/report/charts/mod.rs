@@ -3,12 +3,18 @@
 //! min–max whiskers, and the distribution of the server's stack depth.
 
 use plotters::coord::ranged1d::SegmentedCoord;
-use plotters::coord::{CoordTranslate, Shift};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::price::{ModePrice, PriceList};
 use crate::results::{Metric, ModeSummary, Results, Spread};
 use crate::stats::Interval;
+
+mod depth;
+mod style;
+use depth::depth;
+pub use style::legend;
+use style::{Draw, PALETTE};
 
 /// One chart: a file stem, a title for the page, and the SVG text.
 pub struct Chart {
@@ -18,16 +24,6 @@ pub struct Chart {
 }
 
 const SIZE: (u32, u32) = (660, 400);
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-];
-
-type Draw = Result<(), Box<dyn std::error::Error>>;
 
 /// One value per mode with its spread.
 struct Bar {
@@ -137,25 +133,6 @@ where
             )
         })
     }))?;
-    Ok(())
-}
-
-/// The legend of a chart with named series: at `position`, on a white box with a border.
-pub fn legend<'a, DB, CT>(
-    chart: &mut ChartContext<'a, DB, CT>,
-    position: SeriesLabelPosition,
-) -> Draw
-where
-    DB: DrawingBackend + 'a,
-    DB::ErrorType: 'static,
-    CT: CoordTranslate,
-{
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
     Ok(())
 }
 
@@ -340,67 +317,6 @@ pub fn prices(list: &PriceList) -> Option<String> {
         series,
     }
     .svg()
-}
-
-/// The share of the server's samples at each stack depth, one line per mode.
-fn depth<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, modes: &[&ModeSummary]) -> Draw
-where
-    DB::ErrorType: 'static,
-{
-    root.fill(&WHITE)?;
-    let max_depth = modes
-        .iter()
-        .filter_map(|m| m.depth_histogram.keys().next_back().copied())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let shares: Vec<Vec<(u32, f64)>> = modes
-        .iter()
-        .map(|m| {
-            let total: u64 = m.depth_histogram.values().sum();
-            (0..=max_depth)
-                .map(|d| {
-                    let n = *m.depth_histogram.get(&d).unwrap_or(&0);
-                    (
-                        d,
-                        if total == 0 {
-                            0.0
-                        } else {
-                            n as f64 / total as f64 * 100.0
-                        },
-                    )
-                })
-                .collect()
-        })
-        .collect();
-    let top = shares
-        .iter()
-        .flatten()
-        .map(|&(_, v)| v)
-        .fold(1f64, f64::max);
-    let mut chart = ChartBuilder::on(&root)
-        .caption("stack depth of the server's samples", ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0u32..max_depth + 1, 0f64..top * 1.1)?;
-    chart
-        .configure_mesh()
-        .x_desc("frames per sample")
-        .y_desc("% of samples")
-        .draw()?;
-    for (k, (m, pts)) in modes.iter().zip(shares).enumerate() {
-        let color = PALETTE[k % PALETTE.len()];
-        chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(2)))?
-            .label(m.mode.to_string())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-            });
-    }
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-    root.present()?;
-    Ok(())
 }
 
 /// Completeness against DWARF copy size, one line per process, from the sweep; the real
