@@ -11,6 +11,7 @@ use unwindbench::preflight;
 use unwindbench::process;
 use unwindbench::progress;
 use unwindbench::report::table;
+use unwindbench::results::export::{self, Format};
 use unwindbench::results::RunStatus;
 
 /// Exit codes: 0 all measured; 1 error before or instead of measuring; 3 some measurements
@@ -87,8 +88,14 @@ fn usage_error(e: clap::Error) -> ExitCode {
     }
 }
 
-/// `compare` and `sweep`: run, print the table (and the sweep), say where the run folder is.
-fn run_compare(opts: compare::CompareOptions, json: bool, quiet: bool) -> anyhow::Result<u8> {
+/// `compare` and `sweep`: run, print the table (and the sweep), write the exports asked for,
+/// say where the run folder is.
+fn run_compare(
+    opts: compare::CompareOptions,
+    json: bool,
+    quiet: bool,
+    exports: &[Format],
+) -> anyhow::Result<u8> {
     let command: Vec<String> = std::env::args().collect();
     let outcome = compare(&opts, command, &|total| progress::for_stderr(quiet, total))?;
     let r = &outcome.results;
@@ -105,6 +112,8 @@ fn run_compare(opts: compare::CompareOptions, json: bool, quiet: bool) -> anyhow
         }
     }
     eprintln!("run folder: {}", outcome.run_dir.display());
+    // After the table, so that a failed export still leaves the run's figures on screen.
+    write_exports(r, exports, &outcome.run_dir)?;
     Ok(match r.status {
         RunStatus::Complete => 0,
         RunStatus::Interrupted => {
@@ -118,10 +127,29 @@ fn run_compare(opts: compare::CompareOptions, json: bool, quiet: bool) -> anyhow
     })
 }
 
+/// `--export`: the tracker files into the run folder, and what they leave out.
+fn write_exports(
+    r: &unwindbench::results::Results,
+    formats: &[Format],
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    if formats.is_empty() {
+        return Ok(());
+    }
+    let (written, notes) = export::write(r, formats, dir)?;
+    for p in written {
+        eprintln!("exported {}", p.display());
+    }
+    for n in notes {
+        eprintln!("export note: {n}");
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Compare(args) => run_compare(args.options(), args.json, args.quiet),
-        Command::Sweep(args) => run_compare(args.options(), args.json, args.quiet),
+        Command::Compare(args) => run_compare(args.options(), args.json, args.quiet, &args.export),
+        Command::Sweep(args) => run_compare(args.options(), args.json, args.quiet, &[]),
         Command::History(args) => {
             let opts = args.options();
             let h = unwindbench::history::run(&opts)?;
@@ -152,6 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 "rendered {}/{{report.md,report.html,charts/}} again",
                 args.run_dir.display()
             );
+            write_exports(&r, &args.export, &args.run_dir)?;
             Ok(0)
         }
         Command::Analyze(args) => {

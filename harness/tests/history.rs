@@ -200,3 +200,89 @@ fn an_empty_folder_is_a_one_line_error() {
         "{e}"
     );
 }
+
+#[test]
+fn two_hosts_are_judged_apart_and_summed_up_per_host_and_across() {
+    // The six nights as two hosts: host-a with the injected regression, host-b without.
+    let dir = tempfile::tempdir().unwrap();
+    for (host, nights) in [
+        (
+            "host-a",
+            nights(|v| {
+                let d = mode(v, "dwarf:4k");
+                d["lost_chunks"] = 800.0.into();
+                d["completeness"] = 0.55.into();
+            }),
+        ),
+        ("host-b", nights(|_| {})),
+    ] {
+        for e in std::fs::read_dir(nights.path()).unwrap().flatten() {
+            let file = e.path().join("results.json");
+            if !file.exists() {
+                continue;
+            }
+            let mut v: Value =
+                serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            v["machine"]["hostname"] = host.into();
+            let to = dir.path().join(host).join(e.file_name());
+            std::fs::create_dir_all(&to).unwrap();
+            std::fs::write(to.join("results.json"), v.to_string()).unwrap();
+        }
+    }
+    let (code, h, _) = history(dir.path(), &["--fail-on-regression"]);
+    assert_eq!(code, 4);
+    assert_eq!(h["runs_read"], 12);
+    assert_eq!(
+        h["groups"].as_array().unwrap().len(),
+        2,
+        "one group per host"
+    );
+    let hosts: Vec<&str> = h["regressions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts.len(), 2, "{hosts:?}");
+    assert!(hosts.iter().all(|h| h.starts_with("host-a (")), "{hosts:?}");
+    let md = std::fs::read_to_string(dir.path().join("history/history.md")).unwrap();
+    assert!(md.contains("## By host"), "{md}");
+    assert!(
+        md.contains("2 regression(s) across 2 host(s), on 1 of them."),
+        "{md}"
+    );
+    let section = md
+        .split("## By host")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let line = |host: &str| {
+        section
+            .lines()
+            .find(|l| l.starts_with(&format!("- {host} (")))
+            .unwrap_or_else(|| panic!("no line for {host}: {md}"))
+            .to_string()
+    };
+    let a = line("host-a");
+    assert!(
+        a.contains("): 2 — nbd-null, 2 s, default rate: dwarf:4k ")
+            && a.contains("dwarf:4k lost_chunks")
+            && a.contains("dwarf:4k completeness"),
+        "{a}"
+    );
+    assert!(line("host-b").ends_with("): none"), "{}", line("host-b"));
+    let html = std::fs::read_to_string(dir.path().join("history/history.html")).unwrap();
+    assert!(html.contains("<h2>By host</h2><p>2 regression(s) across 2 host(s), on 1 of them.</p>"));
+    // With no regression anywhere, the same section says so.
+    let quiet = nights(|_| {});
+    let (code, _, _) = history(quiet.path(), &[]);
+    assert_eq!(code, 0);
+    let md = std::fs::read_to_string(quiet.path().join("history/history.md")).unwrap();
+    assert!(
+        md.contains("No regressions on any of the 1 host(s).\n\n- vm ("),
+        "{md}"
+    );
+    assert!(md.contains("CPUs): none"), "{md}");
+}

@@ -68,3 +68,20 @@ pub struct History {
     pub groups: Vec<Group>,
     pub regressions: Vec<Flag>,
 }
+
+impl History {
+    /// Every host read, in the order of the groups, with the regressions flagged on it (an
+    /// empty list for a host where nothing regressed).
+    pub fn regressions_by_host(&self) -> Vec<(&str, Vec<&Flag>)> {
+        let mut hosts: Vec<&str> = Vec::new();
+        for g in &self.groups {
+            if !hosts.contains(&g.host.as_str()) {
+                hosts.push(&g.host);
+            }
+        }
+        hosts
+            .into_iter()
+            .map(|h| (h, self.regressions.iter().filter(|f| f.host == h).collect()))
+            .collect()
+    }
+}

@@ -64,6 +64,43 @@ pub fn chart_name(host: &str, workload: &str, metric: &str) -> String {
     format!("{host}-{}-{}", slug(workload), slug(metric))
 }
 
+/// Regressions per host and across hosts: a headline (how many, on how many of the hosts)
+/// and a line per host, `HOST: none` or `HOST: N — WORKLOAD: MODE METRIC, ...`.
+pub fn by_host(h: &History) -> (String, Vec<String>) {
+    let hosts = h.regressions_by_host();
+    let hit = hosts.iter().filter(|(_, f)| !f.is_empty()).count();
+    let headline = match h.regressions.len() {
+        0 => format!("No regressions on any of the {} host(s).", hosts.len()),
+        n => format!(
+            "{n} regression(s) across {} host(s), on {hit} of them.",
+            hosts.len()
+        ),
+    };
+    let lines = hosts
+        .iter()
+        .map(|(host, flags)| {
+            if flags.is_empty() {
+                return format!("{host}: none");
+            }
+            // WORKLOAD -> "MODE METRIC" items, in the order flagged.
+            let mut by_workload: Vec<(&str, Vec<String>)> = Vec::new();
+            for f in flags {
+                let item = format!("{} {}", f.mode, f.metric);
+                match by_workload.iter_mut().find(|(w, _)| *w == f.workload) {
+                    Some((_, items)) => items.push(item),
+                    None => by_workload.push((&f.workload, vec![item])),
+                }
+            }
+            let what: Vec<String> = by_workload
+                .iter()
+                .map(|(w, items)| format!("{w}: {}", items.join(", ")))
+                .collect();
+            format!("{host}: {} — {}", flags.len(), what.join("; "))
+        })
+        .collect();
+    (headline, lines)
+}
+
 fn verdict_text(v: Option<Verdict>) -> &'static str {
     match v {
         Some(Verdict::Regressed) => "REGRESSED",
@@ -90,6 +127,11 @@ pub fn markdown(h: &History) -> String {
         for r in &h.regressions {
             let _ = writeln!(o, "- {}", r.line().trim_start_matches("REGRESSION "));
         }
+    }
+    let (headline, hosts) = by_host(h);
+    let _ = writeln!(o, "\n## By host\n\n{headline}\n");
+    for line in hosts {
+        let _ = writeln!(o, "- {line}");
     }
     for g in &h.groups {
         let _ = writeln!(o, "\n## {} — {} ({} runs)\n", g.host, g.workload, g.runs);
@@ -148,6 +190,12 @@ pub fn html(h: &History, charts: &[(String, String)]) -> String {
         }
         o.push_str("</ul>");
     }
+    let (headline, hosts) = by_host(h);
+    let _ = write!(o, "<h2>By host</h2><p>{}</p><ul>", esc(&headline));
+    for line in hosts {
+        let _ = write!(o, "<li>{}</li>", esc(&line));
+    }
+    o.push_str("</ul>");
     for g in &h.groups {
         let _ = write!(
             o,

@@ -9,7 +9,8 @@
 //! - [`spread`]: median, min and max, the 95% interval, and the noise verdict on an overhead;
 //! - [`model`]: the price list's predictions beside a mode's measured figures, and
 //!   [`ranking`]: why the overheads rank two modes against their prices, where they do;
-//! - [`reference`](mod@reference): the reference post's figures beside this run's.
+//! - [`reference`](mod@reference): the reference post's figures beside this run's;
+//! - [`export`]: the figures for benchmark trackers (Bencher, github-action-benchmark).
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,7 @@ use crate::preflight::Diagnosis;
 use crate::record::SinkChoice;
 use crate::workload::target::TargetKind;
 
+pub mod export;
 pub mod metric;
 pub mod mode;
 pub mod model;
