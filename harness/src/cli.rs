@@ -331,6 +331,11 @@ impl SweepArgs {
 pub struct ReportArgs {
     /// The run folder (holding results.json).
     pub run_dir: PathBuf,
+    /// Also write the run's figures for benchmark trackers into the run folder: bmf
+    /// (Bencher, bmf.json) and/or benchmark-action (github-action-benchmark,
+    /// benchmark-action-{smaller,bigger}.json); repeatable or comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub export: Vec<crate::results::export::Format>,
 }
 
 /// Named sets of compare options.
@@ -492,6 +497,11 @@ pub struct CompareArgs {
     /// truncated in the results.
     #[arg(long, value_parser = parse_size_arg)]
     pub max_data: Option<u64>,
+    /// After the run, also write its figures for benchmark trackers into the run folder: bmf
+    /// (Bencher, bmf.json) and/or benchmark-action (github-action-benchmark,
+    /// benchmark-action-{smaller,bigger}.json); repeatable or comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub export: Vec<crate::results::export::Format>,
 }
 
 impl CompareArgs {
@@ -629,6 +639,11 @@ pub struct AnalyzeArgs {
     /// binaries (frames without symbols are then named by function boundaries).
     #[arg(long)]
     pub offline: bool,
+    /// Also write profile.json.gz for the Firefox Profiler (open it at profiler.firefox.com
+    /// or with `samply load`): processes, threads, every sample at its time, the stacks as
+    /// folded, incomplete stacks in the category "Incomplete stack".
+    #[arg(long)]
+    pub profile: bool,
 }
 
 impl AnalyzeArgs {
@@ -668,6 +683,7 @@ impl AnalyzeArgs {
         o.kallsyms = self.kallsyms.clone();
         o.truths = truths;
         o.offline = self.offline;
+        o.profile = self.profile;
         if let Some(n) = self.threads {
             o.threads = usize::from(n);
         }

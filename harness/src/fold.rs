@@ -45,6 +45,21 @@ struct StackKey {
 struct Weight {
     samples: u64,
     period: u64,
+    /// The stack's number, in the order stacks were first seen (what [`StackTable::add`]
+    /// returns, and the index of [`StackTable::stacks`]).
+    id: u32,
+}
+
+/// One distinct stack, for writers that need every stack by its number (the profile).
+pub struct StackView<'a> {
+    pub comm: &'a str,
+    /// Frame ids, root first: user frames outermost to innermost, then kernel frames.
+    pub frames: &'a [u32],
+    /// How many of `frames` are user frames.
+    pub user_len: usize,
+    pub end: UserEnd,
+    /// The completeness verdict the figures count: None when there is no user part to judge.
+    pub complete: Option<bool>,
 }
 
 /// What the folded counts are.
@@ -115,7 +130,8 @@ impl StackTable {
         id
     }
 
-    /// Adds one sample. `user` and `kernel` are leaf first, as unwound.
+    /// Adds one sample. `user` and `kernel` are leaf first, as unwound. Returns the stack's
+    /// number.
     pub fn add(
         &mut self,
         comm: &str,
@@ -124,7 +140,7 @@ impl StackTable {
         kernel: impl DoubleEndedIterator<Item = FrameKey>,
         end: UserEnd,
         period: u64,
-    ) {
+    ) -> u32 {
         let comm = self.comm(comm);
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
@@ -145,14 +161,20 @@ impl StackTable {
             user_len,
         };
         self.scratch = scratch;
-        let w = self.stacks.entry(key).or_default();
+        let id = self.stacks.len() as u32;
+        let w = self.stacks.entry(key).or_insert(Weight {
+            id,
+            ..Weight::default()
+        });
         w.samples += 1;
         w.period += period;
+        w.id
     }
 
     /// Adds the stacks of another table (another pass's share of the samples); its module
-    /// ids become `module_ids[id]`.
-    pub fn merge(&mut self, other: StackTable, module_ids: &[ModuleId]) {
+    /// ids become `module_ids[id]`. Returns, by the other table's stack number, the number
+    /// the stack has here.
+    pub fn merge(&mut self, other: StackTable, module_ids: &[ModuleId]) -> Vec<u32> {
         let frame_ids: Vec<u32> = other
             .frames
             .iter()
@@ -167,16 +189,39 @@ impl StackTable {
             })
             .collect();
         let comm_ids: Vec<u32> = other.comms.iter().map(|c| self.comm(c)).collect();
+        let mut stack_ids = vec![0; other.stacks.len()];
         for (key, w) in other.stacks {
             let key = StackKey {
                 comm: comm_ids[key.comm as usize],
                 frames: key.frames.iter().map(|&f| frame_ids[f as usize]).collect(),
                 ..key
             };
-            let mine = self.stacks.entry(key).or_default();
+            let id = self.stacks.len() as u32;
+            let mine = self.stacks.entry(key).or_insert(Weight {
+                id,
+                ..Weight::default()
+            });
             mine.samples += w.samples;
             mine.period += w.period;
+            stack_ids[w.id as usize] = mine.id;
         }
+        stack_ids
+    }
+
+    /// Every distinct stack, by its number, with its completeness verdict.
+    pub fn stacks<'a>(&'a self, names: &[Vec<String>]) -> Vec<StackView<'a>> {
+        let mut views: Vec<Option<StackView>> = Vec::new();
+        views.resize_with(self.stacks.len(), || None);
+        for (key, w) in &self.stacks {
+            views[w.id as usize] = Some(StackView {
+                comm: &self.comms[key.comm as usize],
+                frames: &key.frames,
+                user_len: usize::from(key.user_len),
+                end: key.end,
+                complete: verdict(key, names),
+            });
+        }
+        views.into_iter().flatten().collect()
     }
 
     pub fn distinct_stacks(&self) -> usize {
@@ -226,16 +271,13 @@ impl StackTable {
                 Weighting::Period => w.period,
             };
 
-            let outermost = (key.user_len > 0)
-                .then(|| names[key.frames[0] as usize].first())
-                .flatten();
-            let at_bottom = outermost.is_some_and(|n| is_bottom_name(n, key.main_thread));
+            let complete = verdict(key, names);
             for who in [comm.as_str(), ALL] {
                 let f = figures.entry(who.to_string()).or_default();
                 f.samples += w.samples;
-                if key.end != UserEnd::NoUser && key.user_len > 0 {
+                if let Some(complete) = complete {
                     f.user_samples += w.samples;
-                    if key.end == UserEnd::Bottom || at_bottom {
+                    if complete {
                         f.complete += w.samples;
                     } else if key.end == UserEnd::OutOfStack {
                         f.out_of_stack += w.samples;
@@ -302,6 +344,17 @@ impl StackTable {
             .map(crate::accuracy::Scorer::finish)
             .collect()
     }
+}
+
+/// Whether a stack reaches a real bottom: the unwinder found it, or the outermost frame is a
+/// stack-bottom function. None when there is no user part to judge.
+fn verdict(key: &StackKey, names: &[Vec<String>]) -> Option<bool> {
+    if key.end == UserEnd::NoUser || key.user_len == 0 {
+        return None;
+    }
+    let outermost = names[key.frames[0] as usize].first();
+    let at_bottom = outermost.is_some_and(|n| is_bottom_name(n, key.main_thread));
+    Some(key.end == UserEnd::Bottom || at_bottom)
 }
 
 /// The key under which figures over all processes are kept.

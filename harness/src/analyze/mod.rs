@@ -4,8 +4,8 @@
 //! In stages: [`unwind`] reads the records in time order (in one pass, or several in
 //! parallel, see [`pass`]) for statistics, address spaces, unwinding and interning of stacks
 //! as they come; [`Unwound::name_frames`] names each distinct frame once ([`name`]); the
-//! stack table is folded ([`crate::fold`]); then the outputs. [`summary`] is what the
-//! command prints.
+//! stack table is folded ([`crate::fold`]); then the outputs, with `--profile` also a
+//! profile for the Firefox Profiler ([`profile`]). [`summary`] is what the command prints.
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Read};
@@ -26,6 +26,7 @@ use crate::unwind::tracker::Tracker;
 
 mod name;
 mod pass;
+pub mod profile;
 pub mod summary;
 
 pub use crate::perfdata::Recorded;
@@ -67,6 +68,9 @@ pub struct AnalyzeOptions {
     pub threads: usize,
     /// Never ask debuginfod servers (`DEBUGINFOD_URLS`) for debug files. Default: ask.
     pub offline: bool,
+    /// Also write [`profile::PROFILE_FILE`] for the Firefox Profiler. Default: no (it keeps
+    /// every sample in memory until the end).
+    pub profile: bool,
 }
 
 impl AnalyzeOptions {
@@ -86,6 +90,7 @@ impl AnalyzeOptions {
             truths: Vec::new(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             offline: false,
+            profile: false,
         }
     }
 }
@@ -173,6 +178,8 @@ pub struct Unwound {
     pub table: StackTable,
     pub modules: ModuleTable,
     pub finder: FileFinder,
+    /// Every sample's time, thread and stack, with `--profile` (empty otherwise).
+    pub samples: Vec<profile::SampleRef>,
     sweep: Option<SweepCollector>,
     /// The kernel's `_text` at recording time, from perf's kernel mapping.
     recorded_text: Option<u64>,
@@ -199,6 +206,7 @@ pub fn unwind(opts: &AnalyzeOptions) -> Result<Unwound, AnalyzeError> {
         bottoms: &bottoms,
         processes: &opts.processes,
         partial: opts.partial,
+        keep_samples: opts.profile,
     };
     let build_ids = data.build_ids();
     // Threads beyond the first each read the file again through a sibling reader and unwind
@@ -250,6 +258,7 @@ pub fn unwind(opts: &AnalyzeOptions) -> Result<Unwound, AnalyzeError> {
         stats,
         table,
         sweep,
+        samples,
         ..
     } = main;
     // perf's own copy of the recorded kernel's symbols, unless other symbols were asked for.
@@ -266,6 +275,7 @@ pub fn unwind(opts: &AnalyzeOptions) -> Result<Unwound, AnalyzeError> {
         table,
         modules,
         finder,
+        samples,
         sweep,
         recorded_text,
         recorded_kallsyms,
@@ -310,6 +320,7 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         sweep,
         partial_error,
         started,
+        samples,
         ..
     } = unwound;
     let symbolize_s = started.elapsed().as_secs_f64() - read_unwind_s;
@@ -347,6 +358,13 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
         );
         flamegraph::write(&folded, &title, Some(&subtitle), opts.weighting, &svg)
             .map_err(write_err(&svg))?;
+    }
+
+    if opts.profile {
+        let product = format!("{input_name} ({})", describe(recorded));
+        let path = opts.out_dir.join(profile::PROFILE_FILE);
+        let input = profile::ProfileInput::new(&product, &table, &names, &modules, samples);
+        profile::write(&path, input).map_err(write_err(&path))?;
     }
 
     let missing_modules = modules

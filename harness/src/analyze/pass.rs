@@ -12,6 +12,7 @@
 use linux_perf_data::linux_perf_event_reader::{CpuMode, EventRecord, RecordType, SampleRecord};
 use linux_perf_data::{Endianness, PerfFileRecord};
 
+use super::profile::SampleRef;
 use crate::binary::{FileFinder, ModuleTable};
 use crate::fold::{FrameKey, StackTable};
 use crate::perfdata::stats::StatsCollector;
@@ -48,6 +49,8 @@ pub(super) struct Context<'a> {
     pub processes: &'a [String],
     /// Stop at damage with its description instead of failing (--partial).
     pub partial: bool,
+    /// Keep every sample's time, thread and stack, for the profile (--profile).
+    pub keep_samples: bool,
 }
 
 impl Context<'_> {
@@ -63,6 +66,8 @@ pub(super) struct Pass {
     pub stats: StatsCollector,
     pub table: StackTable,
     pub sweep: Option<SweepCollector>,
+    /// Every sample of this pass, with `Context::keep_samples`.
+    pub samples: Vec<SampleRef>,
     frames: Frames,
     frame_bytes: Vec<u32>,
     bottoms: ModuleBottoms,
@@ -77,6 +82,17 @@ fn split_callchain(sample: &SampleRecord, frames: &mut Frames) {
             frames.kernel.clear();
             frames.user.clear();
         }
+    }
+}
+
+/// What the profile keeps of a sample: its time, thread and stack number.
+fn sample_ref(sample: &SampleRecord, number: u64, stack: u32) -> SampleRef {
+    SampleRef {
+        time: sample.timestamp.unwrap_or(0),
+        number,
+        pid: sample.pid.unwrap_or(-1),
+        tid: sample.tid.unwrap_or(-1),
+        stack,
     }
 }
 
@@ -96,6 +112,7 @@ impl Pass {
                 Recorded::Dwarf { stack_bytes } => Some(SweepCollector::new(stack_bytes)),
                 _ => None,
             },
+            samples: Vec::new(),
             frames: Frames::default(),
             frame_bytes: Vec::new(),
             bottoms: ModuleBottoms::default(),
@@ -149,13 +166,13 @@ impl Pass {
             };
             self.stats.event(&event);
             match &event {
-                EventRecord::Sample(sample) if mine => self.sample(sample, ctx),
+                EventRecord::Sample(sample) if mine => self.sample(sample, ctx, sample_number),
                 _ => self.tracker.apply(&event, ctx.finder),
             }
         }
     }
 
-    fn sample(&mut self, sample: &SampleRecord, ctx: &Context) {
+    fn sample(&mut self, sample: &SampleRecord, ctx: &Context, number: u64) {
         let tid = sample.tid.unwrap_or(-1);
         let pid = sample.pid.unwrap_or(-1);
         let main_thread = pid == tid && pid > 0;
@@ -238,7 +255,7 @@ impl Pass {
                 None => FrameKey::Unmapped,
             });
         let kernel_keys = frames.kernel.iter().map(|&addr| FrameKey::Kernel { addr });
-        self.table.add(
+        let stack = self.table.add(
             comm,
             main_thread,
             user_keys,
@@ -246,13 +263,21 @@ impl Pass {
             end,
             sample.period.unwrap_or(1),
         );
+        if ctx.keep_samples {
+            self.samples.push(sample_ref(sample, number, stack));
+        }
     }
 
     /// Takes in what another pass over the same records found: its stacks, its sweep, and
     /// the module files it loaded (so naming need not load them again).
     pub fn absorb(&mut self, other: Pass) {
         let module_ids = self.tracker.modules.absorb(other.tracker.modules);
-        self.table.merge(other.table, &module_ids);
+        let stack_ids = self.table.merge(other.table, &module_ids);
+        self.samples
+            .extend(other.samples.into_iter().map(|s| SampleRef {
+                stack: stack_ids[s.stack as usize],
+                ..s
+            }));
         if let (Some(mine), Some(theirs)) = (self.sweep.as_mut(), other.sweep) {
             mine.merge(theirs);
         }

@@ -82,8 +82,8 @@ pub fn disk_guard(
 
 /// Analyzes a recording in a child `unwindbench analyze`, so its wall time, CPU and peak
 /// memory are measured on their own (wait4), and a crash in it cannot take the run down.
-/// Writes stacks.folded, flamegraph.svg, stats.json and the server's flame graph into the
-/// measurement's folder.
+/// Writes stacks.folded, flamegraph.svg, stats.json, profile.json.gz and the server's flame
+/// graph into the measurement's folder.
 pub fn analyze_recording(
     paths: &MeasurePaths,
     focus: &[String],
@@ -92,7 +92,8 @@ pub fn analyze_recording(
     let exe = exe.display().to_string();
     let data = paths.perf_data().display().to_string();
     let dir = paths.dir.display().to_string();
-    let mut args = vec!["analyze", data.as_str(), "--out", dir.as_str()];
+    // --profile: every measurement also gets profile.json.gz for the Firefox Profiler.
+    let mut args = vec!["analyze", data.as_str(), "--out", dir.as_str(), "--profile"];
     let truth = paths.truth();
     let truth_arg = truth.display().to_string();
     if truth.exists() {

@@ -411,6 +411,7 @@ pub fn flamegraph_links(m: &ModeSummary) -> Vec<(&'static str, &Path)> {
         ("nbdkit", &f.server),
         ("vs fp", &f.diff_vs_fp),
         ("all vs fp", &f.diff_vs_fp_all),
+        ("profile", &f.profile),
     ]
     .into_iter()
     .filter_map(|(label, p)| Some((label, p.as_deref()?)))

@@ -136,6 +136,8 @@ pub fn link_flamegraphs(results: &mut Results, run_dir: &Path) {
         let server = dir.join(format!("flamegraph-{server_comm}.svg"));
         m.flamegraphs.all = all.exists().then(|| rel(all)).flatten();
         m.flamegraphs.server = server.exists().then(|| rel(server)).flatten();
+        let profile = dir.join(crate::analyze::profile::PROFILE_FILE);
+        m.flamegraphs.profile = profile.exists().then(|| rel(profile)).flatten();
         let fp = Recording::plain(UnwindMode::Fp);
         if m.mode == fp {
             continue;

@@ -102,6 +102,10 @@ pub struct FlameGraphs {
     /// All processes' stacks against that recording: where perf's own work grew.
     #[serde(default)]
     pub diff_vs_fp_all: Option<PathBuf>,
+    /// The recording as a Firefox Profiler profile (`analyze --profile`): timeline, call
+    /// tree and search, at profiler.firefox.com or with `samply load`.
+    #[serde(default)]
+    pub profile: Option<PathBuf>,
 }
 
 impl ModeSummary {
