@@ -2,7 +2,8 @@
 # Installs what unwindbench needs and builds it.
 #   perf (linux-perf), nbdkit, fio (with its nbd engine, from libnbd), nbd-client, gcc,
 #   hyperfine (for scripts/bench-*.sh), libc6-dbg (libc's symbol table, to name its frames),
-#   debuginfod (the server the tests name frames from); and the debug packages of nbdkit, fio
+#   debuginfod (the server the tests name frames from), check-jsonschema (into build/venv, for
+#   the CI workflow's schema check); and the debug packages of nbdkit, fio
 #   and libnbd where the distribution's debug archive is configured.
 # Debian and Ubuntu are supported; elsewhere it says what to install. Needs root for the
 # packages (it uses sudo when not root). Safe to run again: it installs only what is missing.
@@ -32,6 +33,9 @@ libc_has_symbols() {
         [ -e "/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug" ]
 }
 libc_has_symbols || need+=(libc6-dbg)
+# python3 with its venv module: check-jsonschema (below) lives in a virtual environment.
+have python3 || need+=(python3)
+{ have python3 && python3 -c 'import ensurepip' 2>/dev/null; } || need+=(python3-venv)
 
 if ((${#need[@]})); then
     . /etc/os-release 2>/dev/null || true
@@ -91,6 +95,13 @@ if ! have cargo; then
 fi
 if [ "$(id -u)" -ne 0 ] && [ "$(cat /proc/sys/kernel/perf_event_paranoid)" -gt -1 ]; then
     echo "setup: note: system-wide recording needs root or: sudo sysctl kernel.perf_event_paranoid=-1" >&2
+fi
+# check-jsonschema checks .github/workflows/ against GitHub's schema (tests/ci_workflow.rs);
+# in a virtual environment under build/, since Debian's pip installs nothing system-wide.
+if [ ! -x build/venv/bin/check-jsonschema ]; then
+    echo "setup: installing check-jsonschema into build/venv"
+    python3 -m venv --clear build/venv
+    build/venv/bin/pip install --quiet --disable-pip-version-check 'check-jsonschema==0.39.0'
 fi
 cargo build --release --quiet
 echo "setup: ready. Check the machine with: cargo run --release -- doctor"
