@@ -54,8 +54,11 @@ impl MappedFile {
         if self.pos < self.released + RELEASE_EVERY {
             return;
         }
-        // Keep the last megabyte: the current record may straddle it.
-        let end = (self.pos.saturating_sub(1 << 20)) / PAGE * PAGE;
+        // Keep the last megabyte: the current record may straddle it. Never past the map:
+        // the crate seeks wherever a header points, also beyond the end of a cut file, and
+        // MADV_DONTNEED past the mapping would drop whatever memory lies there (found by
+        // fuzzing: it zeroed the dynamic linker's tables).
+        let end = (self.pos.saturating_sub(1 << 20)).min(self.map.len() as u64) / PAGE * PAGE;
         if end <= self.released {
             return;
         }
@@ -101,5 +104,30 @@ impl Seek for MappedFile {
         // Seeking back (the crate reads the metadata at the end first) re-reads from there.
         self.released = self.released.min(self.pos / 4096 * 4096);
         Ok(self.pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header of a cut file points far past its end; reading there must not release pages
+    /// beyond the mapping (it used to madvise everything up to the claimed position).
+    #[test]
+    fn reading_past_the_end_releases_nothing_beyond_the_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("small.data");
+        std::fs::write(&path, vec![7u8; 3 * 4096 + 100]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: a read-only map of a file this test owns and does not change.
+        let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+        let mut f = MappedFile::new(map);
+        f.seek(SeekFrom::Start(200 << 20)).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(f.read(&mut buf).unwrap(), 0);
+        assert!(f.released <= f.map.len() as u64, "released {}", f.released);
+        f.seek(SeekFrom::Start(0)).unwrap();
+        assert_eq!(f.read(&mut buf).unwrap(), 16);
+        assert_eq!(buf, [7u8; 16]);
     }
 }

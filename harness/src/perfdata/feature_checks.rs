@@ -76,12 +76,28 @@ fn event_desc(r: &mut Fields) -> Result<(), String> {
         "its event count",
     )?;
     for _ in 0..nr {
+        let own = r.peek_u32(4, "an event attribute")?;
+        if !crate_reads_whole(own, u64::from(attr_size)) {
+            return Err(format!(
+                "an event attribute gives its own size as {own} bytes, not one of perf's sizes up to {attr_size}"
+            ));
+        }
         r.skip(u64::from(attr_size), "an event attribute")?;
         let ids = r.u32("an event's id count")?;
         r.string("an event name")?;
         r.skip(u64::from(ids) * 8, "an event's id count")?;
     }
     Ok(())
+}
+
+/// Whether linux-perf-data, reading an attribute whose own size field says `own` in a slot
+/// of `slot` bytes, ends exactly at the slot's end. It reads the fields of the newest
+/// attribute version `own` covers, then skips `slot - own`: for a size between two versions
+/// (found by fuzzing: 119) it ends short, reads the next counts from the wrong bytes, and
+/// sizes a vector from them. perf only ever writes the versions' sizes.
+pub(super) fn crate_reads_whole(own: u32, slot: u64) -> bool {
+    const VERSIONS: [u32; 8] = [64, 72, 80, 96, 104, 112, 120, 128];
+    u64::from(own) <= slot && (own >= 128 || VERSIONS.contains(&own))
 }
 
 fn feature_name(feature: u32) -> &'static str {
@@ -129,6 +145,17 @@ impl Fields<'_> {
         Ok(())
     }
 
+    /// The u32 `ahead` bytes past the cursor, without consuming anything.
+    fn peek_u32(&self, ahead: usize, what: &str) -> Result<u32, String> {
+        self.fits(ahead as u64 + 4, what)?;
+        let at = self.at + ahead;
+        let b: [u8; 4] = self.data[at..at + 4].try_into().expect("4 bytes");
+        Ok(match self.endian {
+            Endianness::LittleEndian => u32::from_le_bytes(b),
+            Endianness::BigEndian => u32::from_be_bytes(b),
+        })
+    }
+
     fn u32(&mut self, what: &str) -> Result<u32, String> {
         self.fits(4, what)?;
         let b: [u8; 4] = self.data[self.at..self.at + 4].try_into().expect("4 bytes");
@@ -171,7 +198,9 @@ mod tests {
     fn an_event_count_beyond_the_section_is_refused_before_any_event_is_read() {
         // One well-formed event: a 64-byte attribute, no ids, a 4-byte name.
         let mut one = le(&[1, 64]);
-        one.extend_from_slice(&[0; 64]);
+        let mut attr = [0u8; 64];
+        attr[4] = 64; // the attribute's own size
+        one.extend_from_slice(&attr);
         one.extend_from_slice(&le(&[0, 4]));
         one.extend_from_slice(b"cpu\0");
         assert!(check(EVENT_DESC, &one, Endianness::LittleEndian).is_ok());
@@ -179,9 +208,13 @@ mod tests {
         huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
         let e = check(EVENT_DESC, &huge, Endianness::LittleEndian).unwrap_err();
         assert!(e.contains("event count"), "{e}");
-        let mut ids = one;
+        let mut ids = one.clone();
         ids[72..76].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
         let e = check(EVENT_DESC, &ids, Endianness::LittleEndian).unwrap_err();
         assert!(e.contains("id count"), "{e}");
+        let mut odd = one;
+        odd[12] = 59; // between two versions: the crate would read past its fields
+        let e = check(EVENT_DESC, &odd, Endianness::LittleEndian).unwrap_err();
+        assert!(e.contains("not one of perf's sizes"), "{e}");
     }
 }

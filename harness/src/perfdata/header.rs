@@ -155,6 +155,31 @@ impl FileHeader {
             ));
         }
         within("event types", 56, self.event_types)?;
+        // Each event type is an attribute and a section of event ids, which the crate sizes
+        // a vector from (found by fuzzing: ids "of" 32 GB).
+        let entry = self.attr_size + 16;
+        for i in 0..self.event_types.size / entry {
+            let start = self.event_types.offset + i * entry;
+            let mut own = [0u8; 8];
+            file.seek(SeekFrom::Start(start)).map_err(io)?;
+            read_up_to(file, &mut own).map_err(io)?;
+            let own = u32::from_le_bytes(own[4..8].try_into().expect("4 bytes"));
+            if !feature_checks::crate_reads_whole(own, self.attr_size) {
+                return Err((
+                    start + 4,
+                    format!("an event type's attribute gives its own size as {own} bytes, not one of perf's sizes up to {}", self.attr_size),
+                ));
+            }
+            let at = start + self.attr_size;
+            let mut pair = [0u8; 16];
+            file.seek(SeekFrom::Start(at)).map_err(io)?;
+            read_up_to(file, &mut pair).map_err(io)?;
+            let ids = Section {
+                offset: u64_le(&pair, 0),
+                size: u64_le(&pair, 8),
+            };
+            within("event type ids", at, ids)?;
+        }
         // The feature sections' table follows the data; one 16-byte entry per feature bit.
         let features = self.feature_count();
         let table = self.data.end();
@@ -232,5 +257,34 @@ mod tests {
         assert_eq!(h.header_size, 104);
         let h = FileHeader::decode(&buf, 12);
         assert_eq!(h.header_size, 0);
+    }
+
+    /// Hand-made (a corrupt input): one event type whose ids section claims 32 GB. The crate
+    /// sized a vector from it when the file has no EVENT_DESC (found by fuzzing).
+    #[test]
+    fn event_type_ids_must_lie_in_the_file() {
+        let attr_size = 136u64;
+        let mut file = vec![0u8; FILE_HEADER_SIZE as usize];
+        file[..8].copy_from_slice(b"PERFILE2");
+        file[8..16].copy_from_slice(&104u64.to_le_bytes());
+        file[16..24].copy_from_slice(&attr_size.to_le_bytes());
+        // The event types section: one attribute and its ids section, right after the header.
+        file[56..64].copy_from_slice(&104u64.to_le_bytes());
+        file[64..72].copy_from_slice(&(attr_size + 16).to_le_bytes());
+        let mut attr = vec![0u8; attr_size as usize];
+        attr[4] = attr_size as u8; // the attribute's own size
+        file.extend_from_slice(&attr);
+        file.extend_from_slice(&104u64.to_le_bytes());
+        file.extend_from_slice(&0x7_ffff_fff8u64.to_le_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("types.data");
+        std::fs::write(&path, &file).unwrap();
+        let mut f = File::open(&path).unwrap();
+        let header = FileHeader::read(&mut f).unwrap();
+        let (at, message) = header
+            .check_sections(&mut f, file.len() as u64)
+            .unwrap_err();
+        assert_eq!(at, 104 + attr_size);
+        assert!(message.contains("event type ids"), "{message}");
     }
 }

@@ -358,7 +358,11 @@ impl MappedRecords {
     fn release_behind(&mut self) {
         const PAGE: usize = 4096;
         let oldest = self.rounds.held().map(|p| p.body).min().unwrap_or(self.pos);
-        let end = oldest.saturating_sub(HEADER_SIZE) / PAGE * PAGE;
+        let end = oldest
+            .saturating_sub(HEADER_SIZE)
+            .min(self.layout.map.len())
+            / PAGE
+            * PAGE;
         if end < self.released + RELEASE_EVERY {
             return;
         }
