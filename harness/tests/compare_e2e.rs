@@ -2,7 +2,7 @@
 //! perf_event_paranoid <= -1) and the tools scripts/setup.sh installs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,46 @@ fn bin() -> Command {
 fn results(dir: &Path) -> Value {
     let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
     serde_json::from_str(&text).unwrap()
+}
+
+/// `compare MODES` for `runtime` into `run_dir`, one repeat, no price list, no `none`: the
+/// short runs the fault tests interrupt, fill or kill.
+fn start_compare(modes: &str, runtime: &str, run_dir: &Path, stderr: Stdio) -> Child {
+    bin()
+        .args([
+            "compare",
+            "--unwind",
+            modes,
+            "--runtime",
+            runtime,
+            "--ramp",
+            "1s",
+        ])
+        .args([
+            "--prices",
+            "none",
+            "--without-none",
+            "--repeat",
+            "1",
+            "--quiet",
+            "--out",
+        ])
+        .arg(run_dir)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (up to two minutes) until `ready` holds, failing with `what` if it never does or
+/// if the harness exits first.
+fn wait_while_running(child: &mut Child, what: &str, ready: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what}");
+        assert!(child.try_wait().unwrap().is_none(), "harness exited early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The price list fixture (scripts/make-price-fixture.sh): the model runs on it without a
@@ -150,34 +190,13 @@ fn ctrl_c_while_recording_stops_everything_and_keeps_what_finished() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let out = tempfile::tempdir().unwrap();
     let run_dir = out.path().join("run");
-    let mut child = bin()
-        .args([
-            "compare",
-            "--unwind",
-            "fp",
-            "--runtime",
-            "30s",
-            "--ramp",
-            "1s",
-            "--prices",
-            "none",
-            "--without-none",
-        ])
-        .args(["--repeat", "1", "--quiet", "--out"])
-        .arg(&run_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start_compare("fp", "30s", &run_dir, Stdio::piped());
     let pid = child.id();
     // Round 1 runs the baseline first, then fp: wait until perf is recording fp.
     let perf_log: PathBuf = run_dir.join("r1-fp/perf.stderr");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !std::fs::read_to_string(&perf_log).is_ok_and(|t| t.contains("Events enabled")) {
-        assert!(Instant::now() < deadline, "fp recording never started");
-        assert!(child.try_wait().unwrap().is_none(), "harness exited early");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_while_running(&mut child, "fp recording never started", || {
+        std::fs::read_to_string(&perf_log).is_ok_and(|t| t.contains("Events enabled"))
+    });
     // SAFETY: plain kill(2) of our child.
     unsafe { libc::kill(pid as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
@@ -535,33 +554,12 @@ fn a_disk_filling_mid_recording_stops_it_cleanly() {
         return;
     };
     let run_dir = disk.0.path().join("run");
-    let mut child = bin()
-        .args([
-            "compare",
-            "--unwind",
-            "fp,dwarf:4k",
-            "--runtime",
-            "20s",
-            "--ramp",
-            "1s",
-            "--prices",
-            "none",
-            "--without-none",
-        ])
-        .args(["--repeat", "1", "--quiet", "--out"])
-        .arg(&run_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start_compare("fp,dwarf:4k", "20s", &run_dir, Stdio::piped());
     let pid = child.id();
     let perf_log = run_dir.join("r1-fp/perf.stderr");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !std::fs::read_to_string(&perf_log).is_ok_and(|t| t.contains("Events enabled")) {
-        assert!(Instant::now() < deadline, "fp recording never started");
-        assert!(child.try_wait().unwrap().is_none(), "harness exited early");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_while_running(&mut child, "fp recording never started", || {
+        std::fs::read_to_string(&perf_log).is_ok_and(|t| t.contains("Events enabled"))
+    });
     let (free, _) = unwindbench::preflight::disk_space(disk.0.path()).unwrap();
     let filler = vec![0u8; 1 << 20];
     let mut f = std::fs::File::create(disk.0.path().join("filler")).unwrap();
@@ -601,33 +599,12 @@ fn what_a_killed_run_leaves_is_found_and_removed() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let out = tempfile::tempdir().unwrap();
     let run_dir = out.path().join("killed");
-    let mut child = bin()
-        .args([
-            "compare",
-            "--unwind",
-            "dwarf:4k",
-            "--runtime",
-            "30s",
-            "--ramp",
-            "1s",
-            "--prices",
-            "none",
-            "--without-none",
-        ])
-        .args(["--repeat", "1", "--quiet", "--out"])
-        .arg(&run_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = start_compare("dwarf:4k", "30s", &run_dir, Stdio::null());
     let pid = child.id();
     let data = run_dir.join("r1-dwarf-4k/perf.data");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !std::fs::metadata(&data).is_ok_and(|m| m.len() > 1 << 20) {
-        assert!(Instant::now() < deadline, "the recording never grew");
-        assert!(child.try_wait().unwrap().is_none(), "harness exited early");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_while_running(&mut child, "the recording never grew", || {
+        std::fs::metadata(&data).is_ok_and(|m| m.len() > 1 << 20)
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     // perf goes with the harness (its death signal); wait until it is gone.

@@ -13,6 +13,22 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The child's exit status, once it exits; kills it and fails with `what` after 30 s (a
+/// bound on "it ends at all", not a timing assertion).
+fn exit_within_30s(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn analyze_waiting_on_a_silent_pipe_stops_at_the_first_sigint() {
     let dir = tempfile::tempdir().unwrap();
@@ -33,17 +49,10 @@ fn analyze_waiting_on_a_silent_pipe_stops_at_the_first_sigint() {
         .unwrap();
     assert!(sent.success());
     // Generous: the point is that it ends at all while its input is still open.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("analyze kept waiting for its input after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exit_within_30s(
+        &mut child,
+        "analyze kept waiting for its input after SIGINT",
+    );
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(status.code(), Some(130), "{stderr}");
@@ -309,17 +318,6 @@ fn a_second_signal_ends_the_program_at_once() {
     kill("-INT");
     wait_for("first signal taken");
     kill("-INT");
-    // Generous: the point is that it ends at all.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the second SIGINT did not end the program");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = exit_within_30s(&mut child, "the second SIGINT did not end the program");
     assert_eq!(status.code(), Some(130));
 }
