@@ -37,7 +37,7 @@
 //!
 //! Used throughout: [`process`] (no child outlives the run), [`stats`] (intervals),
 //! [`progress`], [`units`],
-//! [`timestamp`], [`fasthash`], [`files`], [`leftovers`].
+//! [`timestamp`], [`fasthash`], [`files`], [`leftovers`], [`disk`].
 
 // What is measured, and the check before it.
 pub mod mode;
@@ -73,6 +73,7 @@ pub mod progress;
 pub mod units;
 pub mod timestamp;
 pub mod fasthash;
+pub mod disk;
 pub mod files;
 pub mod leftovers;
 mod serde_text;

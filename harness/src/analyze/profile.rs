@@ -28,9 +28,9 @@ use crate::fasthash::FxHashMap as HashMap;
 use crate::fold::{FrameKey, StackTable, StackView};
 use crate::unwind::UserEnd;
 
-/// The file `analyze --profile` writes into its output folder (gzipped JSON: both viewers
-/// read it as it is).
-pub const PROFILE_FILE: &str = "profile.json.gz";
+/// The file `analyze --profile` writes into its output folder (defined beside the other
+/// files the reports link).
+pub use crate::report::flamegraph::PROFILE_FILE;
 
 /// The library kernel frames belong to, named as perf names the kernel's mapping.
 const KERNEL: &str = "[kernel.kallsyms]";

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::findings::{finding, Finding, Status};
 use super::online;
 use crate::audit::{self, BinaryAudit};
+use crate::disk::{disk_margin, disk_space};
 use crate::machine::{has_hardware_pmu, version_of, Machine};
 use crate::mode::UnwindMode;
 use crate::process::Tools;
@@ -48,25 +49,6 @@ pub fn lbr_supported() -> Option<String> {
         }
         Err(_) => Some("the CPU has no LBR (no caps/branches in sysfs)".into()),
     }
-}
-
-/// Free and total bytes of the filesystem holding `path` (or its nearest existing parent).
-pub fn disk_space(path: &Path) -> Option<(u64, u64)> {
-    let existing = path.ancestors().find(|p| p.exists())?;
-    let c = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
-    // SAFETY: statvfs writes into the zeroed struct we own.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    let frsize = st.f_frsize as u64;
-    Some((st.f_bavail as u64 * frsize, st.f_blocks as u64 * frsize))
-}
-
-/// Space kept free beside a recording: 5% of the filesystem, at least 64 MiB and at most
-/// 2 GiB, so a big disk keeps room for the system and a small one can still be used.
-pub fn disk_margin(total: u64) -> u64 {
-    (total / 20).clamp(64 << 20, 2 << 30)
 }
 
 /// What every check looks at.
@@ -508,12 +490,5 @@ mod tests {
         assert_eq!(f.status, Status::Fail);
         assert!(f.detail.contains("engine nbd not loadable"), "{}", f.detail);
         assert!(f.fix.contains("--enable-libnbd"));
-    }
-
-    #[test]
-    fn disk_margin_fits_small_and_large_disks() {
-        assert_eq!(disk_margin(400 << 20), 64 << 20);
-        assert_eq!(disk_margin(20 << 30), 1 << 30);
-        assert_eq!(disk_margin(250 << 30), 2 << 30);
     }
 }

@@ -19,8 +19,9 @@ use crate::record::predict_recording_bytes;
 use crate::workload::program::{self, ProgramError};
 use crate::workload::{ProjectDirs, WorkloadError, WorkloadKind};
 
-pub use self::checks::{disk_margin, disk_space, lbr_supported, nbd_engine_finding, DoctorOptions};
+pub use self::checks::{lbr_supported, nbd_engine_finding, DoctorOptions};
 pub use self::findings::{render, Diagnosis, Finding, Status};
+pub use crate::disk::{disk_margin, disk_space};
 
 /// Runs every check against `machine`, then (with `opts.audit`) audits the binaries.
 pub fn diagnose(opts: &DoctorOptions<'_>, machine: &Machine) -> Diagnosis {

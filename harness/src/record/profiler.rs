@@ -128,18 +128,18 @@ impl Profiler {
             .map(|m| m.len())
             .unwrap_or(0);
         let dir = running.output.parent().unwrap_or(std::path::Path::new("."));
-        let why = match (max, crate::preflight::disk_space(dir)) {
+        let why = match (max, crate::disk::disk_space(dir)) {
             (Some(max), _) if size > max => format!(
                 "recording stopped at {} (--max-data {})",
                 crate::units::human_bytes(size),
                 crate::units::human_bytes(max)
             ),
-            (_, Some((free, total))) if free < crate::preflight::disk_margin(total) => format!(
+            (_, Some((free, total))) if free < crate::disk::disk_margin(total) => format!(
                 "recording stopped at {} before the disk filled: {} free at {} (keeping {} spare)",
                 crate::units::human_bytes(size),
                 crate::units::human_bytes(free),
                 dir.display(),
-                crate::units::human_bytes(crate::preflight::disk_margin(total))
+                crate::units::human_bytes(crate::disk::disk_margin(total))
             ),
             (None, None) => format!(
                 "recording stopped at {}: the free space at {} can no longer be read (statvfs failed)",

@@ -28,6 +28,10 @@ fn options<'a>(title: &str, subtitle: Option<&str>, weighting: Weighting) -> Opt
     o
 }
 
+/// The Firefox Profiler profile `analyze --profile` writes beside the flame graphs (gzipped
+/// JSON: profiler.firefox.com and `samply load` read it as it is).
+pub const PROFILE_FILE: &str = "profile.json.gz";
+
 /// Writes a flame graph of `folded` to `path`.
 pub fn write(
     folded: &BTreeMap<String, u64>,
@@ -136,7 +140,7 @@ pub fn link_flamegraphs(results: &mut Results, run_dir: &Path) {
         let server = dir.join(format!("flamegraph-{server_comm}.svg"));
         m.flamegraphs.all = all.exists().then(|| rel(all)).flatten();
         m.flamegraphs.server = server.exists().then(|| rel(server)).flatten();
-        let profile = dir.join(crate::analyze::profile::PROFILE_FILE);
+        let profile = dir.join(PROFILE_FILE);
         m.flamegraphs.profile = profile.exists().then(|| rel(profile)).flatten();
         let fp = Recording::plain(UnwindMode::Fp);
         if m.mode == fp {
