@@ -157,13 +157,9 @@ impl Fields<'_> {
     }
 
     fn u32(&mut self, what: &str) -> Result<u32, String> {
-        self.fits(4, what)?;
-        let b: [u8; 4] = self.data[self.at..self.at + 4].try_into().expect("4 bytes");
+        let value = self.peek_u32(0, what)?;
         self.at += 4;
-        Ok(match self.endian {
-            Endianness::LittleEndian => u32::from_le_bytes(b),
-            Endianness::BigEndian => u32::from_be_bytes(b),
-        })
+        Ok(value)
     }
 
     /// perf's `perf_header_string`: a u32 length, then that many bytes.

@@ -162,11 +162,7 @@ impl<R: Read> Framed<R> {
     }
 
     fn u64(&self, b: &[u8]) -> u64 {
-        let b = b.try_into().expect("8 bytes");
-        match self.endian {
-            Endianness::LittleEndian => u64::from_le_bytes(b),
-            Endianness::BigEndian => u64::from_be_bytes(b),
-        }
+        super::records::leading_u64(b, self.endian).expect("8 bytes")
     }
 }
 
