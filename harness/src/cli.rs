@@ -66,6 +66,10 @@ pub struct OnlineRecordArgs {
     /// Milliseconds to wait before sampling (perf's --delay).
     #[arg(short = 'D', long = "delay", default_value = "0")]
     pub delay_ms: u64,
+    /// perf's control FIFOs, fifo:CTL,ACK: sampling starts off and is switched by `enable`
+    /// and `disable` lines (each answered with `ack`).
+    #[arg(long, value_parser = crate::online::control::parse_spec)]
+    pub control: Option<(PathBuf, PathBuf)>,
 }
 
 impl OnlineRecordArgs {
@@ -75,6 +79,7 @@ impl OnlineRecordArgs {
             stack_bytes: self.stack,
             freq: self.freq,
             delay: std::time::Duration::from_millis(self.delay_ms),
+            control: self.control.clone(),
         }
     }
 }
@@ -323,6 +328,8 @@ impl SweepArgs {
             sampling_only: false,
             prices: PriceSource::Off,
             auto_repeat: None,
+            overhead: crate::compare::OverheadMethod::Runs,
+            switchback: Default::default(),
         }
     }
 }
@@ -380,9 +387,9 @@ fn parse_repeat(s: &str) -> Result<RepeatArg, String> {
         return Ok(RepeatArg::Auto);
     }
     match s.trim().parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(RepeatArg::Rounds(n)),
+        Ok(n) => Ok(RepeatArg::Rounds(n)),
         _ => Err(format!(
-            "`{s}` is neither a number of rounds (1 or more) nor `auto`"
+            "`{s}` is neither a number of rounds (0 or more) nor `auto`"
         )),
     }
 }
@@ -432,11 +439,26 @@ pub struct CompareArgs {
     /// Warm-up before each measured window, at least 1s [default: the workload's].
     #[arg(long, value_parser = parse_dur)]
     pub ramp: Option<std::time::Duration>,
-    /// Rounds of baseline + every mode, modes interleaved across rounds; `auto` repeats
+    /// Rounds of every mode's recording (and of the baseline with --overhead runs), modes
+    /// interleaved across rounds; 0 records nothing but the switchback; `auto` repeats
     /// (3 at least) until every throughput overhead's 95% interval is narrower than
     /// --precision, up to --max-repeat.
     #[arg(long, value_parser = parse_repeat, default_value = "3")]
     pub repeat: RepeatArg,
+    /// How each mode's overhead on the workload is measured: switchback (sampling switched
+    /// on and off in short random rounds inside one run), runs (separate runs against
+    /// unprofiled baseline runs) or both.
+    #[arg(long, default_value = "switchback")]
+    pub overhead: crate::compare::OverheadMethod,
+    /// Time each mode's switchback takes, e.g. 60s.
+    #[arg(long, value_parser = parse_dur, default_value = "60s")]
+    pub switchback_time: std::time::Duration,
+    /// The measured part of one switchback round, e.g. 250ms.
+    #[arg(long, value_parser = parse_dur, default_value = "250ms")]
+    pub switchback_round: std::time::Duration,
+    /// Time after each switch left out of both arms, e.g. 50ms.
+    #[arg(long, value_parser = parse_dur_or_zero, default_value = "50ms")]
+    pub switchback_settle: std::time::Duration,
     /// With --repeat auto: the largest half-width of a throughput overhead's interval that
     /// is good enough, as a fraction or in percent (0.02 or 2%).
     #[arg(long, value_parser = parse_precision, default_value = "2%")]
@@ -560,6 +582,13 @@ impl CompareArgs {
             sampling_only: !self.without_none,
             prices,
             auto_repeat,
+            overhead: self.overhead,
+            switchback: crate::switchback::SwitchbackOptions {
+                round: self.switchback_round,
+                settle: self.switchback_settle,
+                duration: self.switchback_time,
+                ..Default::default()
+            },
         }
     }
 }

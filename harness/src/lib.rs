@@ -29,6 +29,8 @@
 //! - [`price`] (`calibrate`): what one sample costs per mode, measured on fixed work with
 //!   sampling switched on and off, what perf can write, and the model that turns both into
 //!   predictions for a workload.
+//! - [`switchback`]: the overhead of a mode on the running workload, sampling switched on
+//!   and off in short random rounds inside one run (and on the fixed work, as a check).
 //! - [`results`]: `results.json`, the model: every figure over the repeats, once, by
 //!   metric; the reference comparison.
 //! - [`report`]: rendering only: the table, `report.md`, `report.html`, charts, flame graphs.
@@ -59,6 +61,8 @@ pub mod analyze;
 pub mod online;
 // What a sample costs, on fixed work.
 pub mod price;
+// What a mode costs the running workload, switched on and off inside one run.
+pub mod switchback;
 // The figures, and what is made of them.
 pub mod results;
 pub mod report;

@@ -114,6 +114,46 @@ pub fn paired_ratio(pairs: &[(f64, f64)]) -> Option<Interval> {
     })
 }
 
+/// The 95% interval of the mean of a series in time order whose neighbours may move
+/// together (a switchback's blocks: the host drifts over seconds), and the series' lag-1
+/// autocorrelation. Student's t with n - 1 degrees of freedom on a Newey–West long-run
+/// variance (Bartlett weights up to lag ⌊4 (n/100)^(2/9)⌋), never below the plain sample
+/// variance: neighbours that drift together widen the interval, and neighbours that
+/// alternate are not allowed to narrow it. None with fewer than three values.
+pub fn series_mean_interval(values: &[f64]) -> Option<(Interval, f64)> {
+    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    let n = v.len();
+    if n < 3 {
+        return None;
+    }
+    let m = mean(&v);
+    let autocovariance = |lag: usize| -> f64 {
+        (lag..n).map(|t| (v[t] - m) * (v[t - lag] - m)).sum::<f64>() / n as f64
+    };
+    let gamma0 = autocovariance(0);
+    let lags = (4.0 * (n as f64 / 100.0).powf(2.0 / 9.0)).floor() as usize;
+    let long_run = gamma0
+        + 2.0
+            * (1..=lags.min(n - 1))
+                .map(|l| (1.0 - l as f64 / (lags as f64 + 1.0)) * autocovariance(l))
+                .sum::<f64>();
+    let variance = long_run.max(std_dev(&v).powi(2));
+    let half = student_t_quantile(0.975, (n - 1) as f64) * (variance / n as f64).sqrt();
+    let rho1 = if gamma0 > 0.0 {
+        autocovariance(1) / gamma0
+    } else {
+        0.0
+    };
+    Some((
+        Interval {
+            estimate: m,
+            low: m - half,
+            high: m + half,
+        },
+        rho1,
+    ))
+}
+
 /// ln Γ(x) for x > 0 (Lanczos, g = 7, nine terms: about 15 significant digits).
 fn ln_gamma(x: f64) -> f64 {
     const G: f64 = 7.0;
@@ -454,6 +494,30 @@ mod tests {
         let ratio = a.half_width() / t.half_width();
         assert!((0.85..1.15).contains(&ratio), "bootstrap {a:?} vs t {t:?}");
         assert!(a.contains(t.estimate));
+    }
+
+    #[test]
+    fn a_drifting_series_gets_a_wider_interval_than_independent_values() {
+        // The same values, once alternating around the mean (independent-looking), once in
+        // two long runs (neighbours move together): the mean is the same, the interval is
+        // not.
+        let alternating: Vec<f64> = (0..100)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let runs: Vec<f64> = (0..100).map(|i| if i < 50 { 1.0 } else { -1.0 }).collect();
+        let (a, ra) = series_mean_interval(&alternating).unwrap();
+        let (b, rb) = series_mean_interval(&runs).unwrap();
+        assert!(close(a.estimate, 0.0, 1e-12) && close(b.estimate, 0.0, 1e-12));
+        assert!(ra < -0.9 && rb > 0.9, "{ra} {rb}");
+        // Alternation may not narrow it below the plain t-interval ...
+        let plain = mean_interval(&alternating).unwrap();
+        assert!(close(a.half_width(), plain.half_width(), 1e-12));
+        // ... and drift widens it well beyond.
+        assert!(
+            b.half_width() > 2.0 * plain.half_width(),
+            "{b:?} vs {plain:?}"
+        );
+        assert!(series_mean_interval(&[1.0, 2.0]).is_none());
     }
 
     #[test]

@@ -25,9 +25,10 @@ mod plan;
 mod prepare;
 mod prices;
 mod steps;
+mod switchback;
 
 pub use self::calibrate::calibrate;
-pub use self::options::{AutoRepeat, CompareError, CompareOptions, PriceSource};
+pub use self::options::{AutoRepeat, CompareError, CompareOptions, OverheadMethod, PriceSource};
 pub use self::plan::{Plan, SWEEP_COPY};
 
 /// How a finished comparison went.
@@ -82,10 +83,13 @@ impl Drop for SocketDir {
     }
 }
 
-/// The measurement order of repeat `r` (0-based): baseline then recordings, rotated by `r`,
-/// so each takes every position over the repeats and drift hits all alike.
-pub fn round_order(recordings: &[Recording], r: usize) -> Vec<Subject> {
-    let mut order: Vec<Subject> = std::iter::once(Subject::Baseline)
+/// The measurement order of repeat `r` (0-based): baseline (when the overheads are measured
+/// by separate runs) then recordings, rotated by `r`, so each takes every position over the
+/// repeats and drift hits all alike.
+pub fn round_order(recordings: &[Recording], r: usize, baseline: bool) -> Vec<Subject> {
+    let mut order: Vec<Subject> = baseline
+        .then_some(Subject::Baseline)
+        .into_iter()
         .chain(recordings.iter().copied().map(Subject::Recording))
         .collect();
     let len = order.len();
@@ -138,9 +142,23 @@ pub fn compare(
         sock_dir: &sock_dir.0,
         focus: &focus,
     };
+    let save_now = |r: &mut Results| {
+        refresh(r, &plan, &machine);
+        save(r, &run_dir)
+    };
     let interrupted = stopped_early
         || perf_budget(&ctx, &plan, &mut results, &machine, make_progress)?
-        || run_rounds(&ctx, &plan, &mut results, &mut machine, make_progress)?;
+        || (opts.overhead.switchback()
+            && switchback::run(
+                &ctx,
+                &plan,
+                &mut results,
+                &machine,
+                make_progress,
+                &save_now,
+            )?)
+        || (opts.repeat > 0 && run_rounds(&ctx, &plan, &mut results, &mut machine, make_progress)?);
+    refresh(&mut results, &plan, &machine);
     results.status = if interrupted {
         RunStatus::Interrupted
     } else if results
@@ -177,6 +195,19 @@ fn refresh(results: &mut Results, plan: &Plan, machine: &Machine) {
             )
         })
         .collect();
+    for m in results.modes.iter_mut() {
+        let Some(sb) = crate::results::switchback::of(&results.switchbacks, m.mode) else {
+            continue;
+        };
+        if let Some(summary) = &sb.summary {
+            m.figures
+                .extend(crate::results::switchback::figures(summary));
+        }
+        // A mode measured by its switchback alone (--repeat 0) is measured all the same.
+        if m.status == crate::results::ModeStatus::Pending {
+            m.status = crate::results::ModeStatus::Ok;
+        }
+    }
     results.reference = crate::results::reference::compare(&results.modes);
     if let Some(prices) = &results.prices {
         for m in results.modes.iter_mut().filter(|m| m.measured()) {
@@ -246,14 +277,14 @@ fn run_rounds(
     let auto = ctx.opts.auto_repeat;
     let repeat = auto.map_or(ctx.opts.repeat, |a| a.max.max(ctx.opts.repeat));
     let per_measurement = ctx.ramp + ctx.runtime + Duration::from_secs(3);
-    let total = repeat * (recorded.len() + 1);
+    let total = repeat * (recorded.len() + usize::from(ctx.opts.overhead.runs()));
     let mut progress = make_progress(per_measurement * total as u32);
     let mut index = 0;
     for r in 0..repeat {
         if auto.is_some() && r >= ctx.opts.repeat && precise(results, auto).is_some() {
             break;
         }
-        for subject in round_order(&recorded, r) {
+        for subject in round_order(&recorded, r, ctx.opts.overhead.runs()) {
             index += 1;
             progress.start(
                 index,
@@ -356,8 +387,10 @@ mod tests {
             Subject::Recording(modes[0]),
             Subject::Recording(modes[1]),
         );
-        assert_eq!(round_order(&modes, 0), vec![baseline, fp, dwarf]);
-        assert_eq!(round_order(&modes, 1), vec![fp, dwarf, baseline]);
-        assert_eq!(round_order(&modes, 3), round_order(&modes, 0));
+        assert_eq!(round_order(&modes, 0, true), vec![baseline, fp, dwarf]);
+        assert_eq!(round_order(&modes, 1, true), vec![fp, dwarf, baseline]);
+        assert_eq!(round_order(&modes, 3, true), round_order(&modes, 0, true));
+        // Overheads by switchback: no baseline runs.
+        assert_eq!(round_order(&modes, 1, false), vec![dwarf, fp]);
     }
 }

@@ -47,6 +47,60 @@ pub struct CompareOptions {
     /// Keep repeating (beyond `repeat`, the minimum) until every throughput overhead's 95%
     /// interval is narrower than asked, up to a maximum. Default: off (exactly `repeat`).
     pub auto_repeat: Option<AutoRepeat>,
+    /// How the overhead on the workload is measured. Default: switchback (the only way that
+    /// stays precise on a noisy VM; see the README).
+    pub overhead: OverheadMethod,
+    /// The switchback's rounds, settle time and time per mode. Default: 250 ms, 50 ms, 60 s.
+    pub switchback: crate::switchback::SwitchbackOptions,
+}
+
+/// How the overhead of a mode on the workload is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OverheadMethod {
+    /// Sampling switched on and off in short random rounds inside one run per mode
+    /// ([`crate::switchback`]); the recordings then run without baseline runs.
+    #[default]
+    Switchback,
+    /// Separate runs: each mode's throughput against unprofiled baseline runs of the same
+    /// rounds.
+    Runs,
+    /// Both.
+    Both,
+}
+
+impl OverheadMethod {
+    pub fn switchback(self) -> bool {
+        matches!(self, OverheadMethod::Switchback | OverheadMethod::Both)
+    }
+
+    /// Whether the unprofiled baseline runs are measured.
+    pub fn runs(self) -> bool {
+        matches!(self, OverheadMethod::Runs | OverheadMethod::Both)
+    }
+}
+
+impl std::str::FromStr for OverheadMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "switchback" => Ok(OverheadMethod::Switchback),
+            "runs" => Ok(OverheadMethod::Runs),
+            "both" => Ok(OverheadMethod::Both),
+            _ => Err(format!(
+                "bad --overhead `{s}`: use switchback, runs or both"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for OverheadMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OverheadMethod::Switchback => "switchback",
+            OverheadMethod::Runs => "runs",
+            OverheadMethod::Both => "both",
+        })
+    }
 }
 
 /// Where a comparison's price list comes from.
@@ -104,6 +158,8 @@ impl Default for CompareOptions {
             sampling_only: true,
             prices: PriceSource::default(),
             auto_repeat: None,
+            overhead: OverheadMethod::default(),
+            switchback: crate::switchback::SwitchbackOptions::default(),
         }
     }
 }

@@ -12,7 +12,9 @@ use crate::mode::UnwindMode;
 use crate::preflight::{self, Diagnosis, DoctorOptions};
 use crate::process::{self, Tools};
 use crate::record::{predict_recording_bytes, Sink, SinkChoice};
-use crate::results::{Results, RunStatus, Settings, WorkloadInfo, SCHEMA_VERSION};
+use crate::results::{
+    Results, RunStatus, Settings, SwitchbackSettings, WorkloadInfo, SCHEMA_VERSION,
+};
 use crate::timestamp;
 use crate::workload::program::{self, BuiltProgram};
 use crate::workload::target::{self, TargetKind, TargetPlan};
@@ -106,6 +108,7 @@ pub(super) fn prepare(
         prices: None,
         perf_budget: None,
         explanations: Vec::new(),
+        switchbacks: Vec::new(),
     };
     Ok(Prepared {
         run_dir,
@@ -138,8 +141,17 @@ fn window(
     if ramp < Duration::from_secs(1) {
         return invalid("--ramp must be at least 1s: it covers perf's start-up and fio's warm-up");
     }
-    if opts.repeat == 0 {
-        return invalid("--repeat must be at least 1");
+    if opts.repeat == 0 && !opts.overhead.switchback() {
+        return invalid("--repeat 0 records nothing but the switchback: use it with --overhead switchback or both, or give --repeat 1 or more");
+    }
+    let sb = &opts.switchback;
+    if opts.overhead.switchback() && sb.round < Duration::from_millis(20) {
+        return invalid(
+            "--switchback-round must be at least 20ms: fio's logs count I/Os in 20 ms intervals",
+        );
+    }
+    if opts.overhead.switchback() && sb.duration < sb.block() * 3 {
+        return invalid("--switchback-time must hold at least three blocks of two rounds (e.g. --switchback-time 60s)");
     }
     if opts.freq == Some(0) {
         return invalid("--freq must be greater than zero");
@@ -246,6 +258,12 @@ fn settings(opts: &CompareOptions) -> Settings {
         freq: opts.freq,
         sink: SinkChoice::of(&opts.sinks),
         keep_data: opts.keep_data,
+        overhead: Some(opts.overhead.to_string()),
+        switchback: opts.overhead.switchback().then_some(SwitchbackSettings {
+            round_ms: opts.switchback.round.as_secs_f64() * 1e3,
+            settle_ms: opts.switchback.settle.as_secs_f64() * 1e3,
+            seconds: opts.switchback.duration.as_secs_f64(),
+        }),
     }
 }
 

@@ -12,6 +12,7 @@
 //! Back-pressure is measured: how far behind the sample clock each sample was unwound, and the
 //! kernel's LOST records (written through to the output, counted as perf's are).
 
+pub mod control;
 pub mod deferred;
 pub mod ring;
 pub mod synth;
@@ -46,6 +47,9 @@ pub struct OnlineOptions {
     pub freq: Option<u32>,
     /// Time before the events are enabled (perf's `--delay`).
     pub delay: Duration,
+    /// perf's control FIFOs (`--control fifo:CTL,ACK`): sampling starts off and follows the
+    /// harness's `enable` and `disable` ([`control`]).
+    pub control: Option<(PathBuf, PathBuf)>,
 }
 
 /// What a recording did.
@@ -301,28 +305,68 @@ pub fn record(opts: &OnlineOptions) -> Result<OnlineSummary, OnlineError> {
         }
     }
     let mut rec = Recorder::new(rings, out, tracker, finder);
-    if !opts.delay.is_zero() {
-        eprintln!("Events disabled");
-        if process::sleep_interruptibly(opts.delay).is_err() {
-            // Ended during the delay: an empty but valid file.
-            return conclude(rec);
+    let mut control = match &opts.control {
+        Some(fifos) => {
+            Some(
+                control::Control::open(fifos).map_err(|source| OnlineError::Write {
+                    path: fifos.0.clone(),
+                    source,
+                })?,
+            )
         }
+        None => None,
+    };
+    if control.is_some() {
+        eprintln!("Events disabled: sampling follows the control FIFO");
+    } else {
+        if !opts.delay.is_zero() {
+            eprintln!("Events disabled");
+            if process::sleep_interruptibly(opts.delay).is_err() {
+                // Ended during the delay: an empty but valid file.
+                return conclude(rec);
+            }
+        }
+        rec.rings.enable().map_err(OnlineError::Enable)?;
+        eprintln!(
+            "Events enabled: {} at {freq} Hz on {} CPUs, {}-byte user stack copy, unwound online",
+            rec.rings.event,
+            rec.rings.samplers.len(),
+            opts.stack_bytes
+        );
     }
-    rec.rings.enable().map_err(OnlineError::Enable)?;
-    eprintln!(
-        "Events enabled: {} at {freq} Hz on {} CPUs, {}-byte user stack copy, unwound online",
-        rec.rings.event,
-        rec.rings.samplers.len(),
-        opts.stack_bytes
-    );
     while process::interrupted().is_none() {
+        if let Some(c) = control.as_mut() {
+            rec.obey(c)?;
+        }
         if rec.round()? == 0 {
-            rec.rings.wait(100);
+            rec.rings
+                .wait(100, control.as_ref().map(control::Control::fd));
         }
     }
     rec.rings.disable();
     while rec.round()? > 0 {}
     conclude(rec)
+}
+
+impl Recorder {
+    /// Carries out the harness's commands, each acknowledged once done: `disable` and `ping`
+    /// only after every sample taken before them has been unwound and written, as perf
+    /// answers only once it has read its buffers.
+    fn obey(&mut self, c: &mut control::Control) -> Result<(), OnlineError> {
+        for cmd in c.commands() {
+            match cmd {
+                control::Command::Enable => self.rings.enable().map_err(OnlineError::Enable)?,
+                control::Command::Disable => {
+                    self.rings.disable();
+                    while self.round()? > 0 {}
+                }
+                control::Command::Ping => while self.round()? > 0 {},
+                control::Command::Other(_) => {}
+            }
+            c.ack().map_err(|e| self.write_error(e))?;
+        }
+        Ok(())
+    }
 }
 
 fn conclude(mut rec: Recorder) -> Result<OnlineSummary, OnlineError> {

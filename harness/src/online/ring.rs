@@ -191,14 +191,17 @@ impl Rings {
         }
     }
 
-    /// Waits up to `timeout_ms` for a ring to pass its watermark (or a signal).
-    pub fn wait(&self, timeout_ms: i32) {
+    /// Waits up to `timeout_ms` for a ring to pass its watermark, `also` to become readable
+    /// (the control FIFO), or a signal.
+    pub fn wait(&self, timeout_ms: i32, also: Option<std::os::fd::RawFd>) {
         let mut fds: Vec<libc::pollfd> = self
             .samplers
             .iter()
             .chain(&self.trackers)
-            .map(|s| libc::pollfd {
-                fd: s.as_raw_fd(),
+            .map(|s| s.as_raw_fd())
+            .chain(also)
+            .map(|fd| libc::pollfd {
+                fd,
                 events: libc::POLLIN,
                 revents: 0,
             })

@@ -1,29 +1,18 @@
-//! One `perf record` session whose sampling the harness switches on and off between rounds,
-//! through perf's control FIFO (`--control fifo:CTL,ACK`, events disabled at start with
-//! `-D -1`), and the two pinned processes a price is measured with.
-//!
-//! perf reads its ring buffers at the top of its main loop and handles one control command per
-//! pass, acknowledging it before the next pass. So after `disable` is acknowledged, a `ping`'s
-//! acknowledgement means perf has been round its loop once more and has read (and written)
-//! every sample taken before sampling stopped: that is when its CPU time for the round is read.
+//! The two pinned processes a price is measured with: one `perf record -p` session whose
+//! sampling the harness switches on and off between rounds ([`crate::record::control`]: after
+//! `disable`, a `ping`'s acknowledgement means perf has read every sample of the round, and
+//! that is when its CPU time for the round is read), and the fixed work.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::mode::UnwindMode;
 use crate::process::{self, Child};
+use crate::record::control::Fifos;
 
 use super::error::PriceError;
-
-/// How long perf may take to start, answer a command or finish its file.
-const PERF_START: Duration = Duration::from_secs(60);
-const PERF_ANSWER: Duration = Duration::from_secs(30);
-const PERF_FINISH: Duration = Duration::from_secs(120);
 
 /// Pins the calling thread (0) or a child, after fork, to one CPU.
 fn pin(cpu: usize) -> std::io::Result<()> {
@@ -90,32 +79,7 @@ pub(super) fn pinned(mut cmd: std::process::Command, cpu: usize) -> std::process
     cmd
 }
 
-/// Seconds of CPU (user + system, every thread, live or exited) another process has used, at
-/// the scheduler's nanosecond resolution: /proc's 10 ms ticks are coarser than a round.
-pub fn process_cpu_seconds(pid: i32) -> Option<f64> {
-    let mut clock: libc::clockid_t = 0;
-    // SAFETY: out-parameters of the right types; the pid is our child.
-    unsafe {
-        if libc::clock_getcpuclockid(pid, &mut clock) != 0 {
-            return None;
-        }
-        let mut ts: libc::timespec = std::mem::zeroed();
-        if libc::clock_gettime(clock, &mut ts) != 0 {
-            return None;
-        }
-        Some(ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9)
-    }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds: the clock perf stamps samples with under `-k mono`.
-pub fn monotonic_ns() -> u64 {
-    // SAFETY: out-parameter of the right type.
-    unsafe {
-        let mut ts: libc::timespec = std::mem::zeroed();
-        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
-        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-    }
-}
+pub use crate::record::control::{monotonic_ns, process_cpu_seconds, Session};
 
 /// What a session records with.
 #[derive(Clone, Debug)]
@@ -131,219 +95,42 @@ pub struct SessionSpec {
     pub pids: Vec<i32>,
 }
 
-/// A running perf session, events disabled until [`Session::enable`].
-pub struct Session {
-    child: Child,
-    ctl: File,
-    ack: File,
-    pub output: PathBuf,
-    log: PathBuf,
-}
-
-fn mkfifo(path: &Path) -> Result<(), PriceError> {
-    let _ = std::fs::remove_file(path);
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| {
-        PriceError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other("path holds a NUL byte"),
-        }
-    })?;
-    // SAFETY: a valid C string; mode 0600: only the harness and perf (root) use it.
-    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
-        return Err(PriceError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    Ok(())
-}
-
-impl Session {
-    /// Starts perf in `dir` (its perf.data, log and FIFOs go there) and waits until it answers.
-    pub fn start(spec: &SessionSpec, dir: &Path) -> Result<Session, PriceError> {
-        let ctl_path = dir.join("ctl.fifo");
-        let ack_path = dir.join("ack.fifo");
-        mkfifo(&ctl_path)?;
-        mkfifo(&ack_path)?;
-        let output = dir.join("perf.data");
-        let log = dir.join("perf.log");
-        let mut args: Vec<String> = vec![
-            "record".into(),
-            // The working processes only. perf handles a control command only when it has
-            // caught up with its buffers, so anything else sampled at DWARF rates (perf itself,
-            // another program passing through the work's CPU) could keep it from ever
-            // switching sampling off; and the sampling interrupt is the same one `-a` takes.
-            "-p".into(),
-            spec.pids
-                .iter()
-                .map(i32::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-            // Sample times on CLOCK_MONOTONIC, the clock the program stamps its rounds with.
-            "-k".into(),
-            "mono".into(),
-            "-F".into(),
-            spec.freq.to_string(),
-            "-m".into(),
-            format!("{}K", spec.buffer / 1024),
-            "-D".into(),
-            "-1".into(),
-            "--control".into(),
-            format!("fifo:{},{}", ctl_path.display(), ack_path.display()),
-            "--buildid-all".into(),
-            "-o".into(),
-            output.display().to_string(),
-        ];
-        args.extend(spec.mode.perf_args());
-        let mut cmd = process::command("perf", &args);
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| PriceError::Io { path, source }
-        };
-        cmd.stderr(process::to_file(&log).map_err(io(&log))?);
-        cmd.stdout(std::process::Stdio::null());
-        let mut child = process::spawn("perf", pinned(cmd, spec.cpu))?;
-        // The ack FIFO opens at once for reading without blocking; the control FIFO opens for
-        // writing only once perf has it open for reading (ENXIO until then).
-        let ack = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&ack_path)
-            .map_err(io(&ack_path))?;
-        let deadline = Instant::now() + PERF_START;
-        let ctl = loop {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&ctl_path)
-            {
-                Ok(f) => break f,
-                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {}
-                Err(e) => return Err(io(&ctl_path)(e)),
-            }
-            if child.try_wait()?.is_some() || Instant::now() >= deadline {
-                child.kill();
-                return Err(PriceError::PerfStart {
-                    message: perf_complaint(&log),
-                    log,
-                });
-            }
-            process::check_interrupt()?;
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let mut session = Session {
-            child,
-            ctl,
-            ack,
-            output,
-            log,
-        };
-        session.command("ping")?;
-        Ok(session)
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.pid()
-    }
-
-    /// Sends one control command and waits for perf's acknowledgement.
-    pub fn command(&mut self, cmd: &str) -> Result<(), PriceError> {
-        self.ctl
-            .write_all(format!("{cmd}\n").as_bytes())
-            .map_err(|source| PriceError::Io {
-                path: PathBuf::from("perf control FIFO"),
-                source,
-            })?;
-        let deadline = Instant::now() + PERF_ANSWER;
-        let mut got = Vec::new();
-        loop {
-            let mut pfd = libc::pollfd {
-                fd: self.ack.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            unsafe { libc::poll(&mut pfd, 1, 50) };
-            let mut buf = [0u8; 64];
-            match self.ack.read(&mut buf) {
-                Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
-                // No writer at the moment: poll() does not wait then, so wait here.
-                Ok(_) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(source) => {
-                    return Err(PriceError::Io {
-                        path: PathBuf::from("perf ack FIFO"),
-                        source,
-                    })
-                }
-            }
-            // perf answers "ack\n" (with a NUL before it in some versions).
-            if got.windows(4).any(|w| w == b"ack\n") {
-                return Ok(());
-            }
-            if self.child.try_wait()?.is_some() || Instant::now() >= deadline {
-                return Err(PriceError::PerfStart {
-                    message: format!(
-                        "perf did not acknowledge `{cmd}`: {}",
-                        perf_complaint(&self.log)
-                    ),
-                    log: self.log.clone(),
-                });
-            }
-            process::check_interrupt()?;
-        }
-    }
-
-    pub fn enable(&mut self) -> Result<(), PriceError> {
-        self.command("enable")
-    }
-
-    pub fn disable(&mut self) -> Result<(), PriceError> {
-        self.command("disable")
-    }
-
-    /// One more pass of perf's loop: everything sampled before now has been read.
-    pub fn ping(&mut self) -> Result<(), PriceError> {
-        self.command("ping")
-    }
-
-    /// perf's CPU seconds so far.
-    pub fn cpu_seconds(&self) -> Result<f64, PriceError> {
-        process_cpu_seconds(self.child.pid()).ok_or(PriceError::PerfStart {
-            message: "perf's CPU clock cannot be read (did it exit?)".into(),
-            log: self.log.clone(),
-        })
-    }
-
-    /// Stops perf (SIGINT: it finishes its file) and returns the recording's path.
-    pub fn finish(mut self) -> Result<PathBuf, PriceError> {
-        let exit = self.child.stop(libc::SIGINT, PERF_FINISH)?;
-        if !exit.status.success() && exit.code() != 130 {
-            return Err(PriceError::PerfStart {
-                message: format!(
-                    "perf exited with {}: {}",
-                    exit.code(),
-                    perf_complaint(&self.log)
-                ),
-                log: self.log,
-            });
-        }
-        Ok(self.output)
-    }
-}
-
-/// The line of perf's log that says what went wrong, or its last line.
-fn perf_complaint(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines()
-        .map(str::trim)
-        .find(|l| {
-            let l = l.to_ascii_lowercase();
-            l.contains("error") || l.contains("permission") || l.contains("not supported")
-        })
-        .or_else(|| text.lines().map(str::trim).rfind(|l| !l.is_empty()))
-        .unwrap_or("perf printed nothing")
-        .to_string()
+/// Starts perf for `spec` in `dir` (its perf.data, log and FIFOs go there), sampling off,
+/// and waits until it answers.
+pub fn start_session(spec: &SessionSpec, dir: &Path) -> Result<Session, PriceError> {
+    let fifos = Fifos::create(dir)?;
+    let output = dir.join("perf.data");
+    let log = dir.join("perf.log");
+    let mut args: Vec<String> = vec![
+        "record".into(),
+        // The working processes only. perf handles a control command only when it has
+        // caught up with its buffers, so anything else sampled at DWARF rates (perf itself,
+        // another program passing through the work's CPU) could keep it from ever
+        // switching sampling off; and the sampling interrupt is the same one `-a` takes.
+        "-p".into(),
+        spec.pids
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        // Sample times on CLOCK_MONOTONIC, the clock the program stamps its rounds with.
+        "-k".into(),
+        "mono".into(),
+        "-F".into(),
+        spec.freq.to_string(),
+        "-m".into(),
+        format!("{}K", spec.buffer / 1024),
+        "-D".into(),
+        "-1".into(),
+        "--control".into(),
+        fifos.argument(),
+        "--buildid-all".into(),
+        "-o".into(),
+        output.display().to_string(),
+    ];
+    args.extend(spec.mode.perf_args());
+    let cmd = pinned(process::command("perf", &args), spec.cpu);
+    Ok(Session::launch("perf", cmd, &fifos, &output, &log)?)
 }
 
 /// The fixed work (`workloads/programs/pricework.c`), running on its own CPU and answering

@@ -27,4 +27,6 @@ pub enum PriceError {
     },
     #[error("{0}")]
     Options(String),
+    #[error("perf's price session: {0}")]
+    Control(#[from] crate::record::control::ControlError),
 }

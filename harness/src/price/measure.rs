@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::capacity;
-use super::control::{self, PinnedHere, Session, SessionSpec, Worker};
+use super::control::{self, start_session, PinnedHere, Session, SessionSpec, Worker};
 use super::error::PriceError;
 use super::estimate::estimate;
 use super::list::{PriceList, SessionRecord, Variant, PRICES_SCHEMA_VERSION};
@@ -47,7 +47,7 @@ fn max_sample_rate() -> Option<u32> {
 }
 
 /// Iterations for a round of `round` CPU time on this machine.
-fn iterations_for(worker: &mut Worker, round: Duration) -> Result<u64, PriceError> {
+pub fn iterations_for(worker: &mut Worker, round: Duration) -> Result<u64, PriceError> {
     const PROBE: u64 = 5_000_000;
     // The first round warms caches and the CPU; the median of three after it decides.
     worker.round(PROBE)?;
@@ -378,7 +378,7 @@ fn start_sessions(bench: &Bench<'_>, pids: &[i32]) -> Result<Vec<Session>, Price
                 cpu: bench.perf_cpu,
                 pids: pids.to_vec(),
             };
-            sessions.push(Session::start(&spec, &dir)?);
+            sessions.push(start_session(&spec, &dir)?);
         }
     }
     Ok(sessions)
@@ -452,7 +452,7 @@ fn run_interleaved(
     let marks = sessions
         .into_iter()
         .map(|s| {
-            let path = s.finish()?;
+            let (path, _) = s.finish()?;
             let marks = Marks::read(&path);
             let _ = std::fs::remove_file(&path);
             marks

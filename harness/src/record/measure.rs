@@ -62,38 +62,75 @@ pub fn measure(
     }
 }
 
-fn measure_nbd(
-    spec: &MeasureSpec<'_>,
-    server_spec: &ServerSpec,
+/// The server and the raw device of an NBD workload, up before fio starts. [`NbdServing::stop`]
+/// takes them down in order (the device first); dropped instead, each still goes.
+pub struct NbdServing {
+    pub server: server::Server,
+    /// Detached when dropped, before the server is stopped.
+    device: Option<target::KernelDevice>,
+    pub target: Target,
+}
+
+impl NbdServing {
+    pub fn start(
+        tools: &Tools,
+        server_spec: &ServerSpec,
+        kind: TargetKind,
+        sock_dir: &Path,
+        paths: &MeasurePaths,
+    ) -> Result<NbdServing, MeasureError> {
+        let server = server::start(tools, server_spec, sock_dir, &paths.nbdkit_log())?;
+        let device = match kind {
+            TargetKind::KernelNbd => Some(target::attach_kernel_device(
+                &server.socket,
+                &paths.nbd_client_log(),
+            )?),
+            TargetKind::NbdEngine => None,
+        };
+        let target = match &device {
+            Some(dev) => Target::KernelNbd {
+                device: dev.device.clone(),
+            },
+            None => Target::NbdEngine {
+                socket: server.socket.clone(),
+            },
+        };
+        Ok(NbdServing {
+            server,
+            device,
+            target,
+        })
+    }
+
+    /// Detaches the device, then stops the server.
+    pub fn stop(mut self) {
+        drop(self.device.take());
+        let _ = self
+            .server
+            .child
+            .stop(libc::SIGTERM, Duration::from_secs(10));
+    }
+}
+
+/// Writes the job fio runs (the template for `runtime` and `ramp` on `target`, with `extra`
+/// options in its leading section) into the measurement's folder.
+pub fn write_job(
     job: &JobTemplate,
+    target: &Target,
+    (runtime, ramp): (Duration, Duration),
+    extra: &[(&str, String)],
     paths: &MeasurePaths,
-    on_phase: &mut dyn FnMut(&str),
-) -> Result<Measured, MeasureError> {
-    let mut server = server::start(spec.tools, server_spec, spec.sock_dir, &paths.nbdkit_log())?;
-    // Dropped (detached) before the server is stopped, on every path.
-    let kernel_device = match spec.target {
-        TargetKind::KernelNbd => Some(target::attach_kernel_device(
-            &server.socket,
-            &paths.nbd_client_log(),
-        )?),
-        TargetKind::NbdEngine => None,
-    };
-    let target = match &kernel_device {
-        Some(dev) => Target::KernelNbd {
-            device: dev.device.clone(),
-        },
-        None => Target::NbdEngine {
-            socket: server.socket.clone(),
-        },
-    };
-    let job = job.render(&target, spec.runtime, spec.ramp);
-    std::fs::write(paths.fio_job(), job).map_err(|source| MeasureError::Io {
+) -> Result<(), MeasureError> {
+    let text = job.render_with(target, runtime, ramp, extra);
+    std::fs::write(paths.fio_job(), text).map_err(|source| MeasureError::Io {
         path: paths.fio_job(),
         source,
-    })?;
+    })
+}
 
-    let mut profiler = Profiler::start(spec.recording, &spec.perf, spec.ramp, paths)?;
-    let mut fio_cmd = spec.tools.command(
+/// Starts fio on the measurement's job file, its JSON results and log into the folder.
+pub fn spawn_fio(tools: &Tools, paths: &MeasurePaths) -> Result<process::Child, MeasureError> {
+    let mut fio_cmd = tools.command(
         "fio",
         &[
             "--output-format=json".to_string(),
@@ -112,13 +149,40 @@ fn measure_nbd(
             .open(paths.fio_log())
             .map_err(io_err)?,
     );
-    let mut fio = process::spawn("fio", fio_cmd)?;
+    Ok(process::spawn("fio", fio_cmd)?)
+}
+
+/// fio's failure as an error naming its last line.
+pub fn fio_failed(exit: &process::Exit, paths: &MeasurePaths) -> MeasureError {
+    let log = std::fs::read_to_string(paths.fio_log()).unwrap_or_default();
+    MeasureError::Fio {
+        code: exit.code(),
+        message: log
+            .lines()
+            .rfind(|l| !l.trim().is_empty())
+            .unwrap_or("no output")
+            .to_string(),
+        log: paths.fio_log(),
+    }
+}
+
+fn measure_nbd(
+    spec: &MeasureSpec<'_>,
+    server_spec: &ServerSpec,
+    job: &JobTemplate,
+    paths: &MeasurePaths,
+    on_phase: &mut dyn FnMut(&str),
+) -> Result<Measured, MeasureError> {
+    let serving = NbdServing::start(spec.tools, server_spec, spec.target, spec.sock_dir, paths)?;
+    write_job(job, &serving.target, (spec.runtime, spec.ramp), &[], paths)?;
+    let mut profiler = Profiler::start(spec.recording, &spec.perf, spec.ramp, paths)?;
+    let mut fio = spawn_fio(spec.tools, paths)?;
     on_phase("ramp");
     process::sleep_interruptibly(spec.ramp)?;
 
     on_phase("recording");
     let window_start = Instant::now();
-    let server_at_start = cpu::tree_cpu(server.child.pid());
+    let server_at_start = cpu::tree_cpu(serving.server.child.pid());
     let client_at_start = cpu::tree_cpu(fio.pid());
     profiler.window_start();
 
@@ -126,24 +190,14 @@ fn measure_nbd(
         profiler.watch(spec.max_data, window_start)
     })?;
     let window_s = window_start.elapsed().as_secs_f64();
-    let server_at_end = cpu::tree_cpu(server.child.pid());
+    let server_at_end = cpu::tree_cpu(serving.server.child.pid());
     profiler.window_end();
     on_phase("stopping");
     let perf_cost = profiler.finish(paths)?;
-    drop(kernel_device);
-    let _ = server.child.stop(libc::SIGTERM, Duration::from_secs(10));
+    serving.stop();
 
     if !fio_exit.status.success() {
-        let log = std::fs::read_to_string(paths.fio_log()).unwrap_or_default();
-        return Err(MeasureError::Fio {
-            code: fio_exit.code(),
-            message: log
-                .lines()
-                .rfind(|l| !l.trim().is_empty())
-                .unwrap_or("no output")
-                .to_string(),
-            log: paths.fio_log(),
-        });
+        return Err(fio_failed(&fio_exit, paths));
     }
     let fio_result = fio::parse_output(&paths.fio_json())?;
     let client_cpu: CpuTimes = fio_exit.cpu.saturating_sub(client_at_start);

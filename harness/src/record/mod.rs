@@ -10,6 +10,7 @@
 //! command line, [`measured`] what a measurement gives, [`cpu`] the CPU accounting,
 //! [`memory`] the page cache's dirty data a recording fills.
 
+pub mod control;
 pub mod cpu;
 pub mod measure;
 pub mod measured;

@@ -42,6 +42,11 @@ pub enum Metric {
     OverheadReaderCpu,
     OverheadThroughputVsNone,
     OverheadCpuPerIoVsNone,
+    OverheadSwitchback,
+    OverheadSwitchbackImmediate,
+    OverheadSwitchbackDeferred,
+    CpuPerIoSwitchback,
+    CarryOver,
     SamplesTakenPerS,
     CostPerSampleUs,
     PriceKernelUs,
@@ -381,6 +386,53 @@ pub const METRICS: &[MetricDef] = &[
         watch: None,
         ci: Ci::Gain(|r| r.cpu_per_io_pair_vs_none()),
     },
+    // The switchback's, not the repeats': filled in from results.switchbacks (one
+    // measurement per mode, its interval from the blocks).
+    MetricDef {
+        metric: Metric::OverheadSwitchback,
+        name: "overhead_switchback",
+        label: "overhead (switchback, immediate + deferred)",
+        unit: Unit::Share,
+        per_run: |_| None,
+        watch: watch(Worse::Higher, 0.02),
+        ci: Ci::None,
+    },
+    MetricDef {
+        metric: Metric::OverheadSwitchbackImmediate,
+        name: "overhead_switchback_immediate",
+        label: "overhead while sampling (switchback)",
+        unit: Unit::Share,
+        per_run: |_| None,
+        watch: None,
+        ci: Ci::None,
+    },
+    MetricDef {
+        metric: Metric::OverheadSwitchbackDeferred,
+        name: "overhead_switchback_deferred",
+        label: "deferred overhead: writeback",
+        unit: Unit::Share,
+        per_run: |_| None,
+        watch: None,
+        ci: Ci::None,
+    },
+    MetricDef {
+        metric: Metric::CpuPerIoSwitchback,
+        name: "cpu_per_io_switchback",
+        label: "CPU per I/O (switchback)",
+        unit: Unit::Share,
+        per_run: |_| None,
+        watch: watch(Worse::Higher, 0.02),
+        ci: Ci::None,
+    },
+    MetricDef {
+        metric: Metric::CarryOver,
+        name: "carry_over",
+        label: "carry-over to the next round",
+        unit: Unit::Share,
+        per_run: |_| None,
+        watch: None,
+        ci: Ci::None,
+    },
     MetricDef {
         metric: Metric::SamplesTakenPerS,
         name: "samples_taken_per_s",
@@ -523,7 +575,7 @@ mod tests {
     }
 
     #[test]
-    fn history_watches_the_nine_it_always_did_and_the_prices() {
+    fn history_watches_the_nine_it_always_did_the_switchback_and_the_prices() {
         let names: Vec<&str> = watched().map(|(d, _)| d.name).collect();
         assert_eq!(
             names,
@@ -535,6 +587,8 @@ mod tests {
                 "overhead_perf_cpu",
                 "overhead_sample_share",
                 "overhead_cpu_per_io",
+                "overhead_switchback",
+                "cpu_per_io_switchback",
                 "price_kernel_us",
                 "price_whole_us",
                 "completeness",

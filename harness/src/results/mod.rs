@@ -7,6 +7,8 @@
 //! - [`metric`]: the table of figures a mode is summarized by ([`METRICS`]);
 //! - [`summary`]: a mode's figures over its repeats ([`mode`]), and the baseline's;
 //! - [`spread`]: median, min and max, the 95% interval, and the noise verdict on an overhead;
+//! - [`switchback`](mod@switchback): a mode's overhead measured inside one run, and its
+//!   figures beside the repeats';
 //! - [`model`]: the price list's predictions beside a mode's measured figures, and
 //!   [`ranking`]: why the overheads rank two modes against their prices, where they do;
 //! - [`reference`](mod@reference): the reference post's figures beside this run's;
@@ -30,6 +32,7 @@ pub mod reference;
 pub mod run;
 pub mod spread;
 pub mod summary;
+pub mod switchback;
 mod v1;
 
 pub use self::metric::{Metric, METRICS};
@@ -37,6 +40,7 @@ pub use self::mode::{Baseline, FlameGraphs, ModeStatus, ModeSummary, OverheadVer
 pub use self::reference::ReferenceComparison;
 pub use self::run::{MeasurementStatus, RunAnalysis, RunRecord};
 pub use self::spread::{Spread, Verdict};
+pub use self::switchback::SwitchbackRecord;
 
 /// Bumped whenever a field changes meaning or is removed; readers accept every version up to
 /// this one.
@@ -91,6 +95,10 @@ pub struct Results {
     /// Why the measured overheads rank two modes against their prices, wherever they do.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub explanations: Vec<String>,
+    /// Every mode's switchback: its overhead measured inside one run, sampling switched on
+    /// and off in short random rounds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub switchbacks: Vec<SwitchbackRecord>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -153,6 +161,21 @@ pub struct Settings {
     /// The sinks above in one word: `file`, `pipe` or `file+pipe`.
     pub sink: SinkChoice,
     pub keep_data: bool,
+    /// How the overheads were measured: `switchback`, `runs` or `both` (absent: runs, the
+    /// only way before the switchback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overhead: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switchback: Option<SwitchbackSettings>,
+}
+
+/// How the switchbacks ran.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SwitchbackSettings {
+    pub round_ms: f64,
+    pub settle_ms: f64,
+    /// Time spent switching per mode.
+    pub seconds: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
