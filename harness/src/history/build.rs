@@ -120,6 +120,7 @@ pub fn build(opts: &HistoryOptions) -> Result<History, HistoryError> {
                 latest: j.latest,
                 baseline: j.baseline.unwrap_or_default(),
                 change_relative: j.change_relative,
+                change: j.change,
                 run: s.points.last().map(|p| p.run.clone()).unwrap_or_default(),
             })
         }));
@@ -216,10 +217,25 @@ fn judge_group(runs: &[&Run], thresholds: &Thresholds) -> Vec<Series> {
                 metric: metric.metric,
                 label: metric.label.to_string(),
                 worse: watch.worse,
-                judgement: judge(&values, watch.worse, watch.min_change, thresholds),
+                judgement: judge(
+                    &values,
+                    watch.worse,
+                    watch.min_change,
+                    scale_of(metric.unit),
+                    thresholds,
+                ),
                 points,
             });
         }
     }
     series
+}
+
+/// Shares (overheads, the lost share, completeness) are judged in points; the rest against
+/// their size too.
+fn scale_of(unit: crate::results::metric::Unit) -> super::detect::Scale {
+    match unit {
+        crate::results::metric::Unit::Share => super::detect::Scale::Points,
+        _ => super::detect::Scale::Relative,
+    }
 }

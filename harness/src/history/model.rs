@@ -54,6 +54,9 @@ pub struct Flag {
     pub latest: f64,
     pub baseline: f64,
     pub change_relative: Option<f64>,
+    /// latest - baseline (for shares, in points / 100).
+    #[serde(default)]
+    pub change: Option<f64>,
     pub run: PathBuf,
 }
 

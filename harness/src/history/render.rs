@@ -21,11 +21,19 @@ impl Flag {
             self.metric,
             value(self.metric, self.latest),
             value(self.metric, self.baseline),
-            self.change_relative
-                .map(|c| format!(" ({:+.0}%)", c * 100.0))
+            change(self.metric, self.change, self.change_relative)
+                .map(|c| format!(" ({c})"))
                 .unwrap_or_default(),
             self.run.display()
         )
+    }
+}
+
+/// A change as people read it: shares in points, everything else relative to its baseline.
+pub fn change(metric: Metric, change: Option<f64>, relative: Option<f64>) -> Option<String> {
+    match metric.def().unit {
+        Unit::Share => change.map(|c| format!("{:+.1} points", c * 100.0)),
+        _ => relative.map(|c| format!("{:+.1}%", c * 100.0)),
     }
 }
 
@@ -112,7 +120,7 @@ fn verdict_text(v: Option<Verdict>) -> &'static str {
 
 pub fn markdown(h: &History) -> String {
     let mut o = format!(
-        "# unwindbench history — {}\n\n{} run(s) read, {} file(s) skipped. Baseline: median of the last {} runs on the same host; flagged when worse by more than {} MADs, {:.0}% and the metric's smallest step.\n\n",
+        "# unwindbench history — {}\n\n{} run(s) read, {} file(s) skipped. Baseline: median of the last {} runs on the same host; flagged when worse by more than {} MADs, {:.0}% (shares: in points only) and the metric's smallest step.\n\n",
         h.generated_at,
         h.runs_read,
         h.skipped.len(),
@@ -153,8 +161,7 @@ pub fn markdown(h: &History) -> String {
                         j.map_or(0, |j| j.runs_in_baseline)
                     ))
                     .unwrap_or_else(|| "–".into()),
-                j.and_then(|j| j.change_relative)
-                    .map(|c| format!("{:+.1}%", c * 100.0))
+                j.and_then(|j| change(s.metric, j.change, j.change_relative))
                     .unwrap_or_else(|| "–".into()),
                 verdict_text(j.map(|j| j.verdict)),
             );
@@ -173,7 +180,7 @@ pub fn html(h: &History, charts: &[(String, String)]) -> String {
     let mut o = String::from("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>unwindbench history</title><style>body{font-family:system-ui,sans-serif;max-width:1300px;margin:2rem auto;padding:0 1rem;color:#222}table{border-collapse:collapse;font-size:.9rem}td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}th{background:#f3f3f3}.bad{color:#cf222e;font-weight:700}.good{color:#1a7f37}.charts{display:flex;flex-wrap:wrap;gap:.8rem}figure{margin:0;border:1px solid #eee}</style></head><body>");
     let _ = write!(
         o,
-        "<h1>unwindbench history</h1><p>{} — {} run(s) read, {} file(s) skipped. Baseline: the median of the last {} runs on the same host; a change is flagged when it is worse by more than {} MADs of those runs, more than {:.0}% and more than the metric's smallest step.</p>",
+        "<h1>unwindbench history</h1><p>{} — {} run(s) read, {} file(s) skipped. Baseline: the median of the last {} runs on the same host; a change is flagged when it is worse by more than {} MADs of those runs, more than {:.0}% (overheads and other shares: judged in points only) and more than the metric's smallest step.</p>",
         esc(&h.generated_at),
         h.runs_read,
         h.skipped.len(),
@@ -226,7 +233,7 @@ pub fn html(h: &History, charts: &[(String, String)]) -> String {
                 esc(&s.label),
                 j.map(|j| value(s.metric, j.latest)).unwrap_or_default(),
                 j.and_then(|j| j.baseline).map(|b| value(s.metric, b)).unwrap_or_else(|| "–".into()),
-                j.and_then(|j| j.change_relative).map(|c| format!("{:+.1}%", c * 100.0)).unwrap_or_else(|| "–".into()),
+                j.and_then(|j| change(s.metric, j.change, j.change_relative)).unwrap_or_else(|| "–".into()),
             );
         }
         o.push_str("</table>");
