@@ -70,6 +70,9 @@ pub struct OnlineRecordArgs {
     /// and `disable` lines (each answered with `ack`).
     #[arg(long, value_parser = crate::online::control::parse_spec)]
     pub control: Option<(PathBuf, PathBuf)>,
+    /// Sample only these threads, comma-separated (perf's -t) [default: every process].
+    #[arg(short = 't', long = "tid", value_delimiter = ',')]
+    pub tids: Vec<i32>,
 }
 
 impl OnlineRecordArgs {
@@ -80,6 +83,7 @@ impl OnlineRecordArgs {
             freq: self.freq,
             delay: std::time::Duration::from_millis(self.delay_ms),
             control: self.control.clone(),
+            tids: self.tids.clone(),
         }
     }
 }
@@ -113,6 +117,10 @@ pub struct CalibrateArgs {
     /// Seed of the rounds' order and the bootstrap.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Afterwards, check the switchback against the prices: each mode switched on and off on
+    /// the same fixed work for this long (e.g. 20s) at the highest rate; 0 skips it.
+    #[arg(long, value_parser = parse_dur_or_zero, default_value = "0s")]
+    pub check_switchback: std::time::Duration,
     /// Output folder [default: reports/prices-<UTC timestamp>/].
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -204,10 +204,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let expected = unwindbench::price::expected_duration(&opts);
             let mut progress = progress::for_stderr(args.quiet, expected);
             let (list, out) = compare::calibrate(&opts, args.out.clone(), progress.as_mut())?;
+            let checks = if args.check_switchback.is_zero() {
+                Vec::new()
+            } else {
+                let mut progress = progress::for_stderr(args.quiet, args.check_switchback);
+                compare::check_switchback(&list, args.check_switchback, &out, progress.as_mut())?
+            };
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 print!("{}", unwindbench::report::prices::render(&list));
+                if !checks.is_empty() {
+                    print!("\n{}", compare::render_switchback_check(&checks));
+                }
             }
             eprintln!("wrote {}/prices.{{json,md}} and prices.svg", out.display());
             Ok(0)

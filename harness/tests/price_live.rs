@@ -174,3 +174,59 @@ fn capacity_of_a_short_recording() {
         "the recording is deleted"
     );
 }
+
+/// Ground truth for the switchback: on the price list's fixed work (one CPU, perf on the
+/// other, nothing else competing) every sample costs the work the kernel's price, so the
+/// switchback's throughput overhead of `none` and `fp` at 16 kHz must be that price times
+/// the samples per second. The bound is the two 95% intervals overlapping: both are
+/// measured (the prediction's from the price's bootstrap over rounds, the switchback's from
+/// its blocks), independently, so a correct method fails it well under 1% of the time. The
+/// switchback must also see the effect (at 16 kHz the interrupt alone takes about a tenth of
+/// the work's time here) and pin it to within ±3 points, or the overlap would prove nothing.
+#[test]
+fn the_switchback_on_fixed_work_matches_the_price_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("prices");
+    let run = Command::new(env!("CARGO_BIN_EXE_unwindbench"))
+        .args([
+            "calibrate",
+            "--unwind",
+            "none,fp",
+            "--freqs",
+            "1000,4000,16000",
+            "--pairs",
+            "16",
+            "--capacity-duration",
+            "0",
+            "--check-switchback",
+            "15s",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "calibrate failed: {stderr}");
+    let text = std::fs::read_to_string(out.join("switchback-check.json")).unwrap();
+    let checks: Vec<unwindbench::switchback::fixed::FixedCheck> =
+        serde_json::from_str(&text).unwrap();
+    let modes: Vec<&str> = checks.iter().map(|c| c.mode.as_str()).collect();
+    assert_eq!(modes, ["none", "fp"]);
+    for c in &checks {
+        let m = c.measured.overhead;
+        assert_eq!(c.freq, 16000);
+        assert!(c.samples_per_s > 10_000.0, "{c:?}");
+        assert!(m.low > 0.05, "the switchback saw no cost: {c:?}");
+        assert!(m.half_width() < 0.03, "too wide to be evidence: {c:?}");
+        assert!(
+            c.agrees && c.predicted.overlaps(&m),
+            "{}: measured {:?}, predicted {:?}",
+            c.mode,
+            m,
+            c.predicted
+        );
+    }
+    let left = common::processes_mentioning(&out.display().to_string());
+    assert!(left.is_empty(), "left running: {left:?}");
+}

@@ -27,7 +27,7 @@ mod prices;
 mod steps;
 mod switchback;
 
-pub use self::calibrate::calibrate;
+pub use self::calibrate::{calibrate, check_switchback, render as render_switchback_check};
 pub use self::options::{AutoRepeat, CompareError, CompareOptions, OverheadMethod, PriceSource};
 pub use self::plan::{Plan, SWEEP_COPY};
 
@@ -223,8 +223,34 @@ fn refresh(results: &mut Results, plan: &Plan, machine: &Machine) {
                 results.perf_budget.as_ref(),
             );
         }
+        for m in results.modes.iter_mut() {
+            let summary = crate::results::switchback::of(&results.switchbacks, m.mode)
+                .and_then(|r| r.summary.as_ref());
+            m.switchback_model = summary.and_then(|s| switchback_model(m, s, prices));
+        }
         results.explanations = crate::results::ranking::explain(&results.modes);
     }
+}
+
+/// The price list's account of a mode's switchback: at the workload's stacks where its
+/// recordings told them (the model of the repeats), else at the shallow stack's prices.
+fn switchback_model(
+    m: &crate::results::ModeSummary,
+    s: &crate::switchback::SwitchbackSummary,
+    prices: &crate::price::PriceList,
+) -> Option<crate::results::switchback::SwitchbackModel> {
+    let at_stacks = m.model.as_ref().map(|c| &c.prediction);
+    let shallow = prices.price(&m.mode.mode.to_string(), crate::price::Variant::Shallow);
+    let (kernel, recorder, stacks) =
+        match at_stacks.and_then(|p| Some((p.kernel_ns?, p.recorder_ns))) {
+            Some((k, r)) => (k, r, "the workload's, from its recordings"),
+            None => (
+                shallow?.kernel_ns?,
+                shallow.and_then(|p| p.recorder_ns),
+                "the shallow stack's: no recording gave the workload's",
+            ),
+        };
+    crate::results::switchback::model(s, kernel, recorder, stacks)
 }
 
 /// With a price list, perf's CPU budget under the workload, before the first measurement (see

@@ -18,9 +18,7 @@ use crate::workload::ProjectDirs;
 /// not what a sample costs the kernel).
 fn priced_modes(plan: &Plan) -> Vec<UnwindMode> {
     let mut modes: Vec<UnwindMode> = Vec::new();
-    // The online recorder is not perf: calibrate prices perf's modes only; its cost is its
-    // own CPU column.
-    for rec in plan.recorded().into_iter().filter(|r| !r.mode.is_online()) {
+    for rec in plan.recorded() {
         if !modes.contains(&rec.mode) {
             modes.push(rec.mode);
         }

@@ -50,6 +50,8 @@ pub struct OnlineOptions {
     /// perf's control FIFOs (`--control fifo:CTL,ACK`): sampling starts off and follows the
     /// harness's `enable` and `disable` ([`control`]).
     pub control: Option<(PathBuf, PathBuf)>,
+    /// Sample only these threads (perf's `-t`); empty: every process (`-a`).
+    pub tids: Vec<i32>,
 }
 
 /// What a recording did.
@@ -280,7 +282,7 @@ pub fn record(opts: &OnlineOptions) -> Result<OnlineSummary, OnlineError> {
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
     let freq = frequency(opts.freq);
-    let rings = ring::open(opts.stack_bytes, freq)?;
+    let rings = ring::open(opts.stack_bytes, freq, &opts.tids)?;
     let write_error = |source| OnlineError::Write {
         path: opts.output.clone(),
         source,

@@ -93,14 +93,32 @@ pub struct SessionSpec {
     pub cpu: usize,
     /// The processes sampled: the working programs.
     pub pids: Vec<i32>,
+    /// Their working threads (the online recorder samples threads, as perf's `-t`).
+    pub tids: Vec<i32>,
 }
 
-/// Starts perf for `spec` in `dir` (its perf.data, log and FIFOs go there), sampling off,
-/// and waits until it answers.
+/// Starts the recorder for `spec` in `dir` (its perf.data, log and FIFOs go there), sampling
+/// off, and waits until it answers: `perf record -p` for perf's modes, the online recorder
+/// on the working threads for `online:SIZE`.
 pub fn start_session(spec: &SessionSpec, dir: &Path) -> Result<Session, PriceError> {
     let fifos = Fifos::create(dir)?;
     let output = dir.join("perf.data");
     let log = dir.join("perf.log");
+    let (name, cmd) = if spec.mode.is_online() {
+        online_command(spec, &fifos, &output)
+    } else {
+        ("perf", perf_command(spec, &fifos, &output))
+    };
+    Ok(Session::launch(
+        name,
+        pinned(cmd, spec.cpu),
+        &fifos,
+        &output,
+        &log,
+    )?)
+}
+
+fn perf_command(spec: &SessionSpec, fifos: &Fifos, output: &Path) -> std::process::Command {
     let mut args: Vec<String> = vec![
         "record".into(),
         // The working processes only. perf handles a control command only when it has
@@ -108,11 +126,7 @@ pub fn start_session(spec: &SessionSpec, dir: &Path) -> Result<Session, PriceErr
         // another program passing through the work's CPU) could keep it from ever
         // switching sampling off; and the sampling interrupt is the same one `-a` takes.
         "-p".into(),
-        spec.pids
-            .iter()
-            .map(i32::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
+        join(&spec.pids),
         // Sample times on CLOCK_MONOTONIC, the clock the program stamps its rounds with.
         "-k".into(),
         "mono".into(),
@@ -129,8 +143,40 @@ pub fn start_session(spec: &SessionSpec, dir: &Path) -> Result<Session, PriceErr
         output.display().to_string(),
     ];
     args.extend(spec.mode.perf_args());
-    let cmd = pinned(process::command("perf", &args), spec.cpu);
-    Ok(Session::launch("perf", cmd, &fifos, &output, &log)?)
+    process::command("perf", &args)
+}
+
+/// The online recorder on the working threads: it samples, copies, unwinds and writes as it
+/// does system-wide, so its CPU per sample is the price of unwinding online.
+fn online_command(
+    spec: &SessionSpec,
+    fifos: &Fifos,
+    output: &Path,
+) -> (&'static str, std::process::Command) {
+    let exe = std::env::current_exe()
+        .ok()
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
+    let mut args: Vec<String> = vec![
+        "online-record".into(),
+        "-o".into(),
+        output.display().to_string(),
+        "-F".into(),
+        spec.freq.to_string(),
+        "-t".into(),
+        join(&spec.tids),
+        "--control".into(),
+        fifos.argument(),
+    ];
+    args.extend(spec.mode.perf_args());
+    (
+        "unwindbench online-record",
+        process::command(&exe.display().to_string(), &args),
+    )
+}
+
+fn join(ids: &[i32]) -> String {
+    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// The fixed work (`workloads/programs/pricework.c`), running on its own CPU and answering

@@ -358,7 +358,10 @@ fn start_workers(bench: &Bench<'_>) -> Result<Vec<Worker>, PriceError> {
 
 /// One perf per (mode, rate) over the working processes, sampling off; in the order of
 /// [`session_of`].
-fn start_sessions(bench: &Bench<'_>, pids: &[i32]) -> Result<Vec<Session>, PriceError> {
+fn start_sessions(
+    bench: &Bench<'_>,
+    (pids, tids): (&[i32], &[i32]),
+) -> Result<Vec<Session>, PriceError> {
     let mut sessions = Vec::new();
     for &mode in &bench.opts.modes {
         for &freq in &bench.opts.freqs {
@@ -377,6 +380,7 @@ fn start_sessions(bench: &Bench<'_>, pids: &[i32]) -> Result<Vec<Session>, Price
                 }),
                 cpu: bench.perf_cpu,
                 pids: pids.to_vec(),
+                tids: tids.to_vec(),
             };
             sessions.push(start_session(&spec, &dir)?);
         }
@@ -405,7 +409,7 @@ fn run_interleaved(
     let mut workers = start_workers(bench)?;
     let pids: Vec<i32> = workers.iter().map(Worker::pid).collect();
     let tids: Vec<i32> = workers.iter().map(Worker::tid).collect();
-    let mut sessions = start_sessions(bench, &pids)?;
+    let mut sessions = start_sessions(bench, (&pids, &tids))?;
     let combos: Vec<(usize, usize)> = (0..workers.len())
         .flat_map(|w| (0..sessions.len()).map(move |s| (w, s)))
         .collect();

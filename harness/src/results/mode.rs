@@ -89,6 +89,9 @@ pub struct ModeSummary {
     /// measured (when the run has a price list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<super::model::ModelCheck>,
+    /// The price list's account of the switchback's overhead (when the run has both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switchback_model: Option<super::switchback::SwitchbackModel>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -127,6 +130,7 @@ impl ModeSummary {
             depth_histogram: BTreeMap::new(),
             accuracy: Vec::new(),
             model: None,
+            switchback_model: None,
         }
     }
 

@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::estimate::{self, Arm, Round, SwitchbackSummary};
+use super::options::SwitchbackOptions;
 use super::schedule::Schedule;
-use super::SwitchbackOptions;
 use crate::mode::UnwindMode;
 use crate::price::control::{self, start_session, PinnedHere, SessionSpec, Worker};
 use crate::price::rounds::Marks;
@@ -67,6 +67,7 @@ pub fn measure(spec: &FixedSpec<'_>) -> Result<(SwitchbackSummary, f64), PriceEr
         buffer: crate::price::ring_buffer_bytes(spec.mode, spec.freq, spec.options.round),
         cpu: perf_cpu,
         pids: vec![worker.pid()],
+        tids: vec![worker.tid()],
     };
     let mut session = start_session(&session_spec, spec.dir)?;
     let mut schedule = Schedule::new(spec.options.seed);

@@ -10,8 +10,8 @@ use std::time::Duration;
 use super::counters::{Snapshot, Watched, WritebackThreads};
 use super::estimate::{self, Arm, Round, SwitchbackSummary, WholeRun};
 use super::iolog::{self, IoLogError, IoSeries};
+use super::options::SwitchbackOptions;
 use super::schedule::Schedule;
-use super::SwitchbackOptions;
 use crate::mode::UnwindMode;
 use crate::price::rounds::Marks;
 use crate::process::{self, Tools};
@@ -20,8 +20,9 @@ use crate::record::control::{monotonic_ns, ControlError, Fifos, Session};
 use crate::record::measure::{spawn_fio, write_job, NbdServing};
 use crate::record::measured::{MeasureError, MeasurePaths};
 use crate::record::{cpu, Recording, Sink};
+use crate::workload::fio::JobTemplate;
 use crate::workload::target::TargetKind;
-use crate::workload::{Workload, WorkloadKind};
+use crate::workload::{ServerSpec, Workload, WorkloadKind};
 
 /// What one switchback needs to know.
 pub struct SwitchbackSpec<'a> {
@@ -286,42 +287,34 @@ fn count(rounds: &mut [Round], ios: &IoSeries, marks: Option<&Marks>, notes: &mu
     }
 }
 
-/// Runs one switchback of `spec.recording` in `dir`.
-pub fn measure(
+/// What the switching left: the rounds (their I/Os and samples not yet counted), the whole
+/// run's writeback, the recording and why the switching stopped early, if it did.
+struct Switched {
+    rounds: Vec<Round>,
+    whole: WholeRun,
+    recording: PathBuf,
+    stopped: Option<String>,
+}
+
+/// The workload under the recorder, switched until the time is spent, then stopped and the
+/// recording's last dirty pages flushed.
+fn run_switched(
     spec: &SwitchbackSpec<'_>,
-    dir: &Path,
+    (server, job): (&ServerSpec, &JobTemplate),
+    paths: &MeasurePaths,
     progress: &mut dyn Progress,
-) -> Result<SwitchbackRun, SwitchbackError> {
-    let rec = spec.recording;
-    if rec.sink == Sink::Pipe {
-        return Err(SwitchbackError::Pipe(rec.label()));
-    }
-    let WorkloadKind::Nbd { server, job } = &spec.workload.kind else {
-        return Err(SwitchbackError::NotNbd(spec.workload.name.clone()));
-    };
-    let paths = MeasurePaths {
-        dir: dir.to_path_buf(),
-    };
-    std::fs::create_dir_all(dir).map_err(|source| SwitchbackError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    progress.phase("starting");
-    let serving = NbdServing::start(spec.tools, server, spec.target, spec.sock_dir, &paths)?;
+) -> Result<Switched, SwitchbackError> {
+    let dir = &paths.dir;
+    let serving = NbdServing::start(spec.tools, server, spec.target, spec.sock_dir, paths)?;
     // fio runs until the harness stops it: long enough for any delay the switching meets.
     let runtime = spec.options.duration * 3 + Duration::from_secs(600);
     let log_ms = spec.options.log_interval.as_millis().max(1) as u32;
-    write_job(
-        job,
-        &serving.target,
-        (runtime, spec.ramp),
-        &iolog::fio_options(dir, log_ms),
-        &paths,
-    )?;
+    let logs = iolog::fio_options(dir, log_ms);
+    write_job(job, &serving.target, (runtime, spec.ramp), &logs, paths)?;
     let fifos = Fifos::create(dir)?;
-    let (name, cmd) = recorder_command(rec, spec.freq, &fifos, &paths.perf_data());
+    let (name, cmd) = recorder_command(spec.recording, spec.freq, &fifos, &paths.perf_data());
     let mut session = Session::launch(&name, cmd, &fifos, &paths.perf_data(), &paths.perf_log())?;
-    let mut fio = spawn_fio(spec.tools, &paths)?;
+    let mut fio = spawn_fio(spec.tools, paths)?;
     progress.phase("ramp");
     let mut writeback = WritebackThreads::new();
     let ramp_start = (monotonic_ns(), writeback.run_ns());
@@ -336,7 +329,7 @@ pub fn measure(
         output: paths.perf_data(),
         writeback,
     };
-    let (mut rounds, first, stopped) = switch_rounds(
+    let (rounds, first, stopped) = switch_rounds(
         &mut session,
         &mut watched,
         &mut fio,
@@ -359,6 +352,41 @@ pub fn measure(
         written_mb: end.recorded_bytes.saturating_sub(first.recorded_bytes) as f64 / 1e6,
         background_cpus,
     };
+    Ok(Switched {
+        rounds,
+        whole,
+        recording,
+        stopped,
+    })
+}
+
+/// Runs one switchback of `spec.recording` in `dir`.
+pub fn measure(
+    spec: &SwitchbackSpec<'_>,
+    dir: &Path,
+    progress: &mut dyn Progress,
+) -> Result<SwitchbackRun, SwitchbackError> {
+    let rec = spec.recording;
+    if rec.sink == Sink::Pipe {
+        return Err(SwitchbackError::Pipe(rec.label()));
+    }
+    let WorkloadKind::Nbd { server, job } = &spec.workload.kind else {
+        return Err(SwitchbackError::NotNbd(spec.workload.name.clone()));
+    };
+    let paths = MeasurePaths {
+        dir: dir.to_path_buf(),
+    };
+    std::fs::create_dir_all(dir).map_err(|source| SwitchbackError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    progress.phase("starting");
+    let Switched {
+        mut rounds,
+        whole,
+        recording,
+        stopped,
+    } = run_switched(spec, (server, job), &paths, progress)?;
     progress.phase("counting");
     let mut notes: Vec<String> = stopped.into_iter().collect();
     let ios = IoSeries::read(dir)?;
