@@ -455,7 +455,7 @@ pub struct CompareArgs {
     pub repeat: RepeatArg,
     /// How each mode's overhead on the workload is measured: switchback (sampling switched
     /// on and off in short random rounds inside one run), runs (separate runs against
-    /// unprofiled baseline runs) or both.
+    /// unprofiled baseline runs), both, or none (only the recordings: sizes, losses, stacks).
     #[arg(long, default_value = "switchback")]
     pub overhead: crate::compare::OverheadMethod,
     /// Time each mode's switchback takes, e.g. 60s.

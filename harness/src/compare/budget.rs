@@ -16,6 +16,7 @@ use crate::price::model::PerfBudget;
 use crate::progress::Progress;
 use crate::record::measure;
 use crate::record::measured::MeasurePaths;
+use crate::record::wakeup::{WakeDelays, WakeProbe};
 use crate::record::Recording;
 
 /// The saturating recording: perf's largest DWARF copy.
@@ -51,9 +52,15 @@ pub(super) fn measure_budget(
     let paths = MeasurePaths {
         dir: ctx.run_dir.join("perf-budget"),
     };
+    // A woken thread's wait for a CPU, under the workload alone (the ramp: perf's events are
+    // still off) and beside the saturated perf (the window): what the model's wake-up term
+    // reads.
+    let mut probes = Probes::default();
     let result = measure::measure(&ctx.spec(Some(rec)), &paths, &mut |phase| {
+        probes.phase(phase);
         progress.phase(phase)
     });
+    let (alone, busy) = probes.finish();
     let _ = std::fs::remove_file(paths.perf_data());
     let measured = match result {
         Ok(m) => m,
@@ -69,10 +76,49 @@ pub(super) fn measure_budget(
         window_s: measured.window_s,
         cpus: perf.window_cpu_s / measured.window_s,
         written_mb_per_s: perf.data_bytes as f64 / 1e6 / measured.window_s,
+        wake_delays: alone,
+        wake_delays_busy: busy,
     };
     progress.end(&format!(
-        "perf got {:.2} CPUs and wrote {:.0} MB/s",
-        budget.cpus, budget.written_mb_per_s
+        "perf got {:.2} CPUs and wrote {:.0} MB/s; a woken thread waited {}",
+        budget.cpus,
+        budget.written_mb_per_s,
+        budget.wake_delays.as_ref().map_or("–".into(), |d| format!(
+            "{:.2} ms at the median, {:.1} ms at p99.9",
+            d.p50_ms, d.p999_ms
+        ))
     ));
     Outcome::Measured(budget)
 }
+
+/// The wake-up probes of the budget recording, started and stopped by its phases.
+#[derive(Default)]
+struct Probes {
+    running: Option<WakeProbe>,
+    alone: Option<WakeDelays>,
+    busy: Option<WakeDelays>,
+}
+
+impl Probes {
+    fn phase(&mut self, phase: &str) {
+        match phase {
+            "ramp" => self.running = Some(WakeProbe::start(PROBE_PERIOD)),
+            "recording" => {
+                self.alone = self.running.take().map(WakeProbe::finish);
+                self.running = Some(WakeProbe::start(PROBE_PERIOD));
+            }
+            "stopping" => self.busy = self.running.take().map(WakeProbe::finish),
+            _ => {}
+        }
+    }
+
+    fn finish(mut self) -> (Option<WakeDelays>, Option<WakeDelays>) {
+        if let Some(p) = self.running.take() {
+            p.finish();
+        }
+        (self.alone, self.busy)
+    }
+}
+
+/// A wake-up a millisecond: a thousand waits a second, cheap beside the workload.
+const PROBE_PERIOD: std::time::Duration = std::time::Duration::from_millis(1);

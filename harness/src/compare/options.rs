@@ -66,6 +66,8 @@ pub enum OverheadMethod {
     Runs,
     /// Both.
     Both,
+    /// Neither: only the recordings (sizes, losses, stacks), no overhead measured.
+    None,
 }
 
 impl OverheadMethod {
@@ -86,8 +88,9 @@ impl std::str::FromStr for OverheadMethod {
             "switchback" => Ok(OverheadMethod::Switchback),
             "runs" => Ok(OverheadMethod::Runs),
             "both" => Ok(OverheadMethod::Both),
+            "none" => Ok(OverheadMethod::None),
             _ => Err(format!(
-                "bad --overhead `{s}`: use switchback, runs or both"
+                "bad --overhead `{s}`: use switchback, runs, both or none"
             )),
         }
     }
@@ -99,6 +102,7 @@ impl std::fmt::Display for OverheadMethod {
             OverheadMethod::Switchback => "switchback",
             OverheadMethod::Runs => "runs",
             OverheadMethod::Both => "both",
+            OverheadMethod::None => "none",
         })
     }
 }

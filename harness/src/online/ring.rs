@@ -15,7 +15,7 @@ pub const USER_REGS_MASK: u64 = (1 << 6) | (1 << 7) | (1 << 8);
 
 /// Ring buffer per CPU. At 4 kHz with a 64 KiB copy a CPU fills 256 MiB/s; 64 MiB absorb a
 /// quarter of a second of unwinding falling behind before the kernel drops samples.
-const RING_BYTES: usize = 64 << 20;
+pub const RING_BYTES: usize = 64 << 20;
 /// Mapping and task records are small and few.
 const TRACKING_RING_BYTES: usize = 4 << 20;
 

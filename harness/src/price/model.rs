@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::capacity::SinkCapacity;
 use super::list::{ModePrice, PriceList, Variant};
 use crate::mode::UnwindMode;
+use crate::record::wakeup::WakeDelays;
 use crate::stats::Interval;
 
 /// What a workload's recording did, as far as the model needs it.
@@ -33,6 +34,10 @@ pub struct Sampling {
     /// workload when it wants all it can ([`PerfBudget`]).
     pub perf_cpu_s: Option<f64>,
     pub perf_budget_cpus: Option<f64>,
+    /// perf's ring buffer per CPU (bytes): `--mmap-pages`, else perf's default.
+    pub ring_bytes: f64,
+    /// How long a woken thread waits for a CPU under this workload ([`WakeDelays`]).
+    pub wake_delays: Option<WakeDelays>,
 }
 
 /// What perf's CPU allows under a workload: a recording that asks far more than perf can
@@ -47,26 +52,35 @@ pub struct PerfBudget {
     /// perf's CPU time in the window over the window (CPUs).
     pub cpus: f64,
     pub written_mb_per_s: f64,
+    /// How long a woken thread waited for a CPU under the workload alone (during the
+    /// recording's ramp, sampling off) and beside the saturated perf (its window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_delays: Option<WakeDelays>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_delays_busy: Option<WakeDelays>,
 }
 
-/// The places of the finite-buffer queue (M/M/1/K) that turns perf's CPU load into lost
-/// samples: perf is not served the moment it wants the CPU, so it loses some samples below a
-/// load of 1, and bursts of demand are absorbed only as far as its ring buffers go. The one
-/// fitted constant of the model: chosen on this project's 2-vCPU VM from one 60 s nbd-null
-/// comparison (dwarf:16k at load 0.56 lost 9.2%, dwarf:32k at 1.07 lost 31%; K = 3 gives
-/// 8.6% and 27.6%), and checked on a later one (see the README).
-pub const BUFFER_BATCHES: i32 = 3;
+/// perf's default ring buffer per CPU: `kernel.perf_event_mlock_kb` less a page, rounded
+/// down to a power of two pages (512 KiB with the kernel's default of 516).
+pub fn default_ring_bytes() -> f64 {
+    let kb: f64 = std::fs::read_to_string("/proc/sys/kernel/perf_event_mlock_kb")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(516.0);
+    let pages = ((kb - 4.0) / 4.0).max(1.0);
+    2f64.powf(pages.log2().floor()) * 4096.0
+}
 
-/// The share of arrivals a finite-buffer queue (M/M/1/K) turns away at load `rho`: a buffer
-/// of `k` places in front of a server that is busy `rho` of the time it would need.
-pub fn finite_buffer_loss(rho: f64, k: i32) -> f64 {
-    if rho <= 0.0 {
+/// The share of samples lost to wake-up delays: the kernel wakes perf when a CPU's ring is
+/// half full; the other half fills in `refill_ms`, and whatever arrives while perf still waits
+/// for a CPU after that is dropped. Per wake-up, a ring takes in its half plus what arrives
+/// during the wait; it loses what arrives during the part of the wait beyond the refill:
+/// E[max(0, D - refill)] / (refill + E[D]) of the delays D.
+pub fn latency_loss(refill_ms: f64, delays: &WakeDelays) -> f64 {
+    if refill_ms <= 0.0 || delays.count == 0 {
         return 0.0;
     }
-    if (rho - 1.0).abs() < 1e-9 {
-        return 1.0 / f64::from(k + 1);
-    }
-    (1.0 - rho) * rho.powi(k) / (1.0 - rho.powi(k + 1))
+    (delays.excess_ms(refill_ms) / (refill_ms + delays.mean_ms)).clamp(0.0, 1.0)
 }
 
 /// The model's figures for one recording, each from the price list's intervals.
@@ -210,14 +224,27 @@ pub struct LostPrediction {
     pub perf_cpu: Option<CpuLimit>,
 }
 
-/// perf's CPU as a limit: the samples taken per second times perf's CPU per sample it wrote,
-/// against the CPU it gets under the workload, and the share a finite buffer loses at that
-/// load ([`finite_buffer_loss`], [`BUFFER_BATCHES`]).
+/// perf's CPU as a limit, in its two physical forms: on average (the samples taken per
+/// second times perf's CPU per sample it wrote, against the CPU it gets under the workload:
+/// above 1, the excess is lost), and at each wake-up (the ring's second half against how long
+/// a woken thread waits for a CPU under the workload, [`latency_loss`]).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct CpuLimit {
     pub asked_cpus: f64,
     pub budget_cpus: f64,
     pub load: f64,
+    /// 1 - 1/load above a load of 1: what perf's CPU cannot take on average.
+    #[serde(default)]
+    pub overload_share: f64,
+    /// Samples one CPU's ring holds, and how long the half after the wake-up takes to fill.
+    #[serde(default)]
+    pub ring_samples: f64,
+    #[serde(default)]
+    pub refill_ms: f64,
+    /// What wake-up delays longer than that lose (None without measured delays).
+    #[serde(default)]
+    pub latency_share: Option<f64>,
+    /// The larger of the two.
     pub lost_share: f64,
 }
 
@@ -226,13 +253,31 @@ pub struct CpuLimit {
 fn perf_cpu_limit(sampling: &Sampling) -> Option<CpuLimit> {
     let budget = sampling.perf_budget_cpus.filter(|b| *b > 0.0)?;
     let cpu_s = sampling.perf_cpu_s?;
-    let asked_cpus = (sampling.kept + sampling.lost) / sampling.window_s * (cpu_s / sampling.kept);
+    let taken_per_s = (sampling.kept + sampling.lost) / sampling.window_s;
+    let asked_cpus = taken_per_s * (cpu_s / sampling.kept);
     let load = asked_cpus / budget;
+    let overload_share = (1.0 - 1.0 / load).max(0.0);
+    let bytes_per_sample = sampling.data_bytes / sampling.kept;
+    let per_cpu = taken_per_s / sampling.cpus.max(1) as f64;
+    let ring_samples = sampling.ring_bytes / bytes_per_sample.max(1.0);
+    let refill_ms = if per_cpu > 0.0 {
+        ring_samples / 2.0 / per_cpu * 1e3
+    } else {
+        f64::INFINITY
+    };
+    let latency_share = sampling
+        .wake_delays
+        .as_ref()
+        .map(|d| latency_loss(refill_ms, d));
     Some(CpuLimit {
         asked_cpus,
         budget_cpus: budget,
         load,
-        lost_share: finite_buffer_loss(load, BUFFER_BATCHES),
+        overload_share,
+        ring_samples,
+        refill_ms,
+        latency_share,
+        lost_share: overload_share.max(latency_share.unwrap_or(0.0)),
     })
 }
 
@@ -401,6 +446,8 @@ mod tests {
             dirty_at_start_mb: None,
             perf_cpu_s: None,
             perf_budget_cpus: None,
+            ring_bytes: 512.0 * 1024.0,
+            wake_delays: None,
         };
         let p = predict(&list(), UnwindMode::Fp, &s);
         let k = p.kernel_ns.unwrap();
@@ -476,27 +523,27 @@ mod tests {
     }
 
     #[test]
-    fn finite_buffer_loss_matches_textbook_values() {
-        // One place (K = 1) is Erlang's loss formula for one server: rho / (1 + rho).
-        for rho in [0.25, 0.5, 2.0, 4.0] {
-            assert!((finite_buffer_loss(rho, 1) - rho / (1.0 + rho)).abs() < 1e-12);
-        }
-        // At rho = 1 every state of 0..=K is equally likely.
-        assert!((finite_buffer_loss(1.0, 5) - 1.0 / 6.0).abs() < 1e-12);
-        assert!((finite_buffer_loss(1.0 + 1e-7, 5) - 1.0 / 6.0).abs() < 1e-6);
-        // Far above 1 it loses what the server cannot take: 1 - 1/rho.
-        assert!((finite_buffer_loss(10.0, 5) - 0.9).abs() < 1e-5);
-        assert_eq!(finite_buffer_loss(0.0, 5), 0.0);
-        // The values the constant was chosen on: loads 0.56 and 1.07.
-        assert!((finite_buffer_loss(0.56, 3) - 0.0857).abs() < 1e-3);
-        assert!((finite_buffer_loss(1.07, 3) - 0.2760).abs() < 1e-3);
+    fn latency_loss_is_the_wait_beyond_the_refill() {
+        // Nine wake-ups served at once (0.05 ms), one after 10 ms; the ring's second half
+        // fills in 2 ms: that one wait loses 8 ms of arrivals in ten cycles of about 2.1 ms.
+        let mut d = vec![0.05; 9];
+        d.push(10.0);
+        let delays = WakeDelays::from_delays(1000, &mut d);
+        let l = latency_loss(2.0, &delays);
+        // The histogram holds the 10 ms wait at its bin's middle (10 to 12.1 ms): within a
+        // bin's width (21%) of the exact figure.
+        let expected = 0.8 / (2.0 + delays.mean_ms);
+        assert!((l / expected - 1.0).abs() < 0.21, "{l} vs {expected}");
+        // A ring that takes longer to refill than any wait loses nothing.
+        assert_eq!(latency_loss(50.0, &delays), 0.0);
+        // No delays measured: no loss claimed.
+        assert_eq!(latency_loss(2.0, &WakeDelays::default()), 0.0);
     }
 
-    #[test]
-    fn perf_short_of_cpu_loses_even_when_the_sink_keeps_up() {
-        // 8,000 samples/s taken, 6,000 kept; perf spent 0.4 CPU on the 6,000 (66.7 us each),
-        // so all 8,000 ask 0.533 CPUs of a budget of 0.49: load 1.09.
-        let s = Sampling {
+    fn busy_recording() -> Sampling {
+        // 8,000 samples/s taken on 2 CPUs, 6,000 kept; perf spent 0.4 CPU on the 6,000 (66.7 us
+        // each), so all 8,000 ask 0.533 CPUs of a budget of 0.49: load 1.09.
+        Sampling {
             window_s: 10.0,
             cpus: 2,
             kept: 60_000.0,
@@ -509,7 +556,14 @@ mod tests {
             dirty_at_start_mb: Some(0.0),
             perf_cpu_s: Some(4.0),
             perf_budget_cpus: Some(0.49),
-        };
+            ring_bytes: 512.0 * 1024.0,
+            wake_delays: Some(WakeDelays::from_delays(1000, &mut [0.05; 100])),
+        }
+    }
+
+    #[test]
+    fn perf_short_of_cpu_loses_even_when_the_sink_keeps_up() {
+        let s = busy_recording();
         let lost = predict(&list(), UnwindMode::None, &s).lost.unwrap();
         let cpu = lost.perf_cpu.clone().unwrap();
         assert!(
@@ -517,8 +571,12 @@ mod tests {
             "{cpu:?}"
         );
         assert!((cpu.load - cpu.asked_cpus / 0.49).abs() < 1e-12);
-        assert!((lost.lost_share - finite_buffer_loss(cpu.load, BUFFER_BATCHES)).abs() < 1e-12);
-        assert!((0.25..0.32).contains(&lost.lost_share), "{lost:?}");
+        // On average perf can take 1/load of what is asked; the rest is lost.
+        assert!((cpu.overload_share - (1.0 - 1.0 / cpu.load)).abs() < 1e-12);
+        assert!((lost.lost_share - cpu.overload_share).abs() < 1e-12);
+        // The ring holds 15.9 samples of 33 KB; its second half fills in 7.9 / 4,000 s.
+        assert!((cpu.ring_samples - 524_288.0 / 33_000.0).abs() < 1e-9);
+        assert!((cpu.refill_ms - cpu.ring_samples / 2.0 / 4000.0 * 1e3).abs() < 1e-9);
         // 264 MB/s asked for 10 s: the sink alone would have taken it all.
         let sink_only = predict(
             &list(),
@@ -529,17 +587,43 @@ mod tests {
             },
         );
         assert_eq!(sink_only.lost.unwrap().lost_share, 0.0);
-        // A generous budget leaves a small loss, never more than the sink's.
+        // A generous budget and waits far shorter than the refill: nothing lost.
         let rich = Sampling {
             perf_budget_cpus: Some(4.0),
             ..s
         };
-        assert!(
+        assert_eq!(
             predict(&list(), UnwindMode::None, &rich)
                 .lost
                 .unwrap()
-                .lost_share
-                < 0.01
+                .lost_share,
+            0.0
         );
+    }
+
+    #[test]
+    fn long_waits_lose_below_the_cpu_limit_and_a_larger_ring_keeps_them() {
+        // Perf has CPU to spare (budget 4 CPUs), but one wake-up in five waits 6 ms: longer
+        // than the 2 ms the default ring's second half takes to fill at this rate.
+        let mut d = vec![0.05; 80];
+        d.extend([6.0; 20]);
+        let s = Sampling {
+            perf_budget_cpus: Some(4.0),
+            wake_delays: Some(WakeDelays::from_delays(1000, &mut d)),
+            ..busy_recording()
+        };
+        let small = predict(&list(), UnwindMode::None, &s).lost.unwrap();
+        let c = small.perf_cpu.clone().unwrap();
+        assert_eq!(c.overload_share, 0.0);
+        // A fifth of the cycles lose about 4.4 of their 3.3 ms: about a quarter.
+        assert!(c.latency_share.unwrap() > 0.2, "{c:?}");
+        assert_eq!(small.lost_share, c.latency_share.unwrap());
+        // `--mmap-pages 2048`: 8 MiB per CPU refills in 32 ms; no wait is that long.
+        let large = Sampling {
+            ring_bytes: 8.0 * 1024.0 * 1024.0,
+            ..s
+        };
+        let large = predict(&list(), UnwindMode::None, &large).lost.unwrap();
+        assert_eq!(large.lost_share, 0.0);
     }
 }

@@ -2,6 +2,8 @@
 //! lifetime: wait4's rusage covers a whole life (ramp and start-up included), so the usage at
 //! the window's start is read here and subtracted.
 
+use serde::{Deserialize, Serialize};
+
 use crate::process::CpuTimes;
 
 pub fn ticks_per_second() -> f64 {
@@ -112,4 +114,58 @@ mod tests {
         assert!(process_cpu(i32::MAX).is_none());
         assert!(online_cpus() >= 1);
     }
+}
+
+/// Scheduler figures of a set of threads, summed (`/proc/PID/task/*/schedstat`): time on a
+/// CPU, time runnable but waiting for one, and timeslices run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThreadTimes {
+    pub run_ns: u64,
+    pub wait_ns: u64,
+    pub slices: u64,
+}
+
+impl ThreadTimes {
+    fn add(&mut self, other: ThreadTimes) {
+        self.run_ns += other.run_ns;
+        self.wait_ns += other.wait_ns;
+        self.slices += other.slices;
+    }
+
+    /// What happened between `earlier` and `self` (threads that left take their time with
+    /// them, so a difference is never negative).
+    pub fn since(&self, earlier: &ThreadTimes) -> ThreadTimes {
+        ThreadTimes {
+            run_ns: self.run_ns.saturating_sub(earlier.run_ns),
+            wait_ns: self.wait_ns.saturating_sub(earlier.wait_ns),
+            slices: self.slices.saturating_sub(earlier.slices),
+        }
+    }
+}
+
+/// One line of `/proc/PID/task/TID/schedstat`.
+pub fn schedstat(path: &std::path::Path) -> Option<ThreadTimes> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut f = text.split_whitespace().map(|v| v.parse::<u64>().ok());
+    Some(ThreadTimes {
+        run_ns: f.next()??,
+        wait_ns: f.next()??,
+        slices: f.next()??,
+    })
+}
+
+/// Every live thread of the processes `pids`, summed.
+pub fn threads_of(pids: &[i32]) -> ThreadTimes {
+    let mut total = ThreadTimes::default();
+    for pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            if let Some(t) = schedstat(&task.path().join("schedstat")) {
+                total.add(t);
+            }
+        }
+    }
+    total
 }

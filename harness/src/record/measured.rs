@@ -90,6 +90,10 @@ pub struct PerfCost {
     /// of perf's writes closer (see [`super::memory`]).
     #[serde(default)]
     pub dirty_at_start_mb: Option<f64>,
+    /// perf's time on a CPU, waiting for one, and timeslices in the window (schedstat): how
+    /// long it waited to run, beside the model's wake-up delays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sched: Option<super::cpu::ThreadTimes>,
 }
 
 /// What reading a pipe-sink recording live cost: it competes with the workload for CPUs.

@@ -17,6 +17,7 @@ pub mod measured;
 pub mod memory;
 pub mod perf;
 pub mod profiler;
+pub mod wakeup;
 
 use std::fmt;
 use std::str::FromStr;

@@ -23,6 +23,8 @@ pub struct Profiler {
     last_watch: Option<std::time::Instant>,
     /// Dirty page-cache data at the window's start (MB).
     dirty_at_start_mb: Option<f64>,
+    /// perf's threads' scheduler figures at the window's edges.
+    sched: [Option<cpu::ThreadTimes>; 2],
 }
 
 /// Starts `unwindbench analyze -` on the measurement's folder, reading stdin; returns it and
@@ -72,6 +74,7 @@ impl Profiler {
             truncated: None,
             last_watch: None,
             dirty_at_start_mb: None,
+            sched: [None; 2],
         };
         let Some(rec) = recording else {
             return Ok(p);
@@ -153,14 +156,21 @@ impl Profiler {
         self.truncated = Some((format!("{why} after {after:.1} s of the window"), after));
     }
 
+    fn sched(&self) -> Option<cpu::ThreadTimes> {
+        let (_, running) = self.recording.as_ref()?;
+        Some(cpu::threads_of(&[running.pid()]))
+    }
+
     pub fn window_start(&mut self) {
         self.dirty_at_start_mb = Some(super::memory::dirty_mb());
+        self.sched[0] = self.sched();
         let (perf, reader) = self.sample();
         self.perf_cpu[0] = perf;
         self.reader_cpu[0] = reader;
     }
 
     pub fn window_end(&mut self) {
+        self.sched[1] = self.sched();
         let (perf, reader) = self.sample();
         self.perf_cpu[1] = perf;
         self.reader_cpu[1] = reader;
@@ -213,6 +223,10 @@ impl Profiler {
             truncated: self.truncated.as_ref().map(|(why, _)| why.clone()),
             recorded_s: self.truncated.as_ref().map(|(_, s)| *s),
             dirty_at_start_mb: self.dirty_at_start_mb,
+            sched: match self.sched {
+                [Some(a), Some(b)] => Some(b.since(&a)),
+                _ => None,
+            },
         }))
     }
 }

@@ -422,13 +422,16 @@ pub fn flamegraph_links(m: &ModeSummary) -> Vec<(&'static str, &Path)> {
 /// model uses it, when the run measured one.
 pub fn budget_sentence(r: &Results) -> Option<String> {
     let b = r.perf_budget.as_ref()?;
+    let waits = match (&b.wake_delays, &b.wake_delays_busy) {
+        (Some(alone), Some(busy)) => format!(
+            " (measured here: p99 {:.2} ms under the workload alone, {:.2} ms beside the busy perf)",
+            alone.p99_ms, busy.p99_ms
+        ),
+        (Some(alone), None) => format!(" (measured here: p99 {:.2} ms)", alone.p99_ms),
+        _ => " (not measured in this run: no such loss predicted)".into(),
+    };
     Some(format!(
-        "Lost samples have a second cause, perf's CPU: a {} recording of the workload at {} Hz for {:.0} s, asking more than perf can write, got {:.2} CPUs of perf time (it wrote {:.0} MB/s): perf's budget under this workload. A mode's load is what its samples ask of perf's CPU (samples taken per second × perf's CPU per sample it wrote) over that budget; a finite-buffer queue (M/M/1/K, K = {}, fitted on the project's 2-vCPU VM) turns the load into a lost share. The larger of the two predicted losses is shown.",
-        b.mode,
-        b.freq,
-        b.window_s,
-        b.cpus,
-        b.written_mb_per_s,
-        crate::price::model::BUFFER_BATCHES
+        "Lost samples have a second cause, perf's CPU: a {} recording of the workload at {} Hz for {:.0} s, asking more than perf can write, got {:.2} CPUs of perf time (it wrote {:.0} MB/s): perf's budget under this workload. A mode's load is what its samples ask of perf's CPU (samples taken per second × perf's CPU per sample it wrote) over that budget; above 1 the share 1 − 1/load cannot be written. Below it, samples are lost when perf, woken as a CPU's ring buffer is half full, waits for a CPU longer than the other half takes to fill: the ring holds perf's mmap size ÷ bytes per sample, and the wait's distribution is measured by a thread sleeping to 1 ms deadlines during the budget recording{}. The largest of the predicted losses is shown.",
+        b.mode, b.freq, b.window_s, b.cpus, b.written_mb_per_s, waits
     ))
 }

@@ -9,10 +9,13 @@
 
 use std::collections::BTreeMap;
 
-use super::columns::{COMPLETENESS_COLUMN, COST_COLUMN, OVER_NONE_COLUMN, PERF_DATA_COLUMN};
+use super::columns::{
+    shown, COMPLETENESS_COLUMN, COST_COLUMN, OVER_NONE_COLUMN, PERF_DATA_COLUMN, SWITCHBACK_COLUMN,
+};
+use super::format::{interval, percent, signed_percent};
 use crate::mode::UnwindMode;
 use crate::record::Sink;
-use crate::results::{Metric, ModeSummary, Results};
+use crate::results::{switchback, MeasurementStatus, Metric, ModeSummary, Results};
 
 /// Below this share a completeness figure counts as zero (it prints as 0.0%).
 const ZERO: f64 = 0.0005;
@@ -31,12 +34,16 @@ pub struct Footnotes {
 impl Footnotes {
     pub fn of(results: &Results) -> Footnotes {
         let mut f = Footnotes::default();
+        // A note on a column the run does not show would point at nothing.
+        let shown = shown(results, true);
         for (row, m) in results.modes.iter().enumerate() {
             if !m.measured() {
                 continue; // the row says itself why it was skipped or failed
             }
             for (column, note) in reasons(results, m) {
-                f.mark(row, column, note);
+                if shown.contains(&column) {
+                    f.mark(row, column, note);
+                }
             }
         }
         f
@@ -119,7 +126,48 @@ fn reasons(results: &Results, m: &ModeSummary) -> Vec<(usize, String)> {
             "pipe sink: perf streams into the analyzer, nothing is written to disk".into(),
         ));
     }
+    out.extend(switchback_reason(results, m).map(|why| (SWITCHBACK_COLUMN, why)));
     out
+}
+
+/// What the switchback cell of `m` needs said: that the figure is the steady one where the
+/// switch's effect outlasted the settle time, or why the cell is empty.
+fn switchback_reason(results: &Results, m: &ModeSummary) -> Option<String> {
+    if let Some(s) = switchback::of(&results.switchbacks, m.mode).and_then(|r| r.summary.as_ref()) {
+        let c = s.carry_over.as_ref().filter(|c| c.significant)?;
+        return Some(format!(
+            "the effect of a switch outlasted the {:.0} ms settle time: carry-over into sampled rounds {}, into unsampled rounds {} (p = {:.3}). The figure is therefore built on the steady overhead, sampled after sampled against unsampled after unsampled, {}, not on the paired one, {}.",
+            s.settle_ms,
+            interval(&c.into_on, signed_percent),
+            interval(&c.into_off, signed_percent),
+            c.p_value,
+            interval(&c.steady, percent),
+            interval(&s.overhead, percent),
+        ));
+    }
+    let tried: Vec<_> = results
+        .switchbacks
+        .iter()
+        .filter(|r| r.recording == m.mode)
+        .collect();
+    if let Some(last) = tried.last() {
+        let what = match last.status {
+            MeasurementStatus::Failed => "failed",
+            MeasurementStatus::Interrupted => "was interrupted",
+            MeasurementStatus::Ok => "gave no figure",
+        };
+        let why = last
+            .error
+            .clone()
+            .or_else(|| (!last.notes.is_empty()).then(|| last.notes.join("; ")))
+            .unwrap_or_else(|| "too few complete blocks to estimate anything".into());
+        return Some(format!("the switchback of `{}` {what}: {why}", m.mode));
+    }
+    match (m.mode.sink, m.mode.mode) {
+        (Sink::Pipe, _) => Some("the switchback measures each mode once, with the file sink; a pipe recording's overhead is its file twin's plus the pipe reader's (see perf CPU)".into()),
+        (_, UnwindMode::Lbr) => Some("LBR recordings are not measured by switchback".into()),
+        _ => None,
+    }
 }
 
 /// Why frame-pointer walks of the workload's main process cannot reach a root, from the

@@ -52,6 +52,26 @@ pub fn interval(i: &crate::stats::Interval, fmt: impl Fn(f64) -> String) -> Stri
     format!("{} [{}–{}]", fmt(i.estimate), fmt(i.low), fmt(i.high))
 }
 
+/// An overhead's estimate with its 95% interval, "within noise (...)" exactly when the
+/// interval holds zero: a difference inside its interval is said in words.
+pub fn noise_interval(i: &crate::stats::Interval, fmt: impl Fn(f64) -> String) -> String {
+    let text = interval(i, fmt);
+    if i.contains(0.0) {
+        format!("within noise ({text})")
+    } else {
+        text
+    }
+}
+
+/// A share as a percentage with its sign (`+2.0%`, `-1.0%`): for changes.
+pub fn signed_percent(fraction: f64) -> String {
+    if fraction > 0.0 {
+        format!("+{}", percent(fraction))
+    } else {
+        percent(fraction)
+    }
+}
+
 /// Nanoseconds as microseconds with two decimals (`12.34 µs`).
 pub fn micros_from_ns(ns: f64) -> String {
     format!("{:.2} µs", ns / 1e3)

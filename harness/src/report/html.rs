@@ -9,7 +9,7 @@ use super::charts::Chart;
 use super::facts::{self, Value};
 use super::footnotes::Footnotes;
 use super::format::{megabytes, thousands};
-use super::table;
+use super::{switchback, table};
 use crate::preflight::Status;
 use crate::results::{MeasurementStatus, Results, RunStatus};
 
@@ -99,6 +99,7 @@ pub fn render(r: &Results, charts: &[Chart], run_dir: Option<&Path>) -> String {
         how_to_read,
         results_table,
         explanations,
+        switchback_section,
         prices,
         model,
         accuracy,
@@ -144,25 +145,48 @@ fn head(o: &mut String, p: &Page) {
     }
 }
 
-fn how_to_read(o: &mut String, _: &Page) {
-    o.push_str("<div class=\"banner note\"><b>How to read this.</b> Each unwinding mode was recorded with <code>perf record -a</code> over the same workload as an unprofiled baseline, in the same run, modes interleaved over the repeats. Sizes and counts are medians with [min–max] over the repeats; overheads are estimates with their 95% interval from the paired repeats. <i>overhead</i> is the throughput lost against the baseline (\"within noise\" exactly when its interval holds zero); <i>overhead over none</i> is what unwinding adds to sampling alone; <i>cost per sample</i> is the workload's and perf's extra CPU per sample taken, lost ones included; <i>perf CPU</i> is perf's own CPU time as a share of the machine; <i>sample share</i> is perf's share of the samples (the reference post's measure); <i>CPU per I/O</i> is the extra CPU the workload spent per I/O. A stack is <i>complete</i> when it reaches a real bottom (<code>_start</code>, <code>__libc_start_call_main</code>, <code>start_thread</code>, <code>clone3</code>); incomplete stacks show up in the flame graphs as frames that are not attached to <code>main</code> or a thread start.</div>");
+fn how_to_read(o: &mut String, p: &Page) {
+    use super::columns::{available, Source};
+    let (runs, switched) = (
+        available(p.r, Source::SeparateRuns),
+        available(p.r, Source::Switchback),
+    );
+    o.push_str("<div class=\"banner note\"><b>How to read this.</b> ");
+    if runs {
+        o.push_str("Each unwinding mode was recorded with <code>perf record -a</code> over the same workload as an unprofiled baseline, in the same run, modes interleaved over the repeats. ");
+    } else {
+        o.push_str("Each unwinding mode was recorded with <code>perf record -a</code> over the same workload, in the same run; there were no unprofiled baseline runs. ");
+    }
+    if available(p.r, Source::Repeats) {
+        o.push_str("Sizes and counts are medians with [min–max] over the repeats. ");
+    }
+    if switched {
+        o.push_str("<i>overhead (switchback)</i> is the throughput lost while sampling, measured inside one run of the workload with sampling switched on and off in short random rounds (see <a href=\"#switchback\">its section</a>), with its 95% interval from the rounds; <i>CPU per I/O (switchback)</i> likewise. ");
+    }
+    if runs {
+        o.push_str("<i>overhead (separate runs)</i> is the throughput lost against the baseline, an estimate with its 95% interval from the paired repeats; <i>cost per sample</i> is the workload's and perf's extra CPU per sample taken, lost ones included; <i>CPU per I/O (separate runs)</i> is the extra CPU the workload spent per I/O. ");
+    }
+    o.push_str("An overhead is \"within noise\" exactly when its interval holds zero. ");
+    if available(p.r, Source::Repeats) {
+        o.push_str("<i>overhead over none</i> is what unwinding adds to sampling alone; <i>perf CPU</i> is perf's own CPU time as a share of the machine; <i>sample share</i> is perf's share of the samples (the reference post's measure). A stack is <i>complete</i> when it reaches a real bottom (<code>_start</code>, <code>__libc_start_call_main</code>, <code>start_thread</code>, <code>clone3</code>); incomplete stacks show up in the flame graphs as frames that are not attached to <code>main</code> or a thread start.");
+    }
+    o.push_str("</div>");
 }
 
 fn results_table(o: &mut String, p: &Page) {
     let (r, w) = (p.r, &p.r.workload);
     o.push_str("<h2>Results</h2><table><tr>");
-    for c in table::column_titles(r) {
+    let shown = table::shown(r, true);
+    for c in table::column_titles(r, &shown) {
         let _ = write!(o, "<th>{}</th>", esc(&c));
     }
     o.push_str("</tr>");
     let notes = Footnotes::of(r);
     for (row, mode) in r.modes.iter().enumerate() {
         o.push_str("<tr>");
-        for (i, cell) in table::marked_cells(mode, row, &notes)
-            .into_iter()
-            .enumerate()
-        {
-            if i == table::FLAMEGRAPH_COLUMN {
+        let cells = table::row(mode, row, &notes, &shown);
+        for (&i, cell) in shown.iter().zip(cells) {
+            if i == table::FLAMEGRAPH_COLUMN && mode.measured() {
                 let links: Vec<String> = facts::flamegraph_links(mode)
                     .into_iter()
                     .map(|(label, p)| {
@@ -216,6 +240,61 @@ fn explanations(o: &mut String, p: &Page) {
         let _ = write!(o, "<li>{}</li>", esc(e));
     }
     o.push_str("</ul></div>");
+}
+
+/// Our own text with Markdown's `*emphasis*` and `` `code` `` as HTML, escaped first. For
+/// the report's constant texts only: a stray mark in a recorded string would open a tag it
+/// never closes.
+fn marked_up(text: &str) -> String {
+    let mut out = String::new();
+    let (mut em, mut code) = (false, false);
+    for c in esc(text).chars() {
+        match c {
+            '*' if !code => {
+                out.push_str(if em { "</i>" } else { "<i>" });
+                em = !em;
+            }
+            '`' if !em => {
+                out.push_str(if code { "</code>" } else { "<code>" });
+                code = !code;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// How the switchback measured the overhead on the workload, and what it found per mode.
+fn switchback_section(o: &mut String, p: &Page) {
+    let Some(method) = switchback::method(p.r) else {
+        return;
+    };
+    let _ = write!(
+        o,
+        "<h2 id=\"switchback\">{}</h2><p>{}</p>",
+        esc(switchback::TITLE),
+        esc(&method)
+    );
+    let rows = switchback::measured_rows(p.r);
+    if !rows.is_empty() {
+        table(o, &switchback::MEASURED_COLUMNS, &rows);
+    }
+    let model = switchback::model_rows(p.r);
+    if !model.is_empty() {
+        o.push_str("<p>The price list's account of the immediate overhead:</p>");
+        table(o, &switchback::MODEL_COLUMNS, &model);
+    }
+    if !rows.is_empty() {
+        let _ = write!(o, "<p>{}</p>", marked_up(switchback::LEGEND));
+    }
+    let notes = switchback::notes(p.r);
+    if !notes.is_empty() {
+        o.push_str("<ul>");
+        for (rec, note) in notes {
+            let _ = write!(o, "<li><code>{}</code>: {}</li>", esc(&rec), esc(&note));
+        }
+        o.push_str("</ul>");
+    }
 }
 
 fn prices(o: &mut String, p: &Page) {
@@ -444,5 +523,13 @@ mod tests {
     #[test]
     fn escapes_markup_and_quotes() {
         assert_eq!(esc("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
+    }
+
+    #[test]
+    fn marked_up_text_is_escaped_first() {
+        assert_eq!(
+            marked_up("*carry-over* of `fp` <b>"),
+            "<i>carry-over</i> of <code>fp</code> &lt;b&gt;"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! and the notes a reader needs to trust the figures; one function per section. Also the
 //! sweep's Markdown, which the terminal shows too.
 
+use super::columns::{available, notes as column_notes, shown, Source};
 use super::facts::{self, Value};
 use super::format::thousands;
 use super::markdown_table::{row, table};
@@ -15,6 +16,7 @@ pub fn render(r: &Results) -> String {
         header,
         facts_table,
         results_table,
+        switchback,
         prices,
         model,
         accuracy,
@@ -61,6 +63,7 @@ fn facts_table(out: &mut String, r: &Results) {
 }
 
 fn results_table(out: &mut String, r: &Results) {
+    let runs = available(r, Source::SeparateRuns);
     match r.baseline.iops {
         Some(s) => out.push_str(&format!(
             "Baseline (no perf): {} IOPS, median of {} run(s) [{}–{}]; run-to-run range {}.\n\n",
@@ -72,15 +75,57 @@ fn results_table(out: &mut String, r: &Results) {
                 .map(super::format::percent)
                 .unwrap_or_else(|| "unknown with one run".into())
         )),
-        None => out
-            .push_str("Baseline (no perf): no successful run — overheads cannot be computed.\n\n"),
+        None if runs => out.push_str(
+            "Baseline (no perf): no successful run — overheads from separate runs cannot be computed.\n\n",
+        ),
+        None => out.push_str(
+            "No baseline runs: the overheads come from the switchbacks (see below).\n\n",
+        ),
     }
     out.push_str(&table::render(r, true));
-    out.push_str("\nSizes and counts: medians over repeats, [min–max] beside them. Overheads: estimate [95% interval] from the paired repeats. ");
-    out.push_str(COLUMN_NOTES);
+    let mut legend = Vec::new();
+    if available(r, Source::Repeats) {
+        legend.push("Sizes and counts: medians over repeats, [min–max] beside them.");
+    }
+    legend.push(match (runs, available(r, Source::Switchback)) {
+        (true, true) => "Overheads: estimate [95% interval], from the paired repeats (separate runs) or from the switchback's blocks.",
+        (false, true) => "Overheads: estimate [95% interval] from the switchback's blocks.",
+        _ => "Overheads: estimate [95% interval] from the paired repeats.",
+    });
+    let columns = column_notes(&shown(r, true));
+    legend.push(&columns);
+    out.push_str(&format!("\n{}\n", legend.join(" ")));
     if !r.explanations.is_empty() {
         out.push_str("\n**Where the overheads rank modes against their prices:**\n\n");
         out.push_str(&table::explanations(r));
+    }
+}
+
+/// How the switchback measured the overhead on the workload, and what it found per mode.
+fn switchback(out: &mut String, r: &Results) {
+    let Some(method) = super::switchback::method(r) else {
+        return;
+    };
+    out.push_str(&format!(
+        "\n## {}\n\n{method}\n\n",
+        super::switchback::TITLE
+    ));
+    let rows = super::switchback::measured_rows(r);
+    if !rows.is_empty() {
+        out.push_str(&table(&super::switchback::MEASURED_COLUMNS, &rows));
+    }
+    let model = super::switchback::model_rows(r);
+    if !model.is_empty() {
+        out.push_str("\nThe price list's account of the immediate overhead:\n\n");
+        out.push_str(&table(&super::switchback::MODEL_COLUMNS, &model));
+    }
+    if !rows.is_empty() {
+        out.push_str(&format!("\n{}\n", super::switchback::LEGEND));
+    }
+    let notes = super::switchback::notes(r);
+    if !notes.is_empty() {
+        out.push('\n');
+        out.extend(notes.iter().map(|(rec, n)| format!("- `{rec}`: {n}\n")));
     }
 }
 
@@ -200,24 +245,3 @@ pub fn sweep_text(s: &SweepReport) -> String {
     }
     out
 }
-
-const COLUMN_NOTES: &str = "\
-*perf.data*: bytes perf wrote for the window (MB = 10^6 bytes), *MB/s* per second of window. \
-*flame graph*: also *profile*, the recording in the Firefox Profiler's format (open it at \
-profiler.firefox.com or with `samply load`: timeline, call tree, search; incomplete stacks \
-in their own category). \
-*lost chunks*: PERF_RECORD_LOST records; *lost events*: records the kernel dropped (share of \
-all samples taken). *overhead*: 1 − IOPS / baseline IOPS, paired by repeat, where IOPS are \
-the I/Os fio completed in the measured window over the window's wall time (fio's own figure \
-adds per-job rates, which over-counts when its jobs do not run at the same time); its interval \
-is Student's t on the repeats' log-ratios, and \"within noise\" means exactly that it holds 0. \
-*perf CPU*: perf's CPU time / (window × online CPUs). *sample share*: samples whose comm is \
-`perf` (the reference post's measure). *CPU per I/O*: the workload's (nbdkit + fio) CPU per \
-completed I/O against the baseline's — the cost that shows even when IOPS do not move. \
-*overhead over none*: the throughput lost against `none` (sampling without a call graph) of \
-the same repeat: what unwinding adds to sampling. *cost per sample*: the workload's CPU beyond \
-the baseline's for as many I/Os, plus perf's, per sample taken (kept or lost, so a mode that \
-drops samples does not look cheaper). \
-*nbdkit stacks complete*: share of the server's samples whose user stack reaches a real \
-bottom (`_start`, `__libc_start_call_main`, `start_thread`, `clone3`, `main` of the main \
-thread) instead of ending in unattached frames. *depth*: frames per server sample.\n";

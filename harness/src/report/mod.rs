@@ -8,6 +8,7 @@
 //! - [`charts`]: the charts, from a table of what each draws;
 //! - [`flamegraph`]: flame graphs with inferno;
 //! - [`prices`]: the price list (`calibrate`, and the price step of `compare`);
+//! - [`switchback`](mod@switchback): the overhead measured inside one run, per mode;
 //! - [`format`](mod@format): how numbers are printed.
 
 pub mod charts;
@@ -20,6 +21,7 @@ pub mod html;
 pub mod markdown;
 pub mod markdown_table;
 pub mod prices;
+pub mod switchback;
 pub mod table;
 
 use std::path::{Path, PathBuf};
@@ -140,7 +142,18 @@ pub fn exporters() -> Vec<Box<dyn Exporter>> {
 /// modes against their prices where it does, the model's disagreements, and the sweep.
 pub fn terminal(results: &Results) -> String {
     let mut out = table::render(results, false);
-    out.push_str("Overheads: estimate [95% interval] over the paired repeats; \"within noise\" when the interval holds 0.\n");
+    let runs = results.modes.iter().any(|m| {
+        m.figure(crate::results::Metric::OverheadThroughput)
+            .is_some()
+    });
+    if runs && columns::available(results, columns::Source::SeparateRuns) {
+        out.push_str("Overheads from separate runs: estimate [95% interval] over the paired repeats; \"within noise\" when the interval holds 0.\n");
+    }
+    let switchback = switchback::terminal(results);
+    if !switchback.is_empty() {
+        out.push('\n');
+        out.push_str(&switchback);
+    }
     if !results.explanations.is_empty() {
         out.push_str("\nWhere the overheads rank modes against their prices:\n");
         out.push_str(&table::explanations(results));

@@ -2,12 +2,14 @@
 //! Markdown (readable in a terminal and rendered on a CI page alike).
 
 pub use super::columns::{
-    COLUMNS, COMPLETENESS_COLUMN, COST_COLUMN, FLAMEGRAPH_COLUMN, OVER_NONE_COLUMN,
+    shown, COLUMNS, COMPLETENESS_COLUMN, COST_COLUMN, FLAMEGRAPH_COLUMN, OVER_NONE_COLUMN,
     PERF_DATA_COLUMN,
 };
 use super::facts;
 use super::footnotes::Footnotes;
-use super::format::{megabytes, megabytes_number, percent, thousands};
+use super::format::{
+    megabytes, megabytes_number, noise_interval, percent, signed_percent, thousands,
+};
 use crate::results::{Metric, ModeStatus, ModeSummary, Results, Spread, Verdict};
 
 /// ` [min–max]` when repeats differ, else nothing.
@@ -25,19 +27,14 @@ fn overhead(spread: Option<&Spread>, verdict: Option<Verdict>, signed: bool) -> 
         return "–".into();
     };
     let fmt = |x: f64| {
-        if signed && x > 0.0 {
-            format!("+{}", percent(x))
+        if signed {
+            signed_percent(x)
         } else {
             percent(x)
         }
     };
     if let Some(i) = s.interval {
-        let text = format!("{} [{}–{}]", fmt(i.estimate), fmt(i.low), fmt(i.high));
-        return if i.contains(0.0) {
-            format!("within noise ({text})")
-        } else {
-            text
-        };
+        return noise_interval(&i, fmt);
     }
     let text = format!("{}{}", fmt(s.median), range(Some(s), fmt));
     match verdict {
@@ -107,6 +104,7 @@ pub fn cells(m: &ModeSummary) -> Vec<String> {
             .map(|size| size + &truncated)
             .unwrap_or_else(dash),
         ranged(Metric::LostChunks, thousands, thousands).unwrap_or_else(dash),
+        overhead_of(Metric::OverheadSwitchback, None, false),
         overhead_of(Metric::OverheadThroughput, m.verdict.throughput, false),
         flamegraph_links(m),
         m.median(Metric::PerfDataMbPerS)
@@ -123,6 +121,7 @@ pub fn cells(m: &ModeSummary) -> Vec<String> {
             None => perf_cpu,
         },
         overhead_of(Metric::OverheadSampleShare, None, false),
+        overhead_of(Metric::CpuPerIoSwitchback, None, true),
         overhead_of(Metric::OverheadCpuPerIo, m.verdict.cpu_per_io, true),
         overhead_of(Metric::OverheadThroughputVsNone, None, false),
         micros(m.figure(Metric::CostPerSampleUs)),
@@ -134,11 +133,16 @@ pub fn cells(m: &ModeSummary) -> Vec<String> {
     ]
 }
 
-/// [`COLUMNS`] with the completeness column named after the workload's first process.
-pub fn column_titles(results: &Results) -> Vec<String> {
-    let mut titles: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
-    titles[COMPLETENESS_COLUMN] = format!("{} stacks complete", results.workload.primary());
-    titles
+/// The titles of the `shown` columns, the completeness column named after the workload's
+/// first process.
+pub fn column_titles(results: &Results, shown: &[usize]) -> Vec<String> {
+    shown
+        .iter()
+        .map(|&i| match i {
+            COMPLETENESS_COLUMN => format!("{} stacks complete", results.workload.primary()),
+            _ => COLUMNS[i].title.to_string(),
+        })
+        .collect()
 }
 
 /// Why the overheads rank modes against their prices, as a Markdown list (empty when they
@@ -152,25 +156,18 @@ pub fn explanations(results: &Results) -> String {
 }
 
 /// The table as aligned Markdown; `links` keeps the flame graph column (report.md), the
-/// terminal gets the table without it.
+/// terminal gets the table without it. Columns the run cannot have are left out (see
+/// [`shown`]).
 pub fn render(results: &Results, links: bool) -> String {
-    let keep = |i: usize| links || i != FLAMEGRAPH_COLUMN;
-    let pick = |cells: Vec<String>| -> Vec<String> {
-        cells
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| keep(*i))
-            .map(|(_, c)| c)
-            .collect()
-    };
+    let shown = shown(results, links);
     let notes = Footnotes::of(results);
-    let mut rows: Vec<Vec<String>> = vec![pick(column_titles(results))];
+    let mut rows: Vec<Vec<String>> = vec![column_titles(results, &shown)];
     rows.extend(
         results
             .modes
             .iter()
             .enumerate()
-            .map(|(row, m)| pick(marked_cells(m, row, &notes))),
+            .map(|(i, m)| row(m, i, &notes, &shown)),
     );
     let ncol = rows[0].len();
     let widths: Vec<usize> = (0..ncol)
@@ -194,12 +191,22 @@ pub fn render(results: &Results, links: bool) -> String {
     out
 }
 
-/// [`cells`] with the footnote marks of row `row` (see [`Footnotes`]).
-pub fn marked_cells(m: &ModeSummary, row: usize, notes: &Footnotes) -> Vec<String> {
-    cells(m)
-        .into_iter()
-        .enumerate()
-        .map(|(column, cell)| notes.apply(row, column, cell))
+/// The `shown` cells of the mode in row `row` of `results.modes`, with their footnote marks
+/// (see [`Footnotes`]).
+pub fn row(m: &ModeSummary, row: usize, notes: &Footnotes, shown: &[usize]) -> Vec<String> {
+    let mut cells = cells(m);
+    if !m.measured() {
+        // Why it was not measured goes in the first column after its name that the run
+        // shows, whichever that is.
+        let mut out = vec![String::new(); shown.len()];
+        for (slot, cell) in out.iter_mut().zip(cells.into_iter().take(2)) {
+            *slot = cell;
+        }
+        return out;
+    }
+    shown
+        .iter()
+        .map(|&column| notes.apply(row, column, std::mem::take(&mut cells[column])))
         .collect()
 }
 

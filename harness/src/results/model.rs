@@ -88,6 +88,7 @@ fn sampling(
     focus: &[String],
     cpus: usize,
     budget: Option<&PerfBudget>,
+    ring_bytes: f64,
 ) -> Option<Sampling> {
     // Kept samples of the workload's processes in one run.
     let workload_samples = |s: &crate::perfdata::stats::RecordStats| -> u64 {
@@ -131,6 +132,8 @@ fn sampling(
             Some(r.measured.as_ref()?.perf.as_ref()?.window_cpu_s)
         }),
         perf_budget_cpus: budget.map(|b| b.cpus),
+        ring_bytes,
+        wake_delays: budget.and_then(|b| b.wake_delays.clone()),
     })
 }
 
@@ -160,7 +163,7 @@ pub fn check(
         .iter()
         .filter(|r| r.subject == subject && r.status == MeasurementStatus::Ok)
         .collect();
-    let sampling = sampling(&ok, focus, cpus, budget)?;
+    let sampling = sampling(&ok, focus, cpus, budget, ring_bytes(rec))?;
     let prediction = predict(prices, rec.mode, &sampling);
     let mut checks = Vec::new();
     let mut add =
@@ -237,4 +240,14 @@ pub fn price_figures(mode: crate::mode::UnwindMode, prices: &PriceList) -> Vec<(
         Some((metric, Spread::of([us.estimate])?.with_interval(Some(us))))
     })
     .collect()
+}
+
+/// The ring buffer per CPU a recording read: `--mmap-pages N` pages, the online recorder's
+/// own, or perf's default.
+fn ring_bytes(rec: Recording) -> f64 {
+    match (rec.knob, rec.mode.is_online()) {
+        (_, true) => crate::online::ring::RING_BYTES as f64,
+        (Some(crate::record::Knob::MmapPages(n)), _) => f64::from(n) * 4096.0,
+        _ => crate::price::model::default_ring_bytes(),
+    }
 }

@@ -202,6 +202,7 @@ mod tests {
                     truncated: None,
                     recorded_s: None,
                     dirty_at_start_mb: None,
+                    sched: None,
                 }),
             }),
             stats: perf_bytes.map(|_| RecordStats {

@@ -3,65 +3,12 @@
 //! the kernel threads that write dirty pages back, the page cache's dirty data and the
 //! recording's size. All cheap enough to read four times a second (about a millisecond).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::record::control::monotonic_ns;
-
-/// Scheduler figures of a set of threads, summed (`/proc/PID/task/*/schedstat`): time on a
-/// CPU, time runnable but waiting for one, and timeslices run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ThreadTimes {
-    pub run_ns: u64,
-    pub wait_ns: u64,
-    pub slices: u64,
-}
-
-impl ThreadTimes {
-    fn add(&mut self, other: ThreadTimes) {
-        self.run_ns += other.run_ns;
-        self.wait_ns += other.wait_ns;
-        self.slices += other.slices;
-    }
-
-    /// What happened between `earlier` and `self` (threads that left take their time with
-    /// them, so a difference is never negative).
-    pub fn since(&self, earlier: &ThreadTimes) -> ThreadTimes {
-        ThreadTimes {
-            run_ns: self.run_ns.saturating_sub(earlier.run_ns),
-            wait_ns: self.wait_ns.saturating_sub(earlier.wait_ns),
-            slices: self.slices.saturating_sub(earlier.slices),
-        }
-    }
-}
-
-/// One line of `/proc/PID/task/TID/schedstat`.
-fn schedstat(path: &Path) -> Option<ThreadTimes> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut f = text.split_whitespace().map(|v| v.parse::<u64>().ok());
-    Some(ThreadTimes {
-        run_ns: f.next()??,
-        wait_ns: f.next()??,
-        slices: f.next()??,
-    })
-}
-
-/// Every live thread of the processes `pids`, summed.
-pub fn threads_of(pids: &[i32]) -> ThreadTimes {
-    let mut total = ThreadTimes::default();
-    for pid in pids {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            if let Some(t) = schedstat(&task.path().join("schedstat")) {
-                total.add(t);
-            }
-        }
-    }
-    total
-}
+pub use crate::record::cpu::{threads_of, ThreadTimes};
 
 /// The machine's CPU time by kind, from the first line of /proc/stat, in seconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -191,7 +138,7 @@ impl WritebackThreads {
         }
         self.stats
             .iter()
-            .filter_map(|p| schedstat(p))
+            .filter_map(|p| crate::record::cpu::schedstat(p))
             .map(|t| t.run_ns)
             .sum()
     }

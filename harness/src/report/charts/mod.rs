@@ -1,6 +1,7 @@
 //! Charts of a run with plotters, as SVG (no fonts needed; embedded in report.html as is):
 //! perf.data size per mode (log scale), lost chunks, the overheads and stack completeness with
-//! min–max whiskers, and the distribution of the server's stack depth.
+//! min–max whiskers, the switchback's blocks, and the distribution of the server's stack
+//! depth.
 
 use plotters::coord::ranged1d::SegmentedCoord;
 use plotters::coord::Shift;
@@ -12,6 +13,7 @@ use crate::stats::Interval;
 
 mod depth;
 mod style;
+mod switchback;
 use depth::depth;
 pub use style::legend;
 use style::{Draw, PALETTE};
@@ -388,6 +390,8 @@ enum Kind {
     },
     /// These overheads side by side for every mode, in percent.
     Overheads(&'static [(Metric, &'static str)]),
+    /// The switchback's blocks, a strip of points per mode, with the estimate.
+    Switchback,
     /// The server's stack depth distribution, a line per mode.
     Depth,
     /// Completeness against DWARF copy size, from the sweep.
@@ -436,6 +440,11 @@ const CHARTS: &[ChartDef] = &[
             (Metric::OverheadSampleShare, "sample share"),
             (Metric::OverheadCpuPerIo, "CPU per I/O"),
         ]),
+    },
+    ChartDef {
+        name: "switchback",
+        title: "The overhead of every switchback block (points), the paired estimate and its 95% interval (box), the table's total where it is another figure (×)",
+        kind: Kind::Switchback,
     },
     ChartDef {
         name: "prices",
@@ -491,6 +500,10 @@ impl ChartDef {
                     .then(|| to_svg(|root| bars(root, caption, axis, &values, *log)))?
             }
             Kind::Overheads(series) => overheads(modes, series),
+            Kind::Switchback => {
+                let strips = switchback::strips(results, modes);
+                (!strips.is_empty()).then(|| to_svg(|root| switchback::draw(root, &strips)))?
+            }
             Kind::Depth => {
                 let with_depth: Vec<&ModeSummary> = modes
                     .iter()
