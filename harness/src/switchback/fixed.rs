@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::estimate::{self, Arm, Round, SwitchbackSummary};
+use super::options::SwitchbackOptions;
 use super::schedule::Schedule;
-use super::SwitchbackOptions;
 use crate::mode::UnwindMode;
 use crate::price::control::{self, start_session, PinnedHere, SessionSpec, Worker};
 use crate::price::rounds::Marks;

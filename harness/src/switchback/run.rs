@@ -10,8 +10,8 @@ use std::time::Duration;
 use super::counters::{Snapshot, Watched, WritebackThreads};
 use super::estimate::{self, Arm, Round, SwitchbackSummary, WholeRun};
 use super::iolog::{self, IoLogError, IoSeries};
+use super::options::SwitchbackOptions;
 use super::schedule::Schedule;
-use super::SwitchbackOptions;
 use crate::mode::UnwindMode;
 use crate::price::rounds::Marks;
 use crate::process::{self, Tools};
@@ -336,7 +336,7 @@ pub fn measure(
         output: paths.perf_data(),
         writeback,
     };
-    let (mut rounds, first, stopped) = switch_rounds(
+    let (rounds, first, stopped) = switch_rounds(
         &mut session,
         &mut watched,
         &mut fio,
@@ -360,9 +360,22 @@ pub fn measure(
         background_cpus,
     };
     progress.phase("counting");
+    conclude(spec, dir, rounds, &whole, stopped, &recording)
+}
+
+/// Counts the I/Os and samples of every round, sums the rounds up, keeps them in
+/// switchback.json and (without --keep-data) deletes the recording and fio's logs.
+fn conclude(
+    spec: &SwitchbackSpec<'_>,
+    dir: &Path,
+    mut rounds: Vec<Round>,
+    whole: &WholeRun,
+    stopped: Option<String>,
+    recording: &Path,
+) -> Result<SwitchbackRun, SwitchbackError> {
     let mut notes: Vec<String> = stopped.into_iter().collect();
     let ios = IoSeries::read(dir)?;
-    let marks = match Marks::read(&recording) {
+    let marks = match Marks::read(recording) {
         Ok(m) => Some(m),
         Err(e) => {
             notes.push(format!(
@@ -374,7 +387,7 @@ pub fn measure(
     count(&mut rounds, &ios, marks.as_ref(), &mut notes);
     drop(marks);
     if !spec.keep_data {
-        let _ = std::fs::remove_file(&recording);
+        let _ = std::fs::remove_file(recording);
         for f in iolog::log_files(dir) {
             let _ = std::fs::remove_file(f);
         }
@@ -383,11 +396,11 @@ pub fn measure(
         spec.options.round.as_secs_f64() * 1e3,
         spec.options.settle.as_secs_f64() * 1e3,
     );
-    let summary = estimate::summarize(&rounds, settings, Some(&whole))
+    let summary = estimate::summarize(&rounds, settings, Some(whole))
         .ok_or(SwitchbackError::TooShort(rounds.len() / 2))?;
     let kept = Kept {
         rounds: &rounds,
-        whole: &whole,
+        whole,
         summary: &summary,
     };
     let text = serde_json::to_vec(&kept).unwrap_or_default();
