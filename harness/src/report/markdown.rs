@@ -75,6 +75,10 @@ fn results_table(out: &mut String, r: &Results) {
         None => out
             .push_str("Baseline (no perf): no successful run — overheads cannot be computed.\n\n"),
     }
+    if let Some(s) = facts::engine_baseline_sentence(r) {
+        out.push_str(&s);
+        out.push_str("\n\n");
+    }
     out.push_str(&table::render(r, true));
     out.push_str("\nSizes and counts: medians over repeats, [min–max] beside them. Overheads: estimate [95% interval] from the paired repeats. ");
     out.push_str(COLUMN_NOTES);

@@ -141,6 +141,11 @@ pub fn exporters() -> Vec<Box<dyn Exporter>> {
 pub fn terminal(results: &Results) -> String {
     let mut out = table::render(results, false);
     out.push_str("Overheads: estimate [95% interval] over the paired repeats; \"within noise\" when the interval holds 0.\n");
+    out.push_str(&format!("Target: {}\n", facts::target_text(results)));
+    if let Some(s) = facts::engine_baseline_sentence(results) {
+        out.push_str(&s);
+        out.push('\n');
+    }
     if !results.explanations.is_empty() {
         out.push_str("\nWhere the overheads rank modes against their prices:\n");
         out.push_str(&table::explanations(results));

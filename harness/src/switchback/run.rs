@@ -328,7 +328,9 @@ pub fn measure(
     process::sleep_interruptibly(spec.ramp)?;
     let background_cpus = writeback.run_ns().saturating_sub(ramp_start.1) as f64
         / monotonic_ns().saturating_sub(ramp_start.0).max(1) as f64;
-    let mut workload = vec![serving.server.child.pid(), fio.pid()];
+    // nbdfuse, for a loop device, serves the workload as nbdkit does.
+    let mut workload = serving.server_pids();
+    workload.push(fio.pid());
     workload.extend(cpu::children(fio.pid()));
     let mut watched = Watched {
         workload,
