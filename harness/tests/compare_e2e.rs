@@ -258,6 +258,21 @@ fn bad_input_is_refused_in_one_line() {
     assert!(e.contains("--ramp must be at least 1s"), "{e}");
     let e = one_line_error(&["compare", "--target", "floppy"]);
     assert!(e.contains("auto, kernel-nbd, loop or nbd-engine"), "{e}");
+    // A target this machine cannot run is refused before any run folder is made.
+    if let Some(why) = unwindbench::workload::target::kernel_nbd_unavailable() {
+        let e = one_line_error(&[
+            "compare",
+            "--target",
+            "kernel-nbd",
+            "--out",
+            "/tmp/unwindbench-never",
+        ]);
+        assert!(
+            e.contains("--target kernel-nbd is not possible here"),
+            "{e}"
+        );
+        assert!(e.contains(&why), "{e}");
+    }
     let e = one_line_error(&["compare", "--no-such-flag"]);
     assert!(e.contains("--no-such-flag") && e.contains("--help"), "{e}");
     let e = one_line_error(&["analyze"]);

@@ -48,6 +48,8 @@ pub(super) fn prepare(
     let tools = dirs.tools(opts.fp_built)?;
     let workload = dirs.load_workload(&opts.workload)?;
     let (runtime, ramp) = window(opts, &workload)?;
+    // Before the run folder: a target this machine cannot run is bad input, not a run.
+    let target_plan = target::plan(opts.target)?;
     let started = SystemTime::now();
     let run_dir = run_folder(opts, &dirs, started)?;
     // Before the disk check: what a killed run left may be the space this one needs.
@@ -84,7 +86,6 @@ pub(super) fn prepare(
         audit: true,
     };
     let diagnosis = check_machine(opts, doctor, &plan, &machine, freq, runtime)?;
-    let target_plan = target::plan(opts.target)?;
     let results = Results {
         schema_version: SCHEMA_VERSION,
         tool: format!("unwindbench {}", env!("CARGO_PKG_VERSION")),

@@ -55,14 +55,18 @@ impl Found {
                 .detached
                 .iter()
                 .map(|(d, file)| match file {
-                    Some(f) => format!("{} (backed by {})", d.display(), self.relative(f)),
+                    Some(f) => format!("{} (backed by {})", d.display(), f.display()),
                     None => d.display().to_string(),
                 })
                 .collect();
             parts.push(format!("detached {}", devices.join(", ")));
         }
         if !self.unmounted.is_empty() {
-            let mounts: Vec<String> = self.unmounted.iter().map(|m| self.relative(m)).collect();
+            let mounts: Vec<String> = self
+                .unmounted
+                .iter()
+                .map(|m| m.display().to_string())
+                .collect();
             parts.push(format!("unmounted the FUSE mount {}", mounts.join(", ")));
         }
         if !self.kept.is_empty() {
@@ -87,5 +91,28 @@ impl Found {
             .unwrap_or(p)
             .display()
             .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_loop_run_is_told_in_one_line() {
+        let dir = Path::new("/tmp/unwindbench-41-7");
+        let mut found = Found::new(dir);
+        assert!(found.is_empty());
+        found
+            .detached
+            .push((PathBuf::from("/dev/loop3"), Some(dir.join("fuse/disk"))));
+        found.unmounted.push(dir.join("fuse"));
+        assert!(!found.is_empty());
+        assert_eq!(
+            found.line(),
+            "/tmp/unwindbench-41-7 belongs to a run that was killed: detached /dev/loop3 \
+             (backed by /tmp/unwindbench-41-7/fuse/disk); unmounted the FUSE mount \
+             /tmp/unwindbench-41-7/fuse"
+        );
     }
 }
