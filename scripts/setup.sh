@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what unwindbench needs and builds it.
-#   perf (linux-perf), nbdkit, fio (with its nbd engine, from libnbd), nbd-client, gcc,
+#   perf (linux-perf), nbdkit, fio (with its nbd engine, from libnbd), nbdfuse and losetup (the
+#   loop target), nbd-client, gcc,
 #   hyperfine (for scripts/bench-*.sh), libc6-dbg (libc's symbol table, to name its frames),
 #   debuginfod (the server the tests name frames from), check-jsonschema (into build/venv, for
 #   the CI workflow's schema check); and the debug packages of nbdkit, fio
@@ -20,6 +21,11 @@ have gcc || need+=(gcc)
 have g++ || need+=(g++)
 have hyperfine || need+=(hyperfine)
 have nbdinfo || need+=(libnbd-bin)
+# nbdfuse (--target loop: a loop device over the file it serves) ships in libnbd-bin on
+# Debian 12; later releases split it into its own package. losetup comes with util-linux's
+# mount package.
+have nbdfuse || need+=(nbdfuse)
+have losetup || need+=(mount)
 [ -x /usr/bin/time ] || need+=(time)
 have debuginfod || need+=(debuginfod)
 # libc's own symbol table (the distribution strips it into libc6-dbg): without it, libc's
@@ -49,6 +55,12 @@ if ((${#need[@]})); then
                             pkgs+=(linux-tools-common "linux-tools-$(uname -r)")
                         else
                             pkgs+=(linux-perf)
+                        fi ;;
+                    nbdfuse)
+                        if apt-cache policy nbdfuse 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+                            pkgs+=(nbdfuse)
+                        else
+                            pkgs+=(libnbd-bin)
                         fi ;;
                     *) pkgs+=("$n") ;;
                 esac

@@ -293,7 +293,8 @@ pub struct SweepArgs {
     /// Keep the perf.data files of file-sink recordings.
     #[arg(long)]
     pub keep_data: bool,
-    /// Raw-device path: auto, nbd-engine, kernel-nbd.
+    /// Raw-device path: auto (the first of kernel-nbd, loop, nbd-engine the machine has),
+    /// kernel-nbd, loop (a loop device over nbdfuse) or nbd-engine.
     #[arg(long, value_parser = parse_target, default_value = "auto")]
     pub target: TargetChoice,
     /// Print results.json on stdout.
@@ -500,7 +501,9 @@ pub struct CompareArgs {
     /// Print results.json on stdout instead of the table (the table goes to stderr).
     #[arg(long)]
     pub json: bool,
-    /// Raw-device path: auto (kernel NBD where present), nbd-engine, kernel-nbd.
+    /// Raw-device path: auto (the first of kernel-nbd, loop, nbd-engine the machine has),
+    /// kernel-nbd, loop (a loop device with direct I/O over nbdfuse's file: adds the loop
+    /// and FUSE hops) or nbd-engine (fio's own NBD client).
     #[arg(long, value_parser = parse_target, default_value = "auto")]
     pub target: TargetChoice,
     /// No progress output.

@@ -22,14 +22,17 @@ fn results(dir: &Path) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// `compare MODES` for `runtime` into `run_dir`, one repeat, no price list, no `none`: the
+/// `compare MODES` on `target` for `runtime` into `run_dir`, one repeat, no price list, no
+/// `none`, overheads from separate runs (round 1: the baseline, then the recordings): the
 /// short runs the fault tests interrupt, fill or kill.
-fn start_compare(modes: &str, runtime: &str, run_dir: &Path, stderr: Stdio) -> Child {
+fn start_compare(modes: &str, target: &str, runtime: &str, run_dir: &Path, stderr: Stdio) -> Child {
     bin()
         .args([
             "compare",
             "--unwind",
             modes,
+            "--target",
+            target,
             "--runtime",
             runtime,
             "--ramp",
@@ -39,6 +42,8 @@ fn start_compare(modes: &str, runtime: &str, run_dir: &Path, stderr: Stdio) -> C
             "--prices",
             "none",
             "--without-none",
+            "--overhead",
+            "runs",
             "--repeat",
             "1",
             "--quiet",
@@ -85,7 +90,7 @@ fn short_comparison_reports_every_mode() {
             "--prices",
         ])
         .arg(price_fixture())
-        .args(["--repeat", "1", "--quiet", "--out"])
+        .args(["--overhead", "runs", "--repeat", "1", "--quiet", "--out"])
         .arg(&run_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -127,8 +132,11 @@ fn short_comparison_reports_every_mode() {
         .as_f64()
         .unwrap();
     assert!(dwarf > fp, "dwarf:4k {dwarf} should exceed fp {fp}");
-    // Every measurement is in runs[], raw.
-    assert_eq!(r["runs"].as_array().unwrap().len(), 4);
+    // Every measurement is in runs[], raw: on a kernel block device (what `auto` takes where
+    // it can), the nbd engine's baseline beside the device's.
+    let device = r["workload"]["target"] != "nbd-engine";
+    let runs = r["runs"].as_array().unwrap().len();
+    assert_eq!(runs, if device { 5 } else { 4 }, "{}", r["runs"]);
     // The price list came from the file; every mode has the model beside its figures, and
     // the modes with a call graph their overhead over sampling alone.
     assert!(r["prices"]["prices"].as_array().unwrap().len() >= 3);
@@ -190,7 +198,7 @@ fn ctrl_c_while_recording_stops_everything_and_keeps_what_finished() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let out = tempfile::tempdir().unwrap();
     let run_dir = out.path().join("run");
-    let mut child = start_compare("fp", "30s", &run_dir, Stdio::piped());
+    let mut child = start_compare("fp", "nbd-engine", "30s", &run_dir, Stdio::piped());
     let pid = child.id();
     // Round 1 runs the baseline first, then fp: wait until perf is recording fp.
     let perf_log: PathBuf = run_dir.join("r1-fp/perf.stderr");
@@ -249,7 +257,22 @@ fn bad_input_is_refused_in_one_line() {
     let e = one_line_error(&["compare", "--ramp", "0s", "--out", "/tmp/unwindbench-never"]);
     assert!(e.contains("--ramp must be at least 1s"), "{e}");
     let e = one_line_error(&["compare", "--target", "floppy"]);
-    assert!(e.contains("auto, nbd-engine or kernel-nbd"), "{e}");
+    assert!(e.contains("auto, kernel-nbd, loop or nbd-engine"), "{e}");
+    // A target this machine cannot run is refused before any run folder is made.
+    if let Some(why) = unwindbench::workload::target::kernel_nbd_unavailable() {
+        let e = one_line_error(&[
+            "compare",
+            "--target",
+            "kernel-nbd",
+            "--out",
+            "/tmp/unwindbench-never",
+        ]);
+        assert!(
+            e.contains("--target kernel-nbd is not possible here"),
+            "{e}"
+        );
+        assert!(e.contains(&why), "{e}");
+    }
     let e = one_line_error(&["compare", "--no-such-flag"]);
     assert!(e.contains("--no-such-flag") && e.contains("--help"), "{e}");
     let e = one_line_error(&["analyze"]);
@@ -277,6 +300,8 @@ fn doctor_reports_every_check() {
         "fio",
         "fio nbd engine",
         "kernel NBD",
+        "loop device",
+        "target",
         "disk",
         "frame pointers",
         "workload files",
@@ -464,6 +489,10 @@ fn repeat_auto_with_a_measured_price_list_gives_intervals() {
             "3",
             "--capacity-duration",
             "0",
+            "--overhead",
+            "runs",
+            "--target",
+            "nbd-engine",
             "--quiet",
             "--out",
         ])
@@ -554,7 +583,7 @@ fn a_disk_filling_mid_recording_stops_it_cleanly() {
         return;
     };
     let run_dir = disk.0.path().join("run");
-    let mut child = start_compare("fp,dwarf:4k", "20s", &run_dir, Stdio::piped());
+    let mut child = start_compare("fp,dwarf:4k", "nbd-engine", "20s", &run_dir, Stdio::piped());
     let pid = child.id();
     let perf_log = run_dir.join("r1-fp/perf.stderr");
     wait_while_running(&mut child, "fp recording never started", || {
@@ -599,7 +628,9 @@ fn what_a_killed_run_leaves_is_found_and_removed() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let out = tempfile::tempdir().unwrap();
     let run_dir = out.path().join("killed");
-    let mut child = start_compare("dwarf:4k", "30s", &run_dir, Stdio::null());
+    // The target auto takes: on a machine without NBD, a loop device over nbdfuse, whose
+    // mount and device the clean-up must find too.
+    let mut child = start_compare("dwarf:4k", "auto", "10s", &run_dir, Stdio::null());
     let pid = child.id();
     let data = run_dir.join("r1-dwarf-4k/perf.data");
     wait_while_running(&mut child, "the recording never grew", || {
@@ -609,11 +640,11 @@ fn what_a_killed_run_leaves_is_found_and_removed() {
     child.wait().unwrap();
     // perf goes with the harness (its death signal); wait until it is gone.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !common::leftovers(&run_dir, pid).is_empty() {
+    while !common::processes_left(&run_dir, pid).is_empty() {
         assert!(
             Instant::now() < deadline,
             "{:?}",
-            common::leftovers(&run_dir, pid)
+            common::processes_left(&run_dir, pid)
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -625,17 +656,41 @@ fn what_a_killed_run_leaves_is_found_and_removed() {
         .output()
         .unwrap();
     let json: Value = serde_json::from_slice(&doctor.stdout).unwrap();
-    let leftovers: Vec<&Value> = json["findings"]
+    // The run folder's finding; where the run drove a kernel device (a loop device over
+    // nbdfuse on a machine without NBD), its scratch folder's too.
+    let leftovers: Vec<&str> = json["findings"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|f| f["check"] == "leftovers")
+        .map(|f| f["detail"].as_str().unwrap())
         .collect();
-    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
-    let detail = leftovers[0]["detail"].as_str().unwrap();
+    let target = results(&run_dir)["workload"]["target"].clone();
+    assert_eq!(
+        leftovers.len(),
+        if target == "loop" { 2 } else { 1 },
+        "{leftovers:?}"
+    );
+    let detail = leftovers
+        .iter()
+        .find(|d| d.contains(&run_dir.display().to_string()))
+        .unwrap();
     assert!(
         detail.contains("killed") && detail.contains("removed r1-dwarf-4k/perf.data"),
         "{detail}"
+    );
+    if target == "loop" {
+        assert!(
+            leftovers
+                .iter()
+                .any(|d| d.contains("detached /dev/loop") && d.contains("unmounted")),
+            "{leftovers:?}"
+        );
+    }
+    assert!(
+        common::kernel_leftovers(pid).is_empty(),
+        "{:?}",
+        common::kernel_leftovers(pid)
     );
     assert!(!data.exists());
     assert!(!run_dir.join(unwindbench::leftovers::OWNER).exists());

@@ -90,9 +90,8 @@ pub(super) fn measure_one(
         perf_data: None,
         analysis: None,
     };
-    let rec = subject.recording();
     let mut interrupted = false;
-    match run_workload(ctx, rec, &paths, earlier, machine, progress) {
+    match run_workload(ctx, subject, &paths, earlier, machine, progress) {
         Ok(measured) => {
             interrupted |= take_in(ctx, &mut record, measured, &paths, machine, progress);
         }
@@ -133,12 +132,13 @@ fn write_truth(ctx: &Context<'_>, paths: &MeasurePaths) -> Result<(), CompareErr
 /// refuses it. Err: why not, and whether it was an interruption.
 fn run_workload(
     ctx: &Context<'_>,
-    rec: Option<Recording>,
+    subject: Subject,
     paths: &MeasurePaths,
     earlier: &[RunRecord],
     machine: &Machine,
     progress: &mut dyn Progress,
 ) -> Result<Measured, (String, bool)> {
+    let rec = subject.recording();
     let guard = rec.filter(|r| r.sink == Sink::File).and_then(|r| {
         steps::disk_guard(
             r,
@@ -152,7 +152,11 @@ fn run_workload(
     if let Some(refusal) = guard {
         return Err((refusal, false));
     }
-    measure::measure(&ctx.spec(rec), paths, &mut |phase| progress.phase(phase))
+    let mut spec = ctx.spec(rec);
+    if subject == Subject::EngineBaseline {
+        spec.target = TargetKind::NbdEngine;
+    }
+    measure::measure(&spec, paths, &mut |phase| progress.phase(phase))
         .map_err(|e| (e.to_string(), e.is_interrupt()))
 }
 

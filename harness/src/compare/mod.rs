@@ -7,8 +7,9 @@
 //! each (the disk guard, the analysis, the sweep check).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use crate::leftovers::ScratchDir;
 use crate::machine::Machine;
 use crate::process;
 use crate::progress::Progress;
@@ -37,59 +38,13 @@ pub struct Outcome {
     pub results: Results,
 }
 
-/// A private folder for the NBD socket: short, so the socket path fits in 108 bytes.
-struct SocketDir(PathBuf);
-
-impl SocketDir {
-    /// Removes socket folders of earlier runs that were killed (SIGKILL leaves no chance to
-    /// clean up): `unwindbench-PID-*` whose PID is gone.
-    fn sweep_stale() {
-        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name
-                .strip_prefix("unwindbench-")
-                .and_then(|r| r.split('-').next())
-                .and_then(|p| p.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            // SAFETY: signal 0 only checks whether the process exists.
-            let alive = unsafe { libc::kill(pid, 0) } == 0;
-            if !alive {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
-
-    fn create() -> std::io::Result<SocketDir> {
-        SocketDir::sweep_stale();
-        use std::os::unix::fs::DirBuilderExt;
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!("unwindbench-{}-{nanos}", std::process::id()));
-        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-        Ok(SocketDir(dir))
-    }
-}
-
-impl Drop for SocketDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The measurement order of repeat `r` (0-based): baseline (when the overheads are measured
-/// by separate runs) then recordings, rotated by `r`, so each takes every position over the
-/// repeats and drift hits all alike.
-pub fn round_order(recordings: &[Recording], r: usize, baseline: bool) -> Vec<Subject> {
-    let mut order: Vec<Subject> = baseline
-        .then_some(Subject::Baseline)
-        .into_iter()
+/// The measurement order of repeat `r` (0-based): the unprofiled `baselines` (when the
+/// overheads are measured by separate runs) then recordings, rotated by `r`, so each takes
+/// every position over the repeats and drift hits all alike.
+pub fn round_order(recordings: &[Recording], r: usize, baselines: &[Subject]) -> Vec<Subject> {
+    let mut order: Vec<Subject> = baselines
+        .iter()
+        .copied()
         .chain(recordings.iter().copied().map(Subject::Recording))
         .collect();
     let len = order.len();
@@ -123,7 +78,7 @@ pub fn compare(
     let stopped_early = prices::price_step(opts, &plan, &run_dir, &mut results, make_progress)?;
     save(&results, &run_dir)?;
 
-    let sock_dir = SocketDir::create().map_err(|source| CompareError::OutDir {
+    let sock_dir = ScratchDir::create().map_err(|source| CompareError::OutDir {
         path: std::env::temp_dir(),
         source,
     })?;
@@ -139,7 +94,7 @@ pub fn compare(
         truth: &truth,
         freq,
         run_dir: &run_dir,
-        sock_dir: &sock_dir.0,
+        sock_dir: sock_dir.path(),
         focus: &focus,
     };
     let save_now = |r: &mut Results| {
@@ -303,14 +258,15 @@ fn run_rounds(
     let auto = ctx.opts.auto_repeat;
     let repeat = auto.map_or(ctx.opts.repeat, |a| a.max.max(ctx.opts.repeat));
     let per_measurement = ctx.ramp + ctx.runtime + Duration::from_secs(3);
-    let total = repeat * (recorded.len() + usize::from(ctx.opts.overhead.runs()));
+    let baselines = baselines(ctx);
+    let total = repeat * (recorded.len() + baselines.len());
     let mut progress = make_progress(per_measurement * total as u32);
     let mut index = 0;
     for r in 0..repeat {
         if auto.is_some() && r >= ctx.opts.repeat && precise(results, auto).is_some() {
             break;
         }
-        for subject in round_order(&recorded, r, ctx.opts.overhead.runs()) {
+        for subject in round_order(&recorded, r, &baselines) {
             index += 1;
             progress.start(
                 index,
@@ -347,6 +303,18 @@ fn run_rounds(
     results.settings.repeat = results.runs.iter().map(|r| r.repeat).max().unwrap_or(0);
     progress.finish();
     Ok(false)
+}
+
+/// The unprofiled measurements of every round: none when the overheads come from the
+/// switchback alone; the baseline, and on a kernel block device the same through fio's nbd
+/// engine, so the device's baseline IOPS stand beside the engine's (the hops' cost).
+fn baselines(ctx: &measurement::Context<'_>) -> Vec<Subject> {
+    let nbd = matches!(ctx.workload.kind, crate::workload::WorkloadKind::Nbd { .. });
+    match (ctx.opts.overhead.runs(), nbd && ctx.target.is_device()) {
+        (false, _) => Vec::new(),
+        (true, false) => vec![Subject::Baseline],
+        (true, true) => vec![Subject::Baseline, Subject::EngineBaseline],
+    }
 }
 
 /// With `--repeat auto`: whether every measured mode's throughput overhead has an interval
@@ -413,10 +381,17 @@ mod tests {
             Subject::Recording(modes[0]),
             Subject::Recording(modes[1]),
         );
-        assert_eq!(round_order(&modes, 0, true), vec![baseline, fp, dwarf]);
-        assert_eq!(round_order(&modes, 1, true), vec![fp, dwarf, baseline]);
-        assert_eq!(round_order(&modes, 3, true), round_order(&modes, 0, true));
+        let b = [baseline];
+        assert_eq!(round_order(&modes, 0, &b), vec![baseline, fp, dwarf]);
+        assert_eq!(round_order(&modes, 1, &b), vec![fp, dwarf, baseline]);
+        assert_eq!(round_order(&modes, 3, &b), round_order(&modes, 0, &b));
         // Overheads by switchback: no baseline runs.
-        assert_eq!(round_order(&modes, 1, false), vec![dwarf, fp]);
+        assert_eq!(round_order(&modes, 1, &[]), vec![dwarf, fp]);
+        // On a device, the nbd engine's baseline takes its turn too.
+        let both = [baseline, Subject::EngineBaseline];
+        assert_eq!(
+            round_order(&modes, 1, &both),
+            vec![Subject::EngineBaseline, fp, dwarf, baseline]
+        );
     }
 }

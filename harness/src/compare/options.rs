@@ -26,7 +26,8 @@ pub struct CompareOptions {
     pub out: Option<PathBuf>,
     /// Keep the perf.data files after analysis. Default: delete them.
     pub keep_data: bool,
-    /// Raw-device path. Default: auto (kernel NBD where present).
+    /// Raw-device path. Default: auto (the first of kernel NBD, loop over nbdfuse, fio's nbd
+    /// engine that the machine has).
     pub target: TargetChoice,
     /// Sinks every mode is recorded with. Default: a file (the reference's setup).
     pub sinks: Vec<Sink>,

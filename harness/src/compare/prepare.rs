@@ -48,6 +48,8 @@ pub(super) fn prepare(
     let tools = dirs.tools(opts.fp_built)?;
     let workload = dirs.load_workload(&opts.workload)?;
     let (runtime, ramp) = window(opts, &workload)?;
+    // Before the run folder: a target this machine cannot run is bad input, not a run.
+    let target_plan = target::plan(opts.target)?;
     let started = SystemTime::now();
     let run_dir = run_folder(opts, &dirs, started)?;
     // Before the disk check: what a killed run left may be the space this one needs.
@@ -84,7 +86,6 @@ pub(super) fn prepare(
         audit: true,
     };
     let diagnosis = check_machine(opts, doctor, &plan, &machine, freq, runtime)?;
-    let target_plan = target::plan(opts.target)?;
     let results = Results {
         schema_version: SCHEMA_VERSION,
         tool: format!("unwindbench {}", env!("CARGO_PKG_VERSION")),
@@ -243,7 +244,8 @@ fn workload_info(
         runtime_s: runtime.as_secs_f64(),
         ramp_s: ramp.as_secs_f64(),
         target: target.kind,
-        kernel_nbd_skipped: target.kernel_nbd_skipped.clone(),
+        kernel_nbd_skipped: target.kernel_nbd_skipped(),
+        targets_passed_over: target.passed_over.clone(),
     }
 }
 
@@ -291,11 +293,7 @@ fn notes(
     if !machine.hardware_pmu {
         notes.push("This machine has no hardware PMU: perf sampled with the software cpu-clock event. Compare ratios within this run, not absolute figures across machines.".to_string());
     }
-    if let Some(why) = &target.kernel_nbd_skipped {
-        if target.kind == TargetKind::NbdEngine {
-            notes.push(format!("fio drove the server through its nbd engine; the kernel NBD device was not used: {why}."));
-        }
-    }
+    notes.extend(target_note(opts, target));
     if opts.fp_built {
         let rebuilt: Vec<&str> = ["nbdkit", "fio"]
             .into_iter()
@@ -317,6 +315,36 @@ fn notes(
         notes.push(online_note(machine));
     }
     notes
+}
+
+/// Which way fio reached the server, why not a way `auto` prefers, and for the loop device
+/// what its path adds.
+fn target_note(opts: &CompareOptions, target: &TargetPlan) -> Option<String> {
+    let passed_over: Vec<String> = target
+        .passed_over
+        .iter()
+        .map(|p| format!("{} was not used: {}", p.target, p.why))
+        .collect();
+    let why_not = if passed_over.is_empty() {
+        String::new()
+    } else {
+        format!(" {}.", passed_over.join("; "))
+    };
+    let text = match target.kind {
+        TargetKind::NbdEngine if passed_over.is_empty() => return None,
+        TargetKind::NbdEngine => "fio drove the server through its nbd engine, no kernel block device.".to_string(),
+        TargetKind::KernelNbd => "fio drove a kernel NBD device (/dev/nbdN) with libaio and direct=1.".to_string(),
+        TargetKind::Loop => format!(
+            "fio drove a loop device (/dev/loopN) with libaio and direct=1: {}. This path adds two hops a kernel NBD device does not have, the loop driver and FUSE (with nbdfuse, a libnbd client, between FUSE and the socket): its IOPS and CPU per I/O are not a kernel NBD device's, and its flame graphs show the block layer, loop and FUSE on the way to nbdkit; nbdfuse's CPU is counted with the server's.{}",
+            TargetKind::Loop.hops(),
+            if opts.overhead.runs() {
+                " Its baseline IOPS stand beside those of fio's nbd engine, measured in the same rounds."
+            } else {
+                " With --overhead runs (or both) its baseline IOPS are measured beside those of fio's nbd engine."
+            }
+        ),
+    };
+    Some(format!("{text}{why_not}"))
 }
 
 /// What the online rows are, and why samply has no row beside them.

@@ -11,7 +11,9 @@ use crate::machine::{has_hardware_pmu, version_of, Machine};
 use crate::mode::UnwindMode;
 use crate::process::Tools;
 use crate::units::human_bytes;
-use crate::workload::target::kernel_nbd_unavailable;
+use crate::workload::target::{
+    self, kernel_nbd_unavailable, loop_unavailable, TargetChoice, TargetKind,
+};
 use crate::workload::{Workload, WorkloadKind};
 
 /// What the doctor checks against.
@@ -67,7 +69,7 @@ pub(super) const CHECKS: &[Check] = &[
     sample_rate,
     nbdkit,
     fio,
-    kernel_nbd,
+    targets,
     lbr,
     |c| online::online_recorder(&c.opts.modes),
     |_| online::deferred_callchains(),
@@ -219,8 +221,12 @@ fn fio(c: &Context) -> Vec<Finding> {
     ]
 }
 
-fn kernel_nbd(_: &Context) -> Vec<Finding> {
-    vec![match kernel_nbd_unavailable() {
+/// The kernel block devices fio can drive, and the one `--target auto` takes.
+fn targets(_: &Context) -> Vec<Finding> {
+    let auto = target::plan(TargetChoice::Auto)
+        .map(|p| p.kind)
+        .unwrap_or(TargetKind::NbdEngine);
+    let nbd = match kernel_nbd_unavailable() {
         None => finding(
             "kernel NBD",
             Status::Pass,
@@ -230,12 +236,34 @@ fn kernel_nbd(_: &Context) -> Vec<Finding> {
         Some(why) => finding(
             "kernel NBD",
             Status::Info,
+            format!("kernel-nbd target unavailable ({why})"),
+            "",
+        ),
+    };
+    let looped = match loop_unavailable() {
+        None => finding(
+            "loop device",
+            Status::Pass,
             format!(
-                "kernel-nbd target unavailable ({why}); fio's nbd engine is the raw-device path"
+                "loop devices, FUSE and nbdfuse present: --target loop runs ({})",
+                TargetKind::Loop.hops()
             ),
             "",
         ),
-    }]
+        Some(why) => finding(
+            "loop device",
+            Status::Info,
+            format!("loop target unavailable ({why})"),
+            "",
+        ),
+    };
+    let chosen = finding(
+        "target",
+        Status::Info,
+        format!("--target auto uses {auto}: {}", auto.hops()),
+        "",
+    );
+    vec![nbd, looped, chosen]
 }
 
 fn lbr(c: &Context) -> Vec<Finding> {

@@ -57,17 +57,7 @@ pub fn thread_run_seconds(pid: i32) -> Option<f64> {
 
 /// Live children of `pid` (fio's job processes, for instance).
 pub fn children(pid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&p| {
-            stat_fields(p)
-                .and_then(|f| f.get(1)?.parse::<i32>().ok())
-                .is_some_and(|ppid| ppid == pid)
-        })
-        .collect()
+    crate::process::children(pid)
 }
 
 /// CPU time of `pid` and all its live descendants. Reaped descendants are already folded into

@@ -16,10 +16,11 @@ use super::perf::PerfOptions;
 use super::profiler::Profiler;
 use super::Recording;
 use crate::process::{self, CpuTimes, Tools};
+use crate::workload::device::{self, BlockDevice, DeviceLogs};
 use crate::workload::fio::{self, FioResult};
 use crate::workload::program::{self, BuiltProgram};
 use crate::workload::server;
-use crate::workload::target::{self, Target, TargetKind};
+use crate::workload::target::{Target, TargetKind};
 use crate::workload::ServerSpec;
 use crate::workload::{fio::JobTemplate, Workload, WorkloadKind};
 
@@ -63,15 +64,18 @@ pub fn measure(
 }
 
 /// The server and the raw device of an NBD workload, up before fio starts. [`NbdServing::stop`]
-/// takes them down in order (the device first); dropped instead, each still goes.
+/// takes them down in order (the device first, so nothing is left holding the server's
+/// socket or a mount); dropped instead (an error, a Ctrl-C), the same happens.
 pub struct NbdServing {
     pub server: server::Server,
-    /// Detached when dropped, before the server is stopped.
-    device: Option<target::KernelDevice>,
+    /// Released before the server is stopped.
+    device: Option<BlockDevice>,
     pub target: Target,
 }
 
 impl NbdServing {
+    /// Starts nbdkit on a socket in `sock_dir` and attaches the device `kind` needs (a loop
+    /// device mounts its FUSE file in `sock_dir` too).
     pub fn start(
         tools: &Tools,
         server_spec: &ServerSpec,
@@ -80,17 +84,13 @@ impl NbdServing {
         paths: &MeasurePaths,
     ) -> Result<NbdServing, MeasureError> {
         let server = server::start(tools, server_spec, sock_dir, &paths.nbdkit_log())?;
-        let device = match kind {
-            TargetKind::KernelNbd => Some(target::attach_kernel_device(
-                &server.socket,
-                &paths.nbd_client_log(),
-            )?),
-            TargetKind::NbdEngine => None,
+        let logs = DeviceLogs {
+            nbd_client: paths.nbd_client_log(),
+            nbdfuse: paths.nbdfuse_log(),
         };
+        let device = device::attach(kind, &server.socket, sock_dir, &logs)?;
         let target = match &device {
-            Some(dev) => Target::KernelNbd {
-                device: dev.device.clone(),
-            },
+            Some(dev) => dev.target(),
             None => Target::NbdEngine {
                 socket: server.socket.clone(),
             },
@@ -102,13 +102,45 @@ impl NbdServing {
         })
     }
 
-    /// Detaches the device, then stops the server.
+    /// The processes that serve the workload: nbdkit, and nbdfuse for a loop device.
+    pub fn server_pids(&self) -> Vec<i32> {
+        let mut pids = vec![self.server.child.pid()];
+        pids.extend(self.device.iter().flat_map(BlockDevice::helper_pids));
+        pids
+    }
+
+    /// Their CPU time so far (threads and reaped children included).
+    pub fn server_cpu(&self) -> CpuTimes {
+        self.server_pids()
+            .into_iter()
+            .map(cpu::tree_cpu)
+            .fold(CpuTimes::default(), |a, b| a.add(b))
+    }
+
+    /// Releases the device, then stops the server.
     pub fn stop(mut self) {
-        drop(self.device.take());
+        self.release_device();
         let _ = self
             .server
             .child
             .stop(libc::SIGTERM, Duration::from_secs(10));
+    }
+
+    /// What could not be undone goes to stderr: the run goes on, and the next one (or
+    /// `doctor`) cleans it up (see [`crate::leftovers`]).
+    fn release_device(&mut self) {
+        if let Some(mut dev) = self.device.take() {
+            for problem in dev.release() {
+                eprintln!("unwindbench: {problem}");
+            }
+        }
+    }
+}
+
+impl Drop for NbdServing {
+    fn drop(&mut self) {
+        // Before the fields drop: the server (nbdkit) must outlive the device it serves.
+        self.release_device();
     }
 }
 
@@ -182,7 +214,7 @@ fn measure_nbd(
 
     on_phase("recording");
     let window_start = Instant::now();
-    let server_at_start = cpu::tree_cpu(serving.server.child.pid());
+    let server_at_start = serving.server_cpu();
     let client_at_start = cpu::tree_cpu(fio.pid());
     profiler.window_start();
 
@@ -190,7 +222,7 @@ fn measure_nbd(
         profiler.watch(spec.max_data, window_start)
     })?;
     let window_s = window_start.elapsed().as_secs_f64();
-    let server_at_end = cpu::tree_cpu(serving.server.child.pid());
+    let server_at_end = serving.server_cpu();
     profiler.window_end();
     on_phase("stopping");
     let perf_cost = profiler.finish(paths)?;

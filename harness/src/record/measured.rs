@@ -167,6 +167,9 @@ impl MeasurePaths {
     pub fn nbd_client_log(&self) -> PathBuf {
         self.dir.join("nbd-client.log")
     }
+    pub fn nbdfuse_log(&self) -> PathBuf {
+        self.dir.join("nbdfuse.log")
+    }
     pub fn analysis_log(&self) -> PathBuf {
         self.dir.join("analysis.log")
     }

@@ -243,13 +243,16 @@ serde_as_text!(Recording);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Subject {
     Baseline,
+    /// The unprofiled baseline through fio's nbd engine, beside a run on a kernel block
+    /// device: what the device's hops cost the workload, measured in the same rounds.
+    EngineBaseline,
     Recording(Recording),
 }
 
 impl Subject {
     pub fn recording(&self) -> Option<Recording> {
         match self {
-            Subject::Baseline => None,
+            Subject::Baseline | Subject::EngineBaseline => None,
             Subject::Recording(r) => Some(*r),
         }
     }
@@ -264,6 +267,7 @@ impl fmt::Display for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Subject::Baseline => f.write_str("baseline"),
+            Subject::EngineBaseline => f.write_str("baseline:nbd-engine"),
             Subject::Recording(r) => r.fmt(f),
         }
     }
@@ -274,6 +278,7 @@ impl FromStr for Subject {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "baseline" => Ok(Subject::Baseline),
+            "baseline:nbd-engine" => Ok(Subject::EngineBaseline),
             _ => s.parse().map(Subject::Recording),
         }
     }
@@ -364,6 +369,12 @@ mod tests {
         let r = "dwarf:8k+pipe".parse::<Subject>().unwrap();
         assert_eq!(r.folder_name(2), "r2-dwarf-8k+pipe");
         assert_eq!(Subject::Baseline.folder_name(1), "r1-baseline");
+        assert_eq!(
+            Subject::EngineBaseline.folder_name(2),
+            "r2-baseline-nbd-engine"
+        );
+        let engine = Subject::EngineBaseline.to_string();
+        assert_eq!(engine.parse(), Ok(Subject::EngineBaseline));
         // As JSON: the same strings.
         let json = serde_json::to_string(&[Subject::Baseline, r]).unwrap();
         assert_eq!(json, r#"["baseline","dwarf:8k+pipe"]"#);

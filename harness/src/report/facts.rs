@@ -38,15 +38,7 @@ pub fn run_facts(r: &Results) -> Vec<(&'static str, Value)> {
         ("nbdkit", version(&m.nbdkit_version)),
         ("fio", version(&m.fio_version)),
         ("workload", text(format!("{} — {}", w.name, w.description))),
-        (
-            "target",
-            text(match &w.kernel_nbd_skipped {
-                Some(why) if w.target == TargetKind::NbdEngine => {
-                    format!("{} (kernel NBD not used: {why})", w.target)
-                }
-                _ => w.target.to_string(),
-            }),
-        ),
+        ("target", text(target_text(r))),
         (
             "window",
             text(format!(
@@ -65,6 +57,61 @@ pub fn run_facts(r: &Results) -> Vec<(&'static str, Value)> {
         ),
         ("command", Value::Code(r.command.join(" "))),
     ]
+}
+
+/// Which way fio reached nbdkit, the hops on the way, and why not a way `--target auto`
+/// prefers.
+pub fn target_text(r: &Results) -> String {
+    let w = &r.workload;
+    let mut text = format!("{}: {}", w.target, w.target.hops());
+    if w.target == TargetKind::Loop {
+        text.push_str(" — it adds the loop and FUSE hops a kernel NBD device does not have");
+    }
+    let mut why_not: Vec<String> = w
+        .targets_passed_over
+        .iter()
+        .map(|p| format!("{} not used: {}", p.target, p.why))
+        .collect();
+    // Runs from before the loop target kept only the kernel device's reason.
+    if why_not.is_empty() && w.target != TargetKind::KernelNbd {
+        why_not.extend(
+            w.kernel_nbd_skipped
+                .as_ref()
+                .map(|why| format!("kernel-nbd not used: {why}")),
+        );
+    }
+    if !why_not.is_empty() {
+        text.push_str(&format!(" ({})", why_not.join("; ")));
+    }
+    text
+}
+
+/// A kernel block device's baseline IOPS beside the nbd engine's of the same rounds.
+pub fn engine_baseline_sentence(r: &Results) -> Option<String> {
+    let (device, engine) = (r.baseline.iops?, r.baseline.nbd_engine_iops?);
+    let cpu = match (
+        r.baseline.cpu_per_io_us,
+        r.baseline.nbd_engine_cpu_per_io_us,
+    ) {
+        (Some(d), Some(e)) => format!(
+            "; workload CPU per I/O {:.1} µs against {:.1} µs",
+            d.median, e.median
+        ),
+        _ => String::new(),
+    };
+    Some(format!(
+        "Baseline IOPS by target, same rounds: {} {} (median of {} [{}–{}]) against fio's nbd engine {} (median of {} [{}–{}]), {} of it{cpu}.",
+        r.workload.target,
+        thousands(device.median),
+        device.n,
+        thousands(device.min),
+        thousands(device.max),
+        thousands(engine.median),
+        engine.n,
+        thousands(engine.min),
+        thousands(engine.max),
+        percent(device.median / engine.median),
+    ))
 }
 
 /// The event perf sampled with, and whether a hardware PMU drove it.

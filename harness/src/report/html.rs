@@ -229,6 +229,9 @@ fn results_table(o: &mut String, p: &Page) {
             esc(&w.target.to_string())
         );
     }
+    if let Some(s) = super::facts::engine_baseline_sentence(p.r) {
+        let _ = write!(o, "<p>{}</p>", esc(&s));
+    }
 }
 
 fn explanations(o: &mut String, p: &Page) {

@@ -82,6 +82,10 @@ fn results_table(out: &mut String, r: &Results) {
             "No baseline runs: the overheads come from the switchbacks (see below).\n\n",
         ),
     }
+    if let Some(s) = facts::engine_baseline_sentence(r) {
+        out.push_str(&s);
+        out.push_str("\n\n");
+    }
     out.push_str(&table::render(r, true));
     let mut legend = Vec::new();
     if available(r, Source::Repeats) {

@@ -149,6 +149,11 @@ pub fn terminal(results: &Results) -> String {
     if runs && columns::available(results, columns::Source::SeparateRuns) {
         out.push_str("Overheads from separate runs: estimate [95% interval] over the paired repeats; \"within noise\" when the interval holds 0.\n");
     }
+    out.push_str(&format!("Target: {}\n", facts::target_text(results)));
+    if let Some(s) = facts::engine_baseline_sentence(results) {
+        out.push_str(&s);
+        out.push('\n');
+    }
     let switchback = switchback::terminal(results);
     if !switchback.is_empty() {
         out.push('\n');

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::machine::Machine;
 use crate::preflight::Diagnosis;
 use crate::record::SinkChoice;
-use crate::workload::target::TargetKind;
+use crate::workload::target::{PassedOver, TargetKind};
 
 pub mod export;
 pub mod metric;
@@ -119,10 +119,13 @@ pub struct WorkloadInfo {
     pub focus: Vec<String>,
     pub runtime_s: f64,
     pub ramp_s: f64,
-    /// How fio reached the server: `nbd-engine` or `kernel-nbd`.
+    /// How fio reached the server: `kernel-nbd`, `loop` or `nbd-engine`.
     pub target: TargetKind,
     /// Why the kernel NBD device was not used, when it was not.
     pub kernel_nbd_skipped: Option<String>,
+    /// Every target `--target auto` prefers to the one that ran, and why it did not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets_passed_over: Vec<PassedOver>,
 }
 
 fn nbd_focus() -> Vec<String> {

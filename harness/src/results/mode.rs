@@ -22,6 +22,12 @@ pub struct Baseline {
     pub mb_per_s: Option<Spread>,
     /// The workload's CPU per completed I/O, microseconds.
     pub cpu_per_io_us: Option<Spread>,
+    /// On a kernel block device: the same unprofiled workload through fio's nbd engine in
+    /// the same rounds, IOPS and CPU per I/O (what the device's hops cost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbd_engine_iops: Option<Spread>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbd_engine_cpu_per_io_us: Option<Spread>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]

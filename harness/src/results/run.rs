@@ -68,8 +68,9 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// Whether the measurement ran without perf (either baseline).
     pub fn is_baseline(&self) -> bool {
-        self.subject == Subject::Baseline
+        self.subject.recording().is_none()
     }
 
     /// The measurement's folder inside the run folder: `r2-dwarf-8k`.

@@ -22,15 +22,17 @@ fn ok_runs(runs: &[RunRecord], subject: Subject) -> impl Iterator<Item = &RunRec
 
 /// The unprofiled runs' figures.
 pub fn baseline(runs: &[RunRecord]) -> Baseline {
-    let of = |f: fn(&Measured) -> Option<f64>| {
-        Spread::of(ok_runs(runs, Subject::Baseline).filter_map(|r| f(r.measured.as_ref()?)))
+    let of = |subject: Subject, f: fn(&Measured) -> Option<f64>| {
+        Spread::of(ok_runs(runs, subject).filter_map(|r| f(r.measured.as_ref()?)))
     };
-    let iops = of(|m| Some(m.iops()));
+    let iops = of(Subject::Baseline, |m| Some(m.iops()));
     Baseline {
         repeats: iops.map_or(0, |s| s.n),
         iops,
-        mb_per_s: of(|m| Some(m.fio.mb_per_s)),
-        cpu_per_io_us: of(Measured::cpu_per_io_us),
+        mb_per_s: of(Subject::Baseline, |m| Some(m.fio.mb_per_s)),
+        cpu_per_io_us: of(Subject::Baseline, Measured::cpu_per_io_us),
+        nbd_engine_iops: of(Subject::EngineBaseline, |m| Some(m.iops())),
+        nbd_engine_cpu_per_io_us: of(Subject::EngineBaseline, Measured::cpu_per_io_us),
     }
 }
 

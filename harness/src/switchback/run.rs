@@ -321,7 +321,9 @@ fn run_switched(
     process::sleep_interruptibly(spec.ramp)?;
     let background_cpus = writeback.run_ns().saturating_sub(ramp_start.1) as f64
         / monotonic_ns().saturating_sub(ramp_start.0).max(1) as f64;
-    let mut workload = vec![serving.server.child.pid(), fio.pid()];
+    // nbdfuse, for a loop device, serves the workload as nbdkit does.
+    let mut workload = serving.server_pids();
+    workload.push(fio.pid());
     workload.extend(cpu::children(fio.pid()));
     let mut watched = Watched {
         workload,
@@ -382,15 +384,28 @@ pub fn measure(
     })?;
     progress.phase("starting");
     let Switched {
-        mut rounds,
+        rounds,
         whole,
         recording,
         stopped,
     } = run_switched(spec, (server, job), &paths, progress)?;
     progress.phase("counting");
+    conclude(spec, dir, rounds, &whole, stopped, &recording)
+}
+
+/// Counts the I/Os and samples of every round, sums the rounds up, keeps them in
+/// switchback.json and (without --keep-data) deletes the recording and fio's logs.
+fn conclude(
+    spec: &SwitchbackSpec<'_>,
+    dir: &Path,
+    mut rounds: Vec<Round>,
+    whole: &WholeRun,
+    stopped: Option<String>,
+    recording: &Path,
+) -> Result<SwitchbackRun, SwitchbackError> {
     let mut notes: Vec<String> = stopped.into_iter().collect();
     let ios = IoSeries::read(dir)?;
-    let marks = match Marks::read(&recording) {
+    let marks = match Marks::read(recording) {
         Ok(m) => Some(m),
         Err(e) => {
             notes.push(format!(
@@ -402,7 +417,7 @@ pub fn measure(
     count(&mut rounds, &ios, marks.as_ref(), &mut notes);
     drop(marks);
     if !spec.keep_data {
-        let _ = std::fs::remove_file(&recording);
+        let _ = std::fs::remove_file(recording);
         for f in iolog::log_files(dir) {
             let _ = std::fs::remove_file(f);
         }
@@ -411,11 +426,11 @@ pub fn measure(
         spec.options.round.as_secs_f64() * 1e3,
         spec.options.settle.as_secs_f64() * 1e3,
     );
-    let summary = estimate::summarize(&rounds, settings, Some(&whole))
+    let summary = estimate::summarize(&rounds, settings, Some(whole))
         .ok_or(SwitchbackError::TooShort(rounds.len() / 2))?;
     let kept = Kept {
         rounds: &rounds,
-        whole: &whole,
+        whole,
         summary: &summary,
     };
     let text = serde_json::to_vec(&kept).unwrap_or_default();

@@ -349,8 +349,8 @@ mod tests {
         assert!(job.contains("runtime=60\n"));
         assert!(job.contains("ramp_time=1500ms\n"));
         assert!(!job.contains("${"));
-        let kernel = Target::KernelNbd {
-            device: "/dev/nbd0".into(),
+        let kernel = Target::Device {
+            path: "/dev/nbd0".into(),
         };
         let job = t.render(&kernel, Duration::from_secs(5), Duration::from_secs(1));
         assert!(job.contains("ioengine=libaio\nfilename=/dev/nbd0\n"));

@@ -30,10 +30,11 @@
 //! Only these documented fields reach nbdkit, fio or the compiler, and each is checked, so a
 //! workload file cannot smuggle options into the commands the harness runs.
 //!
-//! [`server`] is nbdkit, [`fio`] the job and its results, [`target`] the raw device,
-//! [`program`] the programs with known stacks, [`error`] what can go wrong loading one;
+//! [`server`] is nbdkit, [`fio`] the job and its results, [`target`] which raw device fio
+//! drives, [`device`] the kernel block devices (kernel NBD, loop over nbdfuse), [`program`] the programs with known stacks, [`error`] what can go wrong loading one;
 //! [`ProjectDirs`] finds the project's folders and the tools a run uses.
 
+pub mod device;
 pub mod error;
 pub mod fio;
 pub mod program;

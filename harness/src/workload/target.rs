@@ -1,25 +1,37 @@
-//! The raw device fio drives: fio's own `nbd` engine on the server's Unix socket, or a kernel
-//! NBD device (`/dev/nbdX` attached with `nbd-client`) through `libaio`.
+//! The raw device fio drives, and which one a run uses.
 //!
-//! Both bypass any filesystem. The kernel path needs the `nbd` driver, which many VMs (this
-//! project's CI machine among them) lack; `auto` then falls back to the nbd engine and the
-//! report says why.
+//! Three ways reach the server, all without a filesystem between fio and nbdkit's plugin:
+//!
+//! - `kernel-nbd`: a kernel NBD device (`/dev/nbdX`, attached with `nbd-client`) through
+//!   `libaio`: fio → block layer → nbd driver → socket → nbdkit.
+//! - `loop`: a loop device with direct I/O over the file nbdfuse serves from the socket,
+//!   through `libaio`: fio → block layer → loop → FUSE → nbdfuse (libnbd) → socket → nbdkit.
+//!   For kernels without the NBD driver (most cloud and CI VMs) that still have loop and
+//!   FUSE; it adds the loop and FUSE hops the kernel NBD device does not have.
+//! - `nbd-engine`: fio's own `nbd` engine (libnbd inside fio) on the socket.
+//!
+//! `auto` takes the first of those the machine can run, in that order, and the plan keeps
+//! why each one ahead of it was passed over, for the report. Attaching the two kernel
+//! devices is [`super::device`]'s.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::process::{self, ProcessError};
+use serde::{Deserialize, Serialize};
+
+use crate::process::{self, ProcessError, Tools};
 use crate::serde_text::serde_as_text;
 
 /// What the user asked for with `--target`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TargetChoice {
-    /// The kernel device where the kernel has NBD, else the nbd engine.
+    /// The first the machine has of kernel NBD, loop over nbdfuse, the nbd engine.
     #[default]
     Auto,
     NbdEngine,
     KernelNbd,
+    Loop,
 }
 
 impl FromStr for TargetChoice {
@@ -27,11 +39,22 @@ impl FromStr for TargetChoice {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "auto" => Ok(TargetChoice::Auto),
-            "nbd-engine" => Ok(TargetChoice::NbdEngine),
-            "kernel-nbd" => Ok(TargetChoice::KernelNbd),
-            _ => Err(format!(
-                "bad --target `{s}`: use auto, nbd-engine or kernel-nbd"
-            )),
+            _ => s
+                .parse::<TargetKind>()
+                .map(TargetChoice::from)
+                .map_err(|_| {
+                    format!("bad --target `{s}`: use auto, kernel-nbd, loop or nbd-engine")
+                }),
+        }
+    }
+}
+
+impl From<TargetKind> for TargetChoice {
+    fn from(kind: TargetKind) -> Self {
+        match kind {
+            TargetKind::NbdEngine => TargetChoice::NbdEngine,
+            TargetKind::KernelNbd => TargetChoice::KernelNbd,
+            TargetKind::Loop => TargetChoice::Loop,
         }
     }
 }
@@ -41,6 +64,44 @@ impl FromStr for TargetChoice {
 pub enum TargetKind {
     NbdEngine,
     KernelNbd,
+    Loop,
+}
+
+/// `auto`'s order of preference: the kernel devices first (fio's usual path to a disk, and
+/// the one the block layer shows up in), the shortest of them first.
+pub const PREFERENCE: [TargetKind; 3] = [
+    TargetKind::KernelNbd,
+    TargetKind::Loop,
+    TargetKind::NbdEngine,
+];
+
+impl TargetKind {
+    /// Whether fio reaches the server through a kernel block device (`libaio` on `/dev/...`).
+    pub fn is_device(self) -> bool {
+        matches!(self, TargetKind::KernelNbd | TargetKind::Loop)
+    }
+
+    /// The way an I/O travels from fio to nbdkit, for the report.
+    pub fn hops(self) -> &'static str {
+        match self {
+            TargetKind::NbdEngine => "fio's nbd engine (libnbd in fio) → Unix socket → nbdkit",
+            TargetKind::KernelNbd => {
+                "fio (libaio) → block layer → /dev/nbdN (nbd driver) → Unix socket → nbdkit"
+            }
+            TargetKind::Loop => {
+                "fio (libaio) → block layer → /dev/loopN (loop, direct I/O) → FUSE → nbdfuse (libnbd) → Unix socket → nbdkit"
+            }
+        }
+    }
+
+    /// Why this target cannot run on this machine, or None when it can.
+    pub fn unavailable(self) -> Option<String> {
+        match self {
+            TargetKind::NbdEngine => None,
+            TargetKind::KernelNbd => kernel_nbd_unavailable(),
+            TargetKind::Loop => loop_unavailable(),
+        }
+    }
 }
 
 impl fmt::Display for TargetKind {
@@ -48,6 +109,7 @@ impl fmt::Display for TargetKind {
         f.write_str(match self {
             TargetKind::NbdEngine => "nbd-engine",
             TargetKind::KernelNbd => "kernel-nbd",
+            TargetKind::Loop => "loop",
         })
     }
 }
@@ -58,25 +120,49 @@ impl FromStr for TargetKind {
         match s {
             "nbd-engine" => Ok(TargetKind::NbdEngine),
             "kernel-nbd" => Ok(TargetKind::KernelNbd),
-            _ => Err(format!("bad target `{s}`: nbd-engine or kernel-nbd")),
+            "loop" => Ok(TargetKind::Loop),
+            _ => Err(format!("bad target `{s}`: kernel-nbd, loop or nbd-engine")),
         }
     }
 }
 
 serde_as_text!(TargetKind);
 
-/// The resolved kind plus, when the kernel path was not taken, why.
+/// A target `auto` prefers that did not run, and why.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PassedOver {
+    pub target: TargetKind,
+    pub why: String,
+}
+
+/// The resolved kind plus, for every target ahead of it in [`PREFERENCE`], why it was not
+/// used.
 #[derive(Clone, Debug)]
 pub struct TargetPlan {
     pub kind: TargetKind,
-    pub kernel_nbd_skipped: Option<String>,
+    pub passed_over: Vec<PassedOver>,
+}
+
+impl TargetPlan {
+    /// Why the kernel NBD device was not used (the field results.json has always had).
+    pub fn kernel_nbd_skipped(&self) -> Option<String> {
+        self.passed_over
+            .iter()
+            .find(|p| p.target == TargetKind::KernelNbd)
+            .map(|p| p.why.clone())
+    }
 }
 
 /// A concrete target for one measurement.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
-    NbdEngine { socket: PathBuf },
-    KernelNbd { device: PathBuf },
+    NbdEngine {
+        socket: PathBuf,
+    },
+    /// A kernel block device (NBD or loop): fio submits to it with libaio.
+    Device {
+        path: PathBuf,
+    },
 }
 
 impl Target {
@@ -87,9 +173,9 @@ impl Target {
                 ("ioengine", "nbd".into()),
                 ("uri", format!("nbd+unix:///?socket={}", socket.display())),
             ],
-            Target::KernelNbd { device } => vec![
+            Target::Device { path } => vec![
                 ("ioengine", "libaio".into()),
-                ("filename", device.display().to_string()),
+                ("filename", path.display().to_string()),
             ],
         }
     }
@@ -97,8 +183,8 @@ impl Target {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    #[error("--target kernel-nbd is not possible here: {0}")]
-    KernelNbdUnavailable(String),
+    #[error("--target {target} is not possible here: {why}")]
+    Unavailable { target: TargetKind, why: String },
     #[error("all kernel NBD devices are in use; disconnect one with `nbd-client -d /dev/nbdN`")]
     NoFreeDevice,
     #[error("nbd-client could not attach {device} (exit {code}); see {log}")]
@@ -106,6 +192,21 @@ pub enum TargetError {
         device: PathBuf,
         code: i32,
         log: PathBuf,
+    },
+    #[error("nbdfuse could not mount {mountpoint}: {why}; see {log}")]
+    Mount {
+        mountpoint: PathBuf,
+        why: String,
+        log: PathBuf,
+    },
+    #[error("losetup could not attach a loop device to {file}: {why}")]
+    Loop { file: PathBuf, why: String },
+    #[error("{device} does not do direct I/O on {file}: reads would come from the page cache, not nbdkit (the kernel refused LO_FLAGS_DIRECT_IO); use --target nbd-engine")]
+    NoDirectIo { device: PathBuf, file: PathBuf },
+    #[error("cannot create {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
     },
     #[error(transparent)]
     Process(#[from] ProcessError),
@@ -127,83 +228,65 @@ pub fn kernel_nbd_unavailable() -> Option<String> {
     None
 }
 
+/// Why a loop device over nbdfuse cannot be used on this machine, or None when it can.
+pub fn loop_unavailable() -> Option<String> {
+    // SAFETY: geteuid only reads the caller's credentials.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("attaching a loop device and mounting FUSE need root".into());
+    }
+    if !Path::new("/dev/loop-control").exists() {
+        return Some(
+            "no /dev/loop-control: the kernel has no loop driver (try `modprobe loop`)".into(),
+        );
+    }
+    if !Path::new("/dev/fuse").exists() {
+        return Some("no /dev/fuse: the kernel has no FUSE (try `modprobe fuse`)".into());
+    }
+    let system = Tools::system();
+    if system.which("nbdfuse").is_none() {
+        return Some("nbdfuse is not installed (apt-get install libnbd-bin)".into());
+    }
+    if system.which("losetup").is_none() {
+        return Some("losetup is not installed (apt-get install mount)".into());
+    }
+    None
+}
+
 /// Resolves `--target` for this machine.
 pub fn plan(choice: TargetChoice) -> Result<TargetPlan, TargetError> {
-    let unavailable = kernel_nbd_unavailable();
-    match (choice, unavailable) {
-        (TargetChoice::NbdEngine, why) => Ok(TargetPlan {
-            kind: TargetKind::NbdEngine,
-            kernel_nbd_skipped: Some(
-                why.unwrap_or_else(|| "--target nbd-engine was asked for".into()),
-            ),
-        }),
-        (TargetChoice::KernelNbd, Some(why)) => Err(TargetError::KernelNbdUnavailable(why)),
-        (TargetChoice::KernelNbd | TargetChoice::Auto, None) => Ok(TargetPlan {
-            kind: TargetKind::KernelNbd,
-            kernel_nbd_skipped: None,
-        }),
-        (TargetChoice::Auto, Some(why)) => Ok(TargetPlan {
-            kind: TargetKind::NbdEngine,
-            kernel_nbd_skipped: Some(why),
-        }),
+    plan_with(choice, TargetKind::unavailable)
+}
+
+/// [`plan`] with the machine's answers given (`unavailable` says why a target cannot run).
+fn plan_with(
+    choice: TargetChoice,
+    unavailable: impl Fn(TargetKind) -> Option<String>,
+) -> Result<TargetPlan, TargetError> {
+    let asked = match choice {
+        TargetChoice::Auto => None,
+        TargetChoice::NbdEngine => Some(TargetKind::NbdEngine),
+        TargetChoice::KernelNbd => Some(TargetKind::KernelNbd),
+        TargetChoice::Loop => Some(TargetKind::Loop),
+    };
+    let mut passed_over = Vec::new();
+    for kind in PREFERENCE {
+        let why = unavailable(kind);
+        let take = asked.map_or(why.is_none(), |a| a == kind);
+        match (take, why) {
+            (true, None) => return Ok(TargetPlan { kind, passed_over }),
+            (true, Some(why)) => return Err(TargetError::Unavailable { target: kind, why }),
+            (false, why) => passed_over.push(PassedOver {
+                target: kind,
+                why: why
+                    .unwrap_or_else(|| format!("--target {} was asked for", asked.unwrap_or(kind))),
+            }),
+        }
     }
-}
-
-/// A kernel NBD device attached to the server's socket; detached on drop.
-pub struct KernelDevice {
-    pub device: PathBuf,
-    /// The measurement folder's note of the attached device, removed once detached.
-    marker: PathBuf,
-}
-
-/// The first `/dev/nbdN` with no connection (no `pid` file in sysfs).
-fn free_device() -> Option<PathBuf> {
-    (0..64).find_map(|n| {
-        let dev = PathBuf::from(format!("/dev/nbd{n}"));
-        let busy = Path::new(&format!("/sys/block/nbd{n}/pid")).exists();
-        (dev.exists() && !busy).then_some(dev)
+    // The nbd engine, last in the order, needs nothing of the kernel: not reached.
+    Ok(TargetPlan {
+        kind: TargetKind::NbdEngine,
+        passed_over,
     })
-}
-
-/// Attaches a free `/dev/nbdN` to `socket` with nbd-client.
-pub fn attach_kernel_device(socket: &Path, log: &Path) -> Result<KernelDevice, TargetError> {
-    let device = free_device().ok_or(TargetError::NoFreeDevice)?;
-    let mut cmd = process::command(
-        "nbd-client",
-        &[
-            "-unix".to_string(),
-            socket.display().to_string(),
-            device.display().to_string(),
-            "-block-size".to_string(),
-            "512".to_string(),
-        ],
-    );
-    cmd.stdout(process::to_file(log).map_err(|e| ProcessError::Spawn {
-        program: "nbd-client".into(),
-        source: e,
-    })?);
-    let mut child = process::spawn("nbd-client", cmd)?;
-    let exit = child.wait_interruptibly(std::time::Duration::from_secs(30))?;
-    if !exit.status.success() {
-        return Err(TargetError::Attach {
-            device,
-            code: exit.code(),
-            log: log.to_path_buf(),
-        });
-    }
-    // Until it is detached, the measurement folder says which device this run attached: if
-    // the harness is killed, the next run detaches it (see crate::leftovers).
-    let marker = log.with_file_name(crate::leftovers::DEVICE_MARKER);
-    let _ = std::fs::write(&marker, format!("{}\n", device.display()));
-    Ok(KernelDevice { device, marker })
-}
-
-impl Drop for KernelDevice {
-    fn drop(&mut self) {
-        let device = self.device.display().to_string();
-        let _ = process::capture("nbd-client", &["-d", &device]);
-        let _ = std::fs::remove_file(&self.marker);
-    }
 }
 
 #[cfg(test)]
@@ -212,13 +295,73 @@ mod tests {
 
     #[test]
     fn target_kinds_round_trip_through_their_text() {
-        for kind in [TargetKind::NbdEngine, TargetKind::KernelNbd] {
+        for kind in PREFERENCE {
             assert_eq!(kind.to_string().parse(), Ok(kind));
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{kind}\""));
             assert_eq!(serde_json::from_str::<TargetKind>(&json).unwrap(), kind);
+            assert_eq!(kind.to_string().parse(), Ok(TargetChoice::from(kind)));
         }
         assert_eq!(TargetKind::NbdEngine.to_string(), "nbd-engine");
         assert!("auto".parse::<TargetKind>().is_err());
+        let err = "floppy".parse::<TargetChoice>().unwrap_err();
+        assert!(
+            err.contains("auto, kernel-nbd, loop or nbd-engine"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn auto_takes_the_first_target_the_machine_has_and_says_why_not_the_others() {
+        let no_nbd = |k: TargetKind| (k == TargetKind::KernelNbd).then(|| "no driver".to_string());
+        let plan = plan_with(TargetChoice::Auto, no_nbd).unwrap();
+        assert_eq!(plan.kind, TargetKind::Loop);
+        assert_eq!(plan.kernel_nbd_skipped().as_deref(), Some("no driver"));
+
+        let neither = |k: TargetKind| (k != TargetKind::NbdEngine).then(|| format!("no {k}"));
+        let plan = plan_with(TargetChoice::Auto, neither).unwrap();
+        assert_eq!(plan.kind, TargetKind::NbdEngine);
+        let skipped: Vec<_> = plan.passed_over.iter().map(|p| p.why.as_str()).collect();
+        assert_eq!(skipped, ["no kernel-nbd", "no loop"]);
+
+        let all = |_: TargetKind| None;
+        let plan = plan_with(TargetChoice::Auto, all).unwrap();
+        assert_eq!(plan.kind, TargetKind::KernelNbd);
+        assert!(plan.passed_over.is_empty());
+    }
+
+    #[test]
+    fn an_explicit_target_runs_or_fails_with_the_reason() {
+        let no_nbd = |k: TargetKind| (k == TargetKind::KernelNbd).then(|| "no driver".to_string());
+        let plan = plan_with(TargetChoice::NbdEngine, no_nbd).unwrap();
+        assert_eq!(plan.kind, TargetKind::NbdEngine);
+        let skipped: Vec<_> = plan.passed_over.iter().map(|p| p.why.as_str()).collect();
+        assert_eq!(skipped, ["no driver", "--target nbd-engine was asked for"]);
+
+        let err = plan_with(TargetChoice::KernelNbd, no_nbd).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--target kernel-nbd is not possible here: no driver"
+        );
+        let plan = plan_with(TargetChoice::Loop, no_nbd).unwrap();
+        assert_eq!(plan.kind, TargetKind::Loop);
+        assert_eq!(plan.passed_over.len(), 1);
+    }
+
+    #[test]
+    fn devices_are_driven_with_libaio_on_their_node() {
+        let dev = Target::Device {
+            path: "/dev/loop3".into(),
+        };
+        assert_eq!(
+            dev.fio_options(),
+            [
+                ("ioengine", "libaio".to_string()),
+                ("filename", "/dev/loop3".to_string())
+            ]
+        );
+        assert!(TargetKind::Loop.is_device() && TargetKind::KernelNbd.is_device());
+        assert!(!TargetKind::NbdEngine.is_device());
+        assert!(TargetKind::Loop.hops().contains("FUSE"));
     }
 }

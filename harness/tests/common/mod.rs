@@ -92,12 +92,47 @@ pub fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
-/// Children of the harness that are not its own (nbdkit, fio, perf) by name, still alive
-/// after it exited: none may remain. perf's command line names the run folder; nbdkit's and
-/// fio's name the socket folder, which is under the temp dir with the harness's pid.
+/// What the harness left after it exited: none may remain. Its children (nbdkit, fio,
+/// perf, nbdfuse) by their command lines: perf's names the run folder; nbdkit's, nbdfuse's
+/// and fio's name the scratch folder, which is under the temp dir with the harness's pid.
+/// And what the kernel keeps: loop devices backed by a file in that folder, FUSE mounts in
+/// it, and the folder itself.
 pub fn leftovers(run_dir: &Path, harness_pid: u32) -> Vec<String> {
+    let mut left = processes_left(run_dir, harness_pid);
+    left.extend(kernel_leftovers(harness_pid));
+    left
+}
+
+/// The processes of [`leftovers`] alone (a killed harness's children go with it; what the
+/// kernel keeps stays for the next run to clean).
+pub fn processes_left(run_dir: &Path, harness_pid: u32) -> Vec<String> {
     let mut left = processes_mentioning(&run_dir.display().to_string());
     left.extend(processes_mentioning(&format!("unwindbench-{harness_pid}-")));
+    left
+}
+
+/// Loop devices, FUSE mounts and scratch folders of the harness with this pid.
+pub fn kernel_leftovers(harness_pid: u32) -> Vec<String> {
+    use unwindbench::workload::device::kernel;
+    let scratch = format!("unwindbench-{harness_pid}-");
+    let mut left: Vec<String> = kernel::loop_devices()
+        .into_iter()
+        .filter(|l| l.backing_file.to_string_lossy().contains(&scratch))
+        .map(|l| format!("{} on {}", l.device.display(), l.backing_file.display()))
+        .collect();
+    left.extend(
+        kernel::fuse_mounts()
+            .into_iter()
+            .filter(|m| m.to_string_lossy().contains(&scratch))
+            .map(|m| format!("FUSE mount {}", m.display())),
+    );
+    left.extend(
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&scratch))
+            .map(|e| format!("scratch folder {}", e.path().display())),
+    );
     left
 }
 

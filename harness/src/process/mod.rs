@@ -1,14 +1,20 @@
 //! Children the harness starts (nbdkit, fio, perf, nbd-client), and the guarantee that none of
 //! them outlives it.
 //!
-//! Every child runs in its own process group, so a signal reaches the whole group (fio forks its
-//! jobs) and the terminal's Ctrl-C reaches only the harness, which then stops the children in
-//! order: perf gets SIGINT so it finishes writing its file. Each child also gets
+//! Every child runs in its own process group, so a signal reaches the whole group and the
+//! terminal's Ctrl-C reaches only the harness, which then stops the children in order: perf
+//! gets SIGINT so it finishes writing its file. A child's descendants that left its group
+//! (fio's job processes each start a session of their own) are found through /proc and
+//! killed with it: orphaned, they would go on driving a device the harness is taking down. Each child also gets
 //! `PR_SET_PDEATHSIG`, so even a SIGKILL of the harness takes them down. A [`Child`] that is
 //! dropped unreaped kills its group and reaps it: errors and panics unwind through those drops.
 //!
 //! Children are reaped with `wait4`, which also gives the resources they used (with their own
 //! reaped children folded in): that is how fio's and perf's CPU time is measured.
+
+mod tree;
+
+pub use self::tree::{children, descendants};
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -435,10 +441,18 @@ impl Child {
         }
     }
 
-    /// Kills the group and reaps the leader.
+    /// Kills the group and every descendant of the leader, and reaps the leader.
     pub fn kill(&mut self) {
         if !self.reaped {
+            // Listed first: once the leader is gone, its children belong to init.
+            let strays = descendants(self.pid);
             self.signal_group(libc::SIGKILL);
+            for pid in strays {
+                // SAFETY: plain syscall on a pid listed a moment ago as the leader's descendant.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
             let _ = self.wait4(0);
         }
     }
