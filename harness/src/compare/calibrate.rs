@@ -10,12 +10,15 @@ use crate::progress::Progress;
 use crate::workload::ProjectDirs;
 
 /// Measures the price list and writes prices.{json,md} and prices.svg into `out` (default:
-/// `reports/prices-<UTC timestamp>/`). Returns the list and the folder.
+/// `reports/prices-<UTC timestamp>/`), holding the machine meanwhile (`wait`: for a
+/// measurement already running, else refuse). Returns the list and the folder.
 pub fn calibrate(
     opts: &PriceOptions,
     out: Option<PathBuf>,
+    wait: bool,
     progress: &mut dyn Progress,
 ) -> Result<(PriceList, PathBuf), CompareError> {
+    let _machine = crate::exclusive::hold("unwindbench calibrate", wait)?;
     let dirs = ProjectDirs::locate();
     let out = out.unwrap_or_else(|| {
         dirs.reports().join(format!(

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::exclusive;
 use crate::machine::Machine;
 use crate::process;
 use crate::progress::Progress;
@@ -97,12 +98,14 @@ pub fn round_order(recordings: &[Recording], r: usize, baseline: bool) -> Vec<Su
     order
 }
 
-/// Runs the comparison. `command` is recorded in the results as the command line.
+/// Runs the comparison. `command` is recorded in the results as the command line. The
+/// machine is held from before the doctor's checks to the end (see [`crate::exclusive`]).
 pub fn compare(
     opts: &CompareOptions,
     command: Vec<String>,
     make_progress: &dyn Fn(Duration) -> Box<dyn Progress>,
 ) -> Result<Outcome, CompareError> {
+    let machine_lock = exclusive::hold(&command.join(" "), opts.wait_for_machine)?;
     let prepare::Prepared {
         run_dir,
         claim: _claim,
@@ -118,6 +121,7 @@ pub fn compare(
         target,
         mut results,
     } = prepare::prepare(opts, command)?;
+    results.notes.extend(machine_lock.stale.clone());
     refresh(&mut results, &plan, &machine);
     save(&results, &run_dir)?;
     let stopped_early = prices::price_step(opts, &plan, &run_dir, &mut results, make_progress)?;
