@@ -156,8 +156,8 @@ fn check(rows: &[Row], temp_before: usize) {
         );
         assert!(r.temp_entries <= temp_before, "run {n}: temp folder\n{t}");
     }
-    // stdin, stdout, stderr: nothing else may be open as the harness exits.
-    assert_eq!(first.at_exit.fds, 3, "descriptors at exit\n{t}");
+    // Not an absolute count: the harness inherits what its parent left open (cargo's
+    // jobserver pipes, under `cargo test`), so the first run is the reference.
     let runs = rows.len() as f64;
     for (what, values) in [
         (
