@@ -130,6 +130,10 @@ pub struct CalibrateArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// When another comparison or calibration is measuring on this machine, refuse at once
+    /// (naming it) instead of waiting for it to finish.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 /// Rates as `1000,4000,16000`.
@@ -310,6 +314,10 @@ pub struct SweepArgs {
     /// truncated in the results.
     #[arg(long, value_parser = parse_size_arg)]
     pub max_data: Option<u64>,
+    /// When another comparison or calibration is measuring on this machine, refuse at once
+    /// (naming it) instead of waiting for it to finish.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 fn parse_size_arg(s: &str) -> Result<u64, String> {
@@ -339,6 +347,7 @@ impl SweepArgs {
             auto_repeat: None,
             overhead: crate::compare::OverheadMethod::Runs,
             switchback: Default::default(),
+            wait_for_machine: !self.no_wait,
         }
     }
 }
@@ -535,6 +544,10 @@ pub struct CompareArgs {
     /// benchmark-action-{smaller,bigger}.json); repeatable or comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub export: Vec<crate::results::export::Format>,
+    /// When another comparison or calibration is measuring on this machine, refuse at once
+    /// (naming it) instead of waiting for it to finish.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 impl CompareArgs {
@@ -600,6 +613,7 @@ impl CompareArgs {
                 duration: self.switchback_time,
                 ..Default::default()
             },
+            wait_for_machine: !self.no_wait,
         }
     }
 }
@@ -684,6 +698,14 @@ pub struct AnalyzeArgs {
     /// folded, incomplete stacks in the category "Incomplete stack".
     #[arg(long)]
     pub profile: bool,
+    /// Let the confined analysis read this folder too (binaries a recording mapped from
+    /// outside the system's trees, such as a home folder); repeatable.
+    #[arg(long = "read", value_name = "DIR")]
+    pub allow_read: Vec<PathBuf>,
+    /// Run unconfined: no Landlock, seccomp or capability drop (see "What runs as root" in
+    /// the README).
+    #[arg(long)]
+    pub no_sandbox: bool,
 }
 
 impl AnalyzeArgs {
@@ -724,6 +746,8 @@ impl AnalyzeArgs {
         o.truths = truths;
         o.offline = self.offline;
         o.profile = self.profile;
+        o.allow_read = self.allow_read.clone();
+        o.sandbox = !self.no_sandbox;
         if let Some(n) = self.threads {
             o.threads = usize::from(n);
         }

@@ -39,7 +39,9 @@
 //!
 //! Used throughout: [`process`] (no child outlives the run), [`stats`] (intervals),
 //! [`progress`], [`units`],
-//! [`timestamp`], [`fasthash`], [`files`], [`leftovers`], [`disk`].
+//! [`timestamp`], [`fasthash`], [`files`], [`leftovers`], [`disk`], [`sandbox`] (what a
+//! process that parses untrusted bytes may still do), [`exclusive`] (one measurement at a
+//! time, and the other profilers beside it), [`resources`] (what the harness holds, for soaks).
 
 // What is measured, and the check before it.
 pub mod mode;
@@ -80,4 +82,7 @@ pub mod fasthash;
 pub mod disk;
 pub mod files;
 pub mod leftovers;
+pub mod exclusive;
+pub mod resources;
+pub mod sandbox;
 mod serde_text;

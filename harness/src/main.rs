@@ -23,13 +23,14 @@ const EXIT_INTERRUPTED: u8 = process::EXIT_INTERRUPTED;
 const EXIT_REGRESSION: u8 = 4;
 
 fn main() -> ExitCode {
+    let resources = unwindbench::resources::take_request();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
     process::install_interrupt_handler();
     unwindbench::files::restrict_umask();
-    match run(cli) {
+    let code = match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
@@ -39,7 +40,12 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_ERROR)
             }
         }
+    };
+    // Everything run() started is stopped and dropped by now: what is left is a leak.
+    if let Some(path) = resources {
+        unwindbench::resources::report(&path);
     }
+    code
 }
 
 /// The error and its causes on one line. A cause whose text the message already quotes
@@ -185,6 +191,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Analyze(args) => {
             let opts = args.options().map_err(anyhow::Error::msg)?;
+            // Before a byte of the recording is read (see unwindbench::sandbox).
+            if opts.sandbox {
+                if let Some(gap) = unwindbench::analyze::confine::apply(&opts)? {
+                    eprintln!("unwindbench: {gap}");
+                }
+            }
             let a = unwindbench::analyze::analyze(&opts)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&a)?);
@@ -203,12 +215,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let opts = args.options();
             let expected = unwindbench::price::expected_duration(&opts);
             let mut progress = progress::for_stderr(args.quiet, expected);
-            let (list, out) = compare::calibrate(&opts, args.out.clone(), progress.as_mut())?;
+            let (list, out) =
+                compare::calibrate(&opts, args.out.clone(), !args.no_wait, progress.as_mut())?;
             let checks = if args.check_switchback.is_zero() {
                 Vec::new()
             } else {
                 let mut progress = progress::for_stderr(args.quiet, args.check_switchback);
-                compare::check_switchback(&list, args.check_switchback, &out, progress.as_mut())?
+                compare::check_switchback(
+                    &list,
+                    args.check_switchback,
+                    &out,
+                    !args.no_wait,
+                    progress.as_mut(),
+                )?
             };
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&list)?);

@@ -24,6 +24,7 @@ use crate::symbolize::Symbolizer;
 use crate::unwind::bottoms::BottomIndex;
 use crate::unwind::tracker::Tracker;
 
+pub mod confine;
 mod name;
 mod pass;
 pub mod profile;
@@ -71,6 +72,12 @@ pub struct AnalyzeOptions {
     /// Also write [`profile::PROFILE_FILE`] for the Firefox Profiler. Default: no (it keeps
     /// every sample in memory until the end).
     pub profile: bool,
+    /// Folders the confined analysis may read besides the system's trees and the ones named
+    /// above (see [`confine`]): binaries a recording mapped from elsewhere. Default: none.
+    pub allow_read: Vec<PathBuf>,
+    /// Whether the `analyze` command confines itself before reading (see [`confine`]; the
+    /// library functions never do). Default: yes.
+    pub sandbox: bool,
 }
 
 impl AnalyzeOptions {
@@ -91,6 +98,8 @@ impl AnalyzeOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             offline: false,
             profile: false,
+            allow_read: Vec::new(),
+            sandbox: true,
         }
     }
 }
@@ -150,6 +159,8 @@ pub enum AnalyzeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot confine the analysis: {0} (pass --no-sandbox to run it unconfined)")]
+    Sandbox(crate::sandbox::SandboxError),
 }
 
 /// Opens the input: a path, or stdin for `-`.

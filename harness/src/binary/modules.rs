@@ -139,15 +139,20 @@ impl FileFinder {
         if matches!(module.kind, ModuleKind::Pseudo | ModuleKind::Kernel) {
             return Err("no file to read".into());
         }
-        let mut mismatched = None;
+        let (mut mismatched, mut denied) = (None, None);
         for path in self.candidates(module) {
             // Paths come from the recording, which may be damaged or hostile: only regular
             // files are read (opening a FIFO would block, a device could be endless).
             if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
                 continue;
             }
-            let Ok(file) = std::fs::File::open(&path) else {
-                continue;
+            let file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(e) => {
+                    // The sandbox's read rules (or the file's mode) keep it out.
+                    denied.get_or_insert((path, e));
+                    continue;
+                }
             };
             // SAFETY: read-only mapping of a binary; a concurrent truncation would fault,
             // the accepted risk of mapping executables.
@@ -161,6 +166,12 @@ impl FileFinder {
                 }
             }
             return elf::parse(path, Arc::new(map));
+        }
+        if let (None, Some((p, e))) = (&mismatched, denied) {
+            return Err(format!(
+                "{} cannot be read ({e}): the analysis reads only the system's folders and those named (pass --read DIR, or --search DIR with a copy)",
+                p.display()
+            ));
         }
         Err(match mismatched {
             Some(p) => format!(

@@ -13,12 +13,15 @@ use crate::switchback::SwitchbackOptions;
 use crate::workload::ProjectDirs;
 
 /// Measures the price list and writes prices.{json,md} and prices.svg into `out` (default:
-/// `reports/prices-<UTC timestamp>/`). Returns the list and the folder.
+/// `reports/prices-<UTC timestamp>/`), holding the machine meanwhile (`wait`: for a
+/// measurement already running, else refuse). Returns the list and the folder.
 pub fn calibrate(
     opts: &PriceOptions,
     out: Option<PathBuf>,
+    wait: bool,
     progress: &mut dyn Progress,
 ) -> Result<(PriceList, PathBuf), CompareError> {
+    let _machine = crate::exclusive::hold("unwindbench calibrate", wait)?;
     let dirs = ProjectDirs::locate();
     let out = out.unwrap_or_else(|| {
         dirs.reports().join(format!(
@@ -41,8 +44,10 @@ pub fn check_switchback(
     list: &PriceList,
     duration: Duration,
     out: &Path,
+    wait: bool,
     progress: &mut dyn Progress,
 ) -> Result<Vec<FixedCheck>, CompareError> {
+    let _machine = crate::exclusive::hold("unwindbench calibrate --check-switchback", wait)?;
     let dirs = ProjectDirs::locate();
     let source = dirs.workloads().join("programs").join("pricework.c");
     let binary = price::build_program(&source, &dirs.build().join("programs"))?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::options::{CompareError, CompareOptions};
 use super::steps;
 use crate::accuracy::GroundTruth;
+use crate::exclusive::sessions;
 use crate::machine::Machine;
 use crate::process::{self, Tools};
 use crate::progress::Progress;
@@ -91,8 +92,14 @@ pub(super) fn measure_one(
         analysis: None,
     };
     let mut interrupted = false;
+    // Other profilers before and after the workload (a session that both starts and ends
+    // within it goes unseen; scanning during it would perturb what is measured).
+    let beside = sessions::others();
     match run_workload(ctx, subject, &paths, earlier, machine, progress) {
         Ok(measured) => {
+            record
+                .warnings
+                .extend(beside.merge(sessions::others()).warning());
             interrupted |= take_in(ctx, &mut record, measured, &paths, machine, progress);
         }
         Err((message, stopped)) => {

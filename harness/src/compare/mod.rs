@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::exclusive;
 use crate::leftovers::ScratchDir;
 use crate::machine::Machine;
 use crate::process;
@@ -52,12 +53,14 @@ pub fn round_order(recordings: &[Recording], r: usize, baselines: &[Subject]) ->
     order
 }
 
-/// Runs the comparison. `command` is recorded in the results as the command line.
+/// Runs the comparison. `command` is recorded in the results as the command line. The
+/// machine is held from before the doctor's checks to the end (see [`crate::exclusive`]).
 pub fn compare(
     opts: &CompareOptions,
     command: Vec<String>,
     make_progress: &dyn Fn(Duration) -> Box<dyn Progress>,
 ) -> Result<Outcome, CompareError> {
+    let machine_lock = exclusive::hold(&command.join(" "), opts.wait_for_machine)?;
     let prepare::Prepared {
         run_dir,
         claim: _claim,
@@ -73,6 +76,7 @@ pub fn compare(
         target,
         mut results,
     } = prepare::prepare(opts, command)?;
+    results.notes.extend(machine_lock.stale.clone());
     refresh(&mut results, &plan, &machine);
     save(&results, &run_dir)?;
     let stopped_early = prices::price_step(opts, &plan, &run_dir, &mut results, make_progress)?;

@@ -53,6 +53,9 @@ pub struct CompareOptions {
     pub overhead: OverheadMethod,
     /// The switchback's rounds, settle time and time per mode. Default: 250 ms, 50 ms, 60 s.
     pub switchback: crate::switchback::SwitchbackOptions,
+    /// When another measurement holds the machine (see [`crate::exclusive`]): wait for it
+    /// (true) or refuse at once, naming it (`--no-wait`). Default: wait.
+    pub wait_for_machine: bool,
 }
 
 /// How the overhead of a mode on the workload is measured.
@@ -165,6 +168,7 @@ impl Default for CompareOptions {
             auto_repeat: None,
             overhead: OverheadMethod::default(),
             switchback: crate::switchback::SwitchbackOptions::default(),
+            wait_for_machine: true,
         }
     }
 }
@@ -190,4 +194,6 @@ pub enum CompareError {
     Results(#[from] crate::results::ResultsError),
     #[error("price list: {0}")]
     Price(#[from] crate::price::PriceError),
+    #[error(transparent)]
+    Lock(#[from] crate::exclusive::LockError),
 }

@@ -90,15 +90,8 @@ pub fn analyze_recording(
 ) -> Result<(RecordStats, RunAnalysis), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
     let exe = exe.display().to_string();
-    let data = paths.perf_data().display().to_string();
-    let dir = paths.dir.display().to_string();
-    // --profile: every measurement also gets profile.json.gz for the Firefox Profiler.
-    let mut args = vec!["analyze", data.as_str(), "--out", dir.as_str(), "--profile"];
-    let truth = paths.truth();
-    let truth_arg = truth.display().to_string();
-    if truth.exists() {
-        args.extend(["--truth", truth_arg.as_str()]);
-    }
+    let mut args: Vec<std::ffi::OsString> = vec!["analyze".into(), paths.perf_data().into()];
+    args.extend(paths.analysis_args());
     let mut cmd = process::command(&exe, &args);
     let log = paths.dir.join("analysis.log");
     cmd.stdout(process::to_file(&log).map_err(|e| e.to_string())?);

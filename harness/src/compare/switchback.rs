@@ -44,7 +44,10 @@ pub(super) fn run(
             &format!("switchback · {rec} (sampling on and off in random rounds)"),
             per,
         );
-        let record = one(ctx, *rec, machine, progress.as_mut());
+        let beside = crate::exclusive::sessions::others();
+        let mut record = one(ctx, *rec, machine, progress.as_mut());
+        let beside = beside.merge(crate::exclusive::sessions::others());
+        record.notes.extend(beside.warning());
         let interrupted = record.status == MeasurementStatus::Interrupted;
         progress.end(&outcome(&record));
         results.switchbacks.push(record);

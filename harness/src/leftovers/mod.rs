@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use self::found::Found;
 pub use self::owner::{claim, Claim, OWNER};
+pub(crate) use self::owner::{process_alive, start_ticks};
 pub use self::scratch::ScratchDir;
 use crate::workload::device::nbd;
 pub use crate::workload::device::nbd::MARKER as DEVICE_MARKER;

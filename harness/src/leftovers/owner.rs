@@ -28,7 +28,7 @@ pub fn claim(dir: &Path) -> std::io::Result<Claim> {
 
 /// The start time of `pid` in clock ticks since boot (`/proc/PID/stat`, field 22): with the
 /// pid, it names one process, whatever reuses the pid later.
-fn start_ticks(pid: u32) -> Option<u64> {
+pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: count after its last ')'.
     let after = &stat[stat.rfind(')')? + 2..];
@@ -44,10 +44,13 @@ pub fn owner_alive(marker: &Path) -> bool {
     let (Some(Ok(pid)), Some(Ok(start))) = (words.next(), words.next()) else {
         return false;
     };
-    u32::try_from(pid)
-        .ok()
-        .and_then(start_ticks)
-        .is_some_and(|now| now == start)
+    u32::try_from(pid).is_ok_and(|pid| process_alive(pid, start))
+}
+
+/// Whether the process `pid` that started at `start` (clock ticks since boot) still runs,
+/// and not another that reuses its pid.
+pub(crate) fn process_alive(pid: u32, start: u64) -> bool {
+    start_ticks(pid).is_some_and(|now| now == start)
 }
 
 /// Whether a process with this pid exists (one of another user's counts: EPERM).

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::findings::{finding, Finding, Status};
 use super::online;
+use super::privileges;
 use crate::audit::{self, BinaryAudit};
 use crate::disk::{disk_margin, disk_space};
 use crate::machine::{has_hardware_pmu, version_of, Machine};
@@ -64,7 +65,9 @@ type Check = fn(&Context) -> Vec<Finding>;
 /// Every check, in the order they are reported.
 pub(super) const CHECKS: &[Check] = &[
     perf,
-    permissions,
+    |c| privileges::permissions(c.machine.perf_event_paranoid, c.opts.tools, &c.opts.modes),
+    |_| privileges::sandbox(),
+    |_| privileges::other_sessions(),
     sampling_event,
     sample_rate,
     nbdkit,
@@ -88,42 +91,6 @@ fn perf(c: &Context) -> Vec<Finding> {
             "perf is not installed",
             "apt-get install linux-perf (Debian) or linux-tools-$(uname -r) (Ubuntu); or run scripts/setup.sh",
         ),
-    }]
-}
-
-fn permissions(c: &Context) -> Vec<Finding> {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let paranoid = c.machine.perf_event_paranoid;
-    vec![if root {
-        finding(
-            "permissions",
-            Status::Pass,
-            "running as root: system-wide sampling allowed",
-            "",
-        )
-    } else if paranoid.is_some_and(|p| p <= 0) {
-        finding(
-            "permissions",
-            Status::Pass,
-            format!(
-                "perf_event_paranoid = {}: system-wide sampling allowed",
-                paranoid.unwrap_or(0)
-            ),
-            "",
-        )
-    } else {
-        finding(
-            "permissions",
-            Status::Fail,
-            format!(
-                "not root and perf_event_paranoid = {}: `perf record -a` is not permitted",
-                paranoid
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| "unknown".into())
-            ),
-            "run as root, or: sudo sysctl kernel.perf_event_paranoid=-1",
-        )
     }]
 }
 

@@ -1,7 +1,8 @@
 //! `unwindbench doctor`: everything a comparison needs, checked before anything runs, each
 //! problem with the command that fixes it.
 //!
-//! - [`checks`]: one function per check (perf, permissions, sampling event, sample rate,
+//! - [`checks`]: one function per check (perf, permissions and the sandbox and other
+//!   profilers, in `privileges`, sampling event, sample rate,
 //!   nbdkit and its plugin, fio and its nbd engine, kernel NBD, LBR, disk, compiler), and
 //!   the frame-pointer audit of the binaries the workload runs.
 //! - [`findings`]: what they report, and its text form.
@@ -12,6 +13,7 @@
 pub mod checks;
 pub mod findings;
 mod online;
+mod privileges;
 
 use crate::machine::Machine;
 use crate::mode::UnwindMode;

@@ -177,4 +177,25 @@ impl MeasurePaths {
     pub fn truth(&self) -> PathBuf {
         self.dir.join("truth.json")
     }
+
+    /// What every analysis of this measurement is given, after its input: the folder, a
+    /// Firefox Profiler profile, the known stacks where there are some, and the folders its
+    /// sandbox must read besides the system's (see [`crate::analyze::confine`]): the
+    /// harness's own (its frames, as those of the online recorder) and the project's build
+    /// folder (frame-pointer builds, programs of program workloads).
+    pub fn analysis_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> =
+            vec!["--out".into(), self.dir.clone().into(), "--profile".into()];
+        if self.truth().exists() {
+            args.extend(["--truth".into(), self.truth().into()]);
+        }
+        let own = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(PathBuf::from));
+        let build = crate::workload::ProjectDirs::locate().build();
+        for dir in own.into_iter().chain([build]).filter(|d| d.is_dir()) {
+            args.extend(["--read".into(), dir.into()]);
+        }
+        args
+    }
 }

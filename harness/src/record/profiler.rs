@@ -35,13 +35,8 @@ fn start_reader(paths: &MeasurePaths) -> Result<(Child, std::process::ChildStdin
         source,
     })?;
     let exe = exe.display().to_string();
-    let dir = paths.dir.display().to_string();
-    let truth = paths.truth().display().to_string();
-    // --profile: as compare's analysis of a file, profile.json.gz for the Firefox Profiler.
-    let mut args = vec!["analyze", "-", "--out", dir.as_str(), "--profile"];
-    if paths.truth().exists() {
-        args.extend(["--truth", truth.as_str()]);
-    }
+    let mut args: Vec<std::ffi::OsString> = vec!["analyze".into(), "-".into()];
+    args.extend(paths.analysis_args());
     let mut cmd = process::command(&exe, &args);
     let io = |source| MeasureError::Io {
         path: paths.analysis_log(),

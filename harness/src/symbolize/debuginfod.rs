@@ -50,6 +50,36 @@ impl std::fmt::Debug for Reader {
     }
 }
 
+/// The TCP ports of the servers an analysis will ask (`DEBUGINFOD_URLS`: `http` 80, `https`
+/// 443, or the port a URL names), for the sandbox's network rule. None when none will be
+/// asked (none configured, or `offline`).
+pub fn server_ports(offline: bool) -> Option<Vec<u16>> {
+    if offline {
+        return None;
+    }
+    let urls = std::env::var("DEBUGINFOD_URLS").ok()?;
+    let mut ports: Vec<u16> = urls.split_whitespace().filter_map(port_of).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    (!ports.is_empty()).then_some(ports)
+}
+
+/// `scheme://host[:port]/...` -> the port.
+fn port_of(url: &str) -> Option<u16> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    // `[::1]:8002` or `host:8002`; a bare IPv6 literal has no port after its bracket.
+    let after_host = authority.rsplit_once(']').map_or(authority, |(_, p)| p);
+    match after_host.rsplit_once(':') {
+        Some((_, port)) if !port.is_empty() => port.parse().ok(),
+        _ => match scheme {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        },
+    }
+}
+
 /// One server and its client.
 struct Server {
     url: String,
@@ -121,5 +151,20 @@ impl Fetcher {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::port_of;
+
+    #[test]
+    fn ports_of_server_urls() {
+        assert_eq!(port_of("https://debuginfod.debian.net"), Some(443));
+        assert_eq!(port_of("http://127.0.0.1:8002/"), Some(8002));
+        assert_eq!(port_of("http://[::1]:8003"), Some(8003));
+        assert_eq!(port_of("http://[::1]/x"), Some(80));
+        assert_eq!(port_of("ftp://host"), None);
+        assert_eq!(port_of("not a url"), None);
     }
 }

@@ -222,6 +222,10 @@ pub fn kernel_nbd_unavailable() -> Option<String> {
         };
         return Some(format!("no /dev/nbd* device: {driver}"));
     }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("attaching a kernel NBD device (nbd-client) needs root".into());
+    }
     if process::capture("nbd-client", &["--help"]).is_err() {
         return Some("nbd-client is not installed (apt-get install nbd-client)".into());
     }
