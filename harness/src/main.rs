@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use unwindbench::cli::{Cli, Command};
+use unwindbench::cli::{CalibrateArgs, Cli, Command};
 use unwindbench::compare::{self, compare};
 use unwindbench::preflight;
 use unwindbench::process;
@@ -152,6 +152,37 @@ fn write_exports(
     Ok(())
 }
 
+/// `calibrate`: the price list, then (if asked) the switchback on its fixed work.
+fn run_calibrate(args: &CalibrateArgs) -> anyhow::Result<u8> {
+    let opts = args.options();
+    let expected = unwindbench::price::expected_duration(&opts);
+    let mut progress = progress::for_stderr(args.quiet, expected);
+    let (list, out) =
+        compare::calibrate(&opts, args.out.clone(), !args.no_wait, progress.as_mut())?;
+    let checks = if args.check_switchback.is_zero() {
+        Vec::new()
+    } else {
+        let mut progress = progress::for_stderr(args.quiet, args.check_switchback);
+        compare::check_switchback(
+            &list,
+            args.check_switchback,
+            &out,
+            !args.no_wait,
+            progress.as_mut(),
+        )?
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        print!("{}", unwindbench::report::prices::render(&list));
+        if !checks.is_empty() {
+            print!("\n{}", compare::render_switchback_check(&checks));
+        }
+    }
+    eprintln!("wrote {}/prices.{{json,md}} and prices.svg", out.display());
+    Ok(0)
+}
+
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Compare(args) => run_compare(args.options(), args.json, args.quiet, &args.export),
@@ -211,35 +242,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
-        Command::Calibrate(args) => {
-            let opts = args.options();
-            let expected = unwindbench::price::expected_duration(&opts);
-            let mut progress = progress::for_stderr(args.quiet, expected);
-            let (list, out) =
-                compare::calibrate(&opts, args.out.clone(), !args.no_wait, progress.as_mut())?;
-            let checks = if args.check_switchback.is_zero() {
-                Vec::new()
-            } else {
-                let mut progress = progress::for_stderr(args.quiet, args.check_switchback);
-                compare::check_switchback(
-                    &list,
-                    args.check_switchback,
-                    &out,
-                    !args.no_wait,
-                    progress.as_mut(),
-                )?
-            };
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                print!("{}", unwindbench::report::prices::render(&list));
-                if !checks.is_empty() {
-                    print!("\n{}", compare::render_switchback_check(&checks));
-                }
-            }
-            eprintln!("wrote {}/prices.{{json,md}} and prices.svg", out.display());
-            Ok(0)
-        }
+        Command::Calibrate(args) => run_calibrate(&args),
         Command::OnlineRecord(args) => {
             let s = unwindbench::online::record(&args.options())?;
             eprintln!("{}", unwindbench::online::summary_line(&s, &args.output));

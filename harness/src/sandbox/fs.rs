@@ -9,7 +9,7 @@ use landlock::{
     RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
-use super::{Layer, Policy, SandboxError};
+use super::policy::{Layer, Policy, SandboxError};
 
 /// The newest ABI this code was written and tested against (Linux 6.15); the crate falls
 /// back to what an older kernel has, and says so.

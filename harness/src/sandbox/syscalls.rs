@@ -15,7 +15,7 @@ use seccompiler::{
     TargetArch,
 };
 
-use super::{Layer, SandboxError};
+use super::policy::{Layer, SandboxError};
 
 /// Calls allowed whatever their arguments.
 const ALWAYS: &[libc::c_long] = &[
