@@ -165,7 +165,7 @@ fn names_come_from_debuginfod_then_from_function_boundaries() {
     );
     assert!(
         cache.join(&id).join("debuginfo").is_file(),
-        "fetched into elfutils' cache layout"
+        "fetched into elfutils' cache layout: {stderr}"
     );
     let named = program_frames(&out);
     for f in CHAIN {

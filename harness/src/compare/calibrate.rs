@@ -21,6 +21,8 @@ pub fn calibrate(
     wait: bool,
     progress: &mut dyn Progress,
 ) -> Result<(PriceList, PathBuf), CompareError> {
+    // Bad options are refused at once, not after another measurement's wait.
+    price::check_options(opts)?;
     let _machine = crate::exclusive::hold("unwindbench calibrate", wait)?;
     let dirs = ProjectDirs::locate();
     let out = out.unwrap_or_else(|| {

@@ -60,6 +60,7 @@ pub fn compare(
     command: Vec<String>,
     make_progress: &dyn Fn(Duration) -> Box<dyn Progress>,
 ) -> Result<Outcome, CompareError> {
+    prepare::check_input(opts)?;
     let machine_lock = exclusive::hold(&command.join(" "), opts.wait_for_machine)?;
     let prepare::Prepared {
         run_dir,

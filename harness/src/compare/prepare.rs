@@ -40,6 +40,21 @@ pub(super) struct Prepared {
     pub claim: crate::leftovers::Claim,
 }
 
+/// What can be refused as bad input without measuring (unknown workload, missing tools, a
+/// window or target this machine cannot run): checked before the machine's lock is taken,
+/// so that a mistyped flag is refused at once rather than after another run's wait.
+pub(super) fn check_input(opts: &CompareOptions) -> Result<(), CompareError> {
+    let dirs = ProjectDirs::locate();
+    dirs.tools(opts.fp_built)?;
+    let workload = dirs.load_workload(&opts.workload)?;
+    window(opts, &workload)?;
+    target::plan(opts.target)?;
+    if opts.out.is_some() {
+        run_folder(opts, &dirs, SystemTime::now())?;
+    }
+    Ok(())
+}
+
 pub(super) fn prepare(
     opts: &CompareOptions,
     command: Vec<String>,

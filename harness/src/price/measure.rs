@@ -69,6 +69,11 @@ pub struct PriceSetup<'a> {
     pub work_dir: &'a Path,
 }
 
+/// Refuses, before anything runs, options that leave too little to measure here.
+pub fn check_options(opts: &PriceOptions) -> Result<(), PriceError> {
+    usable(opts, &mut Vec::new()).map(|_| ())
+}
+
 /// The options as they will run here: rates above the kernel's ceiling and modes this CPU
 /// lacks left out, each with a note; an error when too little is left to measure.
 fn usable(opts: &PriceOptions, notes: &mut Vec<String>) -> Result<PriceOptions, PriceError> {

@@ -36,5 +36,5 @@ pub use self::estimate::estimate;
 pub use self::list::{
     load, ModePrice, PriceList, SessionRecord, Variant, DEFAULT_PRICED_MODES, PRICES_SCHEMA_VERSION,
 };
-pub use self::measure::{build_program, iterations_for, measure, run, PriceSetup};
+pub use self::measure::{build_program, check_options, iterations_for, measure, run, PriceSetup};
 pub use self::options::{expected_duration, ring_buffer_bytes, PriceOptions};

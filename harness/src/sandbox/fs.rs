@@ -30,6 +30,9 @@ fn write_access() -> BitFlags<AccessFs> {
         | AccessFs::MakeDir
         | AccessFs::RemoveFile
         | AccessFs::RemoveDir
+        // Renames into another folder beneath it (the debuginfod cache moves a finished
+        // download from its top into the build id's folder): without it, EXDEV.
+        | AccessFs::Refer
 }
 
 /// The rule for `path`: `access` on a folder and what beneath it, the file part of it on a

@@ -178,6 +178,10 @@ fn rules(network: bool) -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::
         rules.insert(libc::SYS_mmap, Vec::new());
         rules.insert(libc::SYS_mprotect, Vec::new());
         rules.extend(NETWORK.iter().map(|&nr| (nr, Vec::new())));
+        // std's connect with a timeout (ureq's) makes the socket non-blocking with FIONBIO.
+        if let Some(ioctl) = rules.get_mut(&libc::SYS_ioctl) {
+            ioctl.push(one(vec![condition(1, SeccompCmpOp::Eq, libc::FIONBIO)?])?);
+        }
         let domains = [
             libc::AF_INET,
             libc::AF_INET6,
