@@ -104,7 +104,8 @@ impl Probes {
         match phase {
             "ramp" => self.running = Some(WakeProbe::start(PROBE_PERIOD)),
             "recording" => {
-                self.alone = self.running.take().map(WakeProbe::finish);
+                // The ramp's second half: its first holds the workload's start-up.
+                self.alone = self.running.take().map(|p| p.finish_after(0.5));
                 self.running = Some(WakeProbe::start(PROBE_PERIOD));
             }
             "stopping" => self.busy = self.running.take().map(WakeProbe::finish),

@@ -159,9 +159,17 @@ impl WakeProbe {
 
     /// Stops it and returns the delays it saw.
     pub fn finish(self) -> WakeDelays {
+        self.finish_after(0.0)
+    }
+
+    /// Stops the probe and keeps the waits after the first `skip` share of them: the start
+    /// of a ramp holds the workload's own start-up (fio's job processes, their connections),
+    /// whose waits say nothing about the workload running.
+    pub fn finish_after(self, skip: f64) -> WakeDelays {
         self.stop.store(true, Ordering::Relaxed);
         let mut delays = self.handle.join().unwrap_or_default();
-        WakeDelays::from_delays(self.period.as_micros() as u64, &mut delays)
+        let first = (delays.len() as f64 * skip.clamp(0.0, 1.0)) as usize;
+        WakeDelays::from_delays(self.period.as_micros() as u64, &mut delays[first..])
     }
 }
 
