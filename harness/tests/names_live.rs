@@ -97,6 +97,11 @@ fn analyze(data: &Path, out: &Path, urls: &str, cache: &Path) -> Output {
         .arg("--out")
         .arg(out)
         .args(["--process", "names"])
+        // The program lives in a temp folder, which the confined analysis does not read
+        // unless told (a place any user can plant a file): without it, its build id is
+        // never read and only the vdso is asked for.
+        .arg("--read")
+        .arg(data.parent().unwrap())
         .env("DEBUGINFOD_URLS", urls)
         .env("DEBUGINFOD_CACHE_PATH", cache)
         .output()
